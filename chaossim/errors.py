@@ -1,0 +1,21 @@
+"""Exceptions with messages that say what is wrong and what to do."""
+
+
+class ChaossimError(Exception):
+    """Base class of every error chaossim raises on purpose."""
+
+
+class ConfigError(ChaossimError, ValueError):
+    """A setting is invalid (size, dt/tau, dtype, backend...)."""
+
+
+class DataError(ChaossimError, ValueError):
+    """Input data has the wrong shape, range or non-finite values, or cannot be found."""
+
+
+class DivergenceError(ChaossimError, FloatingPointError):
+    """The dynamics or the parameters became NaN/inf during a run."""
+
+
+class StoreError(ChaossimError):
+    """A run directory or sweep store is missing, corrupt or does not match the request."""
