@@ -1,0 +1,225 @@
+"""Run configuration: frozen dataclasses, loadable from and saved to TOML.
+
+A run is described by five sections, each a frozen dataclass; ``RunConfig`` holds them all::
+
+    [model]     arch, n_hidden, n_hidden2, g, seed, persistent
+    [dynamics]  dt, tau, T
+    [training]  steps, batch_size (M), k, log_every, checkpoint_every, n_eval (Ns), snapshot_every, chaos_every
+    [data]      name, data_dir, n_train, n_test
+    [backend]   name, dtype, force
+
+Defaults are the paper's settings (SPEC "Training") except the dataset (the offline ``digits``)
+and the number of steps.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
+import tomli_w
+
+from .errors import ConfigError
+
+ARCHS = ("unrestricted", "restricted", "deep", "rbm")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "restricted"
+    n_hidden: int = 500
+    n_hidden2: int = 100
+    g: float = 1.5
+    seed: int = 0
+    persistent: bool = False  # RBM only: persistent chains (PCD) instead of random restarts
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ConfigError(f"model.arch must be one of {ARCHS}, got {self.arch!r}.")
+        for name in ("n_hidden", "n_hidden2"):
+            _positive_int(f"model.{name}", getattr(self, name))
+        if not (math.isfinite(self.g) and self.g >= 0):
+            raise ConfigError(f"model.g must be finite and >= 0, got {self.g!r}.")
+        if int(self.seed) != self.seed or self.seed < 0:
+            raise ConfigError(f"model.seed must be a non-negative integer, got {self.seed!r}.")
+
+
+@dataclass(frozen=True)
+class DynamicsConfig:
+    dt: float = 1.0
+    tau: float = 10.0
+    T: float = 100.0
+
+    def __post_init__(self):
+        for name in ("dt", "tau"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"dynamics.{name} must be a finite number > 0, got {v!r}.")
+        if not (math.isfinite(self.T) and self.T > 0):
+            raise ConfigError(f"dynamics.T must be > 0, got {self.T!r}.")
+        n = round(self.T / self.dt)
+        if abs(n * self.dt - self.T) > 1e-6 * self.T:
+            raise ConfigError(f"dynamics.T = {self.T} must be a multiple of dt = {self.dt}.")
+
+    @property
+    def steps(self) -> int:
+        return round(self.T / self.dt)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    steps: int = 1000
+    batch_size: int = 500
+    k: float = 0.01
+    log_every: int = 100
+    checkpoint_every: int = 100
+    n_eval: int = 1000
+    snapshot_every: int = 0  # save all parameters every n steps (0: never) for the SVD analysis
+    chaos_every: int = 0  # record lambda_max and activity variance every n steps (0: never)
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "log_every", "checkpoint_every", "n_eval"):
+            _positive_int(f"training.{name}", getattr(self, name))
+        for name in ("snapshot_every", "chaos_every"):
+            v = getattr(self, name)
+            if int(v) != v or v < 0:
+                raise ConfigError(f"training.{name} must be an integer >= 0, got {v!r}.")
+        if not (math.isfinite(self.k) and self.k >= 0):
+            raise ConfigError(f"training.k must be finite and >= 0, got {self.k!r}.")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "digits"
+    data_dir: str = ""
+    n_train: int = 0  # 0: all
+    n_test: int = 0  # 0: all
+
+    def __post_init__(self):
+        for name in ("n_train", "n_test"):
+            v = getattr(self, name)
+            if int(v) != v or v < 0:
+                raise ConfigError(f"data.{name} must be an integer >= 0 (0 = all), got {v!r}.")
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    name: str = "numpy"
+    dtype: str = "float32"
+    force: bool = False  # accept dt/tau > 1
+
+    def __post_init__(self):
+        if self.name not in ("numpy", "cupy", "auto"):
+            raise ConfigError(f"backend.name must be 'numpy', 'cupy' or 'auto', got {self.name!r}.")
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError(f"backend.dtype must be 'float32' or 'float64', got {self.dtype!r}.")
+
+
+SECTIONS = {"model": ModelConfig, "dynamics": DynamicsConfig, "training": TrainingConfig,
+            "data": DataConfig, "backend": BackendConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+
+    # ---------------------------------------------------------------- conversions
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        unknown = set(d) - set(SECTIONS)
+        if unknown:
+            raise ConfigError(f"unknown config section(s) {sorted(unknown)}; known: {sorted(SECTIONS)}.")
+        return cls(**{name: _section(name, klass, d.get(name, {})) for name, klass in SECTIONS.items()})
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_toml(cls, text: str) -> "RunConfig":
+        try:
+            return cls.from_dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}") from None
+
+    @classmethod
+    def load(cls, path) -> "RunConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist.")
+        return cls.from_toml(path.read_text())
+
+    def save(self, path) -> None:
+        from .io import atomic_write_text
+
+        atomic_write_text(path, self.to_toml())
+
+    def replace(self, **dotted: Any) -> "RunConfig":
+        """A copy with settings changed by dotted name, e.g. ``cfg.replace(**{"model.g": 2.0})``.
+
+        A bare name that occurs in exactly one section also works (``g=2.0``, ``T=50``).
+        """
+        d = self.to_dict()
+        for key, value in dotted.items():
+            section, name = resolve_key(key)
+            d[section][name] = value
+        return RunConfig.from_dict(d)
+
+
+def resolve_key(key: str) -> tuple[str, str]:
+    """('model', 'g') for 'model.g' or 'g'; a clear error for unknown or ambiguous names."""
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section not in SECTIONS or name not in {f.name for f in fields(SECTIONS[section])}:
+            raise ConfigError(f"unknown setting {key!r}; see `chaossim train --help` for the settings.")
+        return section, name
+    hits = [s for s, klass in SECTIONS.items() if key in {f.name for f in fields(klass)}]
+    if len(hits) != 1:
+        what = "unknown" if not hits else f"ambiguous (in {hits})"
+        raise ConfigError(f"setting {key!r} is {what}; write it as section.name, e.g. model.g or data.name.")
+    return hits[0], key
+
+
+def _section(name: str, klass, values: dict):
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{name}] must be a table of settings.")
+    known = {f.name: f for f in fields(klass)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {sorted(unknown)} in [{name}]; known: {sorted(known)}.")
+    typed = {}
+    for key, value in values.items():
+        kind = known[key].type
+        try:
+            if kind in ("float", float):
+                value = float(value)
+            elif kind in ("int", int):
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                value = int(value)
+            elif kind in ("bool", bool):
+                if not isinstance(value, bool):
+                    raise ValueError
+            elif kind in ("str", str):
+                value = str(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}.{key} must be of type {kind}, got {value!r}.") from None
+        typed[key] = value
+    return klass(**typed)
+
+
+def _positive_int(name, v):
+    if isinstance(v, bool) or int(v) != v or v <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {v!r}.")

@@ -1,0 +1,67 @@
+"""Atomic file writes and checkpoints: a crash mid-write never leaves a broken file behind."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StoreError
+
+
+def _atomic_write_bytes(path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def atomic_savez(path, arrays: dict) -> None:
+    """``numpy.savez_compressed`` to a temporary file, then an atomic rename."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    _atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path) -> dict:
+    """All arrays of an .npz file; a clear StoreError when it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{path} does not exist.")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise StoreError(f"{path} is corrupt or half-written ({exc}); delete it and re-run, "
+                         "or resume from an earlier checkpoint.") from None
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

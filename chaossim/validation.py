@@ -1,0 +1,81 @@
+"""Checks on user input, shared by the models, the trainer and the command line.
+
+Every failure raises a :mod:`chaossim.errors` exception whose message names the problem and the fix.
+"""
+from __future__ import annotations
+
+import math
+
+from .backend import array_module
+from .errors import ConfigError, DataError
+
+DATA_TOLERANCE = 1e-5
+
+
+def check_size(name: str, value) -> int:
+    if isinstance(value, bool) or int(value) != value or int(value) <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def check_gain(g) -> float:
+    g = float(g)
+    if not math.isfinite(g) or g < 0:
+        raise ConfigError(f"g is the variance of the fixed couplings and must be finite and >= 0, got {g!r}.")
+    return g
+
+
+def check_dynamics(dt, tau, *, force: bool = False) -> tuple[float, float]:
+    """Validate the Euler step dt and time constant tau (SPEC "Integration").
+
+    The Euler map multiplies the leak by (1 - dt/tau); for dt/tau > 1 that factor is
+    negative and the integration overshoots and diverges, so it is refused unless forced.
+    """
+    dt, tau = float(dt), float(tau)
+    if not (math.isfinite(dt) and dt > 0):
+        raise ConfigError(f"dt must be a finite number > 0, got {dt!r}.")
+    if not (math.isfinite(tau) and tau > 0):
+        raise ConfigError(f"tau must be a finite number > 0, got {tau!r}.")
+    if dt / tau > 1 and not force:
+        raise ConfigError(
+            f"dt/tau = {dt / tau:.3g} > 1: the Euler integration is unstable (the leak factor "
+            f"1 - dt/tau = {1 - dt / tau:.3g} is negative). Use dt <= tau (the paper uses dt = 1, "
+            "tau = 10), or pass force=True / --force if you really mean it."
+        )
+    return dt, tau
+
+
+def steps_for(t, dt) -> int:
+    """Number of Euler steps to reach time t (a multiple of dt within rounding)."""
+    t, dt = float(t), float(dt)
+    if not math.isfinite(t) or t < 0:
+        raise ConfigError(f"time t must be finite and >= 0, got {t!r}.")
+    n = round(t / dt)
+    if abs(n * dt - t) > 1e-6 * max(1.0, abs(t)):
+        raise ConfigError(f"time t = {t} is not a multiple of dt = {dt}; choose t = n * dt.")
+    return int(n)
+
+
+def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_range: bool = False):
+    """Shape, finiteness and (optionally) range check of an array of either backend."""
+    xp = array_module(a)
+    if not hasattr(a, "shape"):
+        raise DataError(f"{name} must be an array, got {type(a).__name__}.")
+    if a.ndim != ndim:
+        shape_txt = "samples x features" if ndim == 2 else f"{ndim}-D"
+        raise DataError(f"{name} must be {shape_txt}, got shape {tuple(a.shape)}.")
+    if width is not None and a.shape[-1] != width:
+        raise DataError(
+            f"{name} has {a.shape[-1]} columns but the model expects {width}; check the dataset "
+            "or the model's size (n_visible)."
+        )
+    if a.size and not bool(xp.isfinite(a).all()):
+        raise DataError(f"{name} contains NaN or inf values; clean or drop those rows first.")
+    if unit_range and a.size:
+        lo, hi = float(a.min()), float(a.max())
+        if lo < -1 - DATA_TOLERANCE or hi > 1 + DATA_TOLERANCE:
+            raise DataError(
+                f"{name} has values in [{lo:.4g}, {hi:.4g}] but must lie in [-1, 1] (phi = tanh); "
+                "map grey images with f(x) = 2x/255 - 1 (chaossim.data.to_unit_range)."
+            )
+    return a
