@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .backend import derive_seed
+from .errors import DivergenceError
 from .metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
 
 INDEX_NAMES = ("E2", "Es", "EAAI", "ER")
@@ -21,6 +22,9 @@ def _has_reconstruction(model) -> bool:
 
 
 def _scores(model, data, generated, t) -> dict[str, float]:
+    xp = model.bk.xp
+    if not bool(xp.isfinite(generated).all()):
+        raise DivergenceError(f"the free dynamics produced NaN/inf by generation time t = {t}")
     return {
         "E2": second_moment_error(data, generated),
         "Es": spectrum_error(data, generated),

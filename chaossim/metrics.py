@@ -114,7 +114,7 @@ def second_moment_error(data, generated) -> float:
     if nv < 2:
         raise DataError(f"E(2) compares pairs of distinct units and needs at least 2 columns, got {nv}.")
     diff = _covariance(g) - _covariance(d)
-    pass
+    xp.fill_diagonal(diff, 0.0)
     return float(xp.sum(diff * diff)) / 2.0 / (nv * (nv - 1))
 
 

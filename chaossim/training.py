@@ -87,10 +87,21 @@ def _check_finite(model, step: int, config: RunConfig, run_dir, last_ckpt: int |
     xp = model.bk.xp
     bad = [k for k, v in model.params.items() if not bool(xp.isfinite(v).all())]
     if bad:
-        d, m = config.dynamics, config.model
-        where = f" The last good checkpoint (step {last_ckpt}) is kept in {run_dir}." if run_dir and last_ckpt is not None else ""
-        raise DivergenceError(
-            f"training diverged at step {step}: parameters {bad} became NaN/inf (arch={m.arch}, g={m.g}, "
+        _diverged(f"parameters {bad} became NaN/inf", step, config, run_dir, last_ckpt)
+
+
+def _evaluate(model, test_dev, config: RunConfig, step: int, run_dir, last_ckpt):
+    try:
+        return indices_at(model, test_dev, config.dynamics.T, seed=eval_seed(config.model.seed, step))
+    except DivergenceError as exc:
+        _diverged(str(exc), step, config, run_dir, last_ckpt)
+
+
+def _diverged(what: str, step: int, config: RunConfig, run_dir, last_ckpt):
+    d, m = config.dynamics, config.model
+    where = f" The last good checkpoint (step {last_ckpt}) is kept in {run_dir}." if run_dir and last_ckpt is not None else ""
+    raise DivergenceError(
+            f"training diverged at step {step}: {what} (arch={m.arch}, g={m.g}, "
             f"dt={d.dt}, tau={d.tau}, dt/tau={d.dt / d.tau:.3g}, T={d.T}, k={config.training.k}, "
             f"M={config.training.batch_size}, dtype={config.backend.dtype}).{where} Lower dt/tau (<= 1 is "
             "stable) or the learning rate k, then start again or resume from the checkpoint.")
@@ -183,7 +194,7 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
     bar = _progress(progress, start, tc.steps, f"{config.model.arch} g={config.model.g} T={dyn.T}")
     try:
         if start == 0 and (len(history["t_age"]) == 0):
-            history = _append(history, 0, indices_at(model, test_dev, dyn.T, seed=eval_seed(config.model.seed, 0)))
+            history = _append(history, 0, _evaluate(model, test_dev, config, 0, run_dir, last_ckpt))
             chaos = _maybe_chaos(model, config, 0, chaos)
         for step in range(start, end):
             model.rng = bk.rng(derive_seed(config.model.seed, STEP_STREAM, step))
@@ -192,7 +203,7 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
             done = step + 1
             _check_finite(model, done, config, run_dir, last_ckpt)
             if done % tc.log_every == 0 or done == tc.steps:
-                history = _append(history, done, indices_at(model, test_dev, dyn.T, seed=eval_seed(config.model.seed, done)))
+                history = _append(history, done, _evaluate(model, test_dev, config, done, run_dir, last_ckpt))
                 if bar is not None:
                     bar.set_postfix({k: f"{history[k][-1]:.3g}" for k in ("E2", "EAAI")})
             if tc.chaos_every and done % tc.chaos_every == 0:
