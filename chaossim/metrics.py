@@ -27,7 +27,7 @@ from .backend import array_module
 from .errors import ConfigError, DataError
 
 DEFAULT_MAX_BLOCK_BYTES = 256 * 2**20
-"""Memory bound of one block of squared distances in :func:`aai_fractions` (256 MiB)."""
+"""Memory bound of the distance tiles (plus one temporary) in :func:`aai_fractions` (256 MiB)."""
 
 _EPS64 = float(np.finfo(np.float64).eps)
 
@@ -61,8 +61,8 @@ def _check_samples(a, name: str):
         raise DataError(f"{name} contains NaN or inf values; drop or fix those samples first.")
 
 
-def _as_float64_pair(data, generated, *, equal_ns: bool = False, index: str = "this index"):
-    """Validate a (data, generated) pair and return both as float64 arrays of one backend."""
+def _as_float64_pair(data, generated, *, equal_ns: bool = False, index: str = "this index", cast: bool = True):
+    """Validate a (data, generated) pair and return both on one backend, as float64 if ``cast``."""
     _check_samples(data, "data")
     _check_samples(generated, "generated")
     if data.shape[1] != generated.shape[1]:
@@ -78,7 +78,8 @@ def _as_float64_pair(data, generated, *, equal_ns: bool = False, index: str = "t
         )
     xp_d, xp_g = array_module(data), array_module(generated)
     xp = xp_g if xp_d is np else xp_d
-    return xp, xp.asarray(data, dtype=xp.float64), xp.asarray(generated, dtype=xp.float64)
+    dtype = xp.float64 if cast else None
+    return xp, xp.asarray(data, dtype=dtype), xp.asarray(generated, dtype=dtype)
 
 
 # ------------------------------------------------------------------------------- E(2)
@@ -153,6 +154,28 @@ def spectrum_error(data, generated, *, center: bool = False) -> float:
 
 
 # ----------------------------------------------------------------------------- E(AAI)
+def _set_tiles(n_data: int, max_block_bytes: int) -> list[tuple[int, int, int]]:
+    """Row ranges ``(start, stop, set)`` of the pooled matrix, each inside one set (0 data,
+    1 generated), at most ``sqrt(max_block_bytes / 16)`` long: a float64 tile and the copy
+    NumPy's ``argmin(axis=0)`` makes of it fit the bound together."""
+    size = max(1, math.isqrt(max_block_bytes // 16))
+    tiles = []
+    for lo, hi, which in ((0, n_data, 0), (n_data, 2 * n_data, 1)):
+        count = -(-(hi - lo) // size)
+        edges = [lo + ((hi - lo) * k) // count for k in range(count + 1)]
+        tiles += [(e0, e1, which) for e0, e1 in zip(edges[:-1], edges[1:])]
+    return tiles
+
+
+def _update(best, arg, d2, axis: int, offset: int, xp) -> None:
+    """In place: ``best``/``arg`` take the tile's minimum along ``axis`` where it is smaller."""
+    j = xp.argmin(d2, axis=axis)
+    val = xp.take_along_axis(d2, xp.expand_dims(j, axis), axis=axis).squeeze(axis)
+    better = val < best
+    best[...] = xp.where(better, val, best)
+    arg[...] = xp.where(better, j + offset, arg)
+
+
 def aai_fractions(data, generated, *, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> tuple[float, float]:
     """``(P_GG, P_DD)`` of paper Appendix B (eq. 19): nearest-neighbour same-set fractions.
 
@@ -169,47 +192,53 @@ def aai_fractions(data, generated, *, max_block_bytes: int = DEFAULT_MAX_BLOCK_B
     distance matrix instead break ties toward the lowest pooled index (the data, if stacked
     first); the two agree whenever there are no exact ties.
 
-    Distances are never held as a dense ``2Ns x 2Ns`` matrix: rows are processed in blocks
-    of at most ``max_block_bytes`` (one float64 ``rows x 2Ns`` block of squared distances,
-    ``|a|^2 - 2 a.b + |b|^2`` with one GEMM per block). The samples are centred on the pooled
-    mean first, which leaves distances unchanged and limits cancellation; everything is in
-    float64 on both backends (squared-distance error about ``Nv eps (|a|^2 + |b|^2)``).
+    Distances are never held as a dense ``2Ns x 2Ns`` matrix: float64 squared distances
+    ``|a|^2 - 2 a.b + |b|^2`` are computed one square tile at a time (one GEMM each), a tile
+    and one temporary copy together within ``max_block_bytes``; each tile lies inside one
+    set along both axes, and by symmetry only tiles on and above the diagonal are computed,
+    each updating the running minima of its rows and of its columns. Memory beyond the
+    inputs: about ``16 Ns Nv`` bytes (the pooled float64 copy) plus ``max_block_bytes``.
+    The samples are centred on the pooled mean first, which leaves distances unchanged and
+    limits cancellation. Everything is float64 on both backends (squared-distance error
+    about ``Nv eps (|a|^2 + |b|^2)``); fast on data-centre GPUs (H100: float64 tensor
+    cores), slow on consumer GPUs whose float64 rate is 1/32-1/64 of float32.
     A set of size 1 has no same-set neighbour, so its sample counts as "other".
     """
-    xp, d, g = _as_float64_pair(data, generated, equal_ns=True, index="E(AAI)")
+    xp, d, g = _as_float64_pair(data, generated, equal_ns=True, index="E(AAI)", cast=False)
     max_block_bytes = int(max_block_bytes)
     if max_block_bytes <= 0:
         raise ConfigError(f"max_block_bytes must be a positive number of bytes, got {max_block_bytes}.")
     n_data, nv = d.shape
-    x = xp.concatenate([d, g], axis=0)
-    del d, g
+    x = xp.empty((2 * n_data, nv), dtype=xp.float64)
+    x[:n_data] = d
+    x[n_data:] = g
     x -= x.mean(axis=0, keepdims=True)
     n = x.shape[0]
     sq = xp.einsum("ij,ij->i", x, x)
-    rtol = 8.0 * nv * _EPS64
-    rows = int(max(1, min(n, max_block_bytes // (8 * n))))
-    same = xp.empty(n, dtype=bool)
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
-        idx = xp.arange(start, stop)
-        local = idx - start
-        d2 = x[start:stop] @ x.T
-        d2 *= -2.0
-        d2 += sq[None, :]
-        d2 += sq[start:stop, None]
-        d2[local, idx] = xp.inf
-        j_data = xp.argmin(d2[:, :n_data], axis=1)
-        j_gen = xp.argmin(d2[:, n_data:], axis=1) + n_data
-        dist_data = d2[local, j_data]
-        dist_gen = d2[local, j_gen]
-        is_data = idx < n_data
-        d_same = xp.where(is_data, dist_data, dist_gen)
-        d_other = xp.where(is_data, dist_gen, dist_data)
-        j_same = xp.where(is_data, j_data, j_gen)
-        j_other = xp.where(is_data, j_gen, j_data)
-        tol = rtol * (sq[start:stop] + xp.maximum(sq[j_same], sq[j_other]))
-        same[start:stop] = d_same < d_other - tol
-        del d2
+    # best[s][r], arg[s][r]: smallest squared distance from sample r to set s (0 data, 1 generated).
+    best = xp.full((2, n), xp.inf)
+    arg = xp.zeros((2, n), dtype=xp.int64)
+    tiles = _set_tiles(n_data, max_block_bytes)
+    for a, (i0, i1, set_i) in enumerate(tiles):
+        for j0, j1, set_j in tiles[a:]:
+            d2 = x[i0:i1] @ x[j0:j1].T
+            d2 *= -2.0
+            d2 += sq[i0:i1, None]
+            d2 += sq[None, j0:j1]
+            if i0 == j0:
+                diag = xp.arange(i1 - i0)
+                d2[diag, diag] = xp.inf
+            _update(best[set_j, i0:i1], arg[set_j, i0:i1], d2, 1, j0, xp)
+            if i0 != j0:  # the distance matrix is symmetric: the tile also serves rows j0:j1
+                _update(best[set_i, j0:j1], arg[set_i, j0:j1], d2, 0, i0, xp)
+            del d2
+    is_data = xp.arange(n) < n_data
+    own = xp.where(is_data, 0, 1)
+    rows = xp.arange(n)
+    d_same, d_other = best[own, rows], best[1 - own, rows]
+    j_same, j_other = arg[own, rows], arg[1 - own, rows]
+    tol = 8.0 * nv * _EPS64 * (sq + xp.maximum(sq[j_same], sq[j_other]))
+    same = d_same < d_other - tol
     p_dd = float(xp.mean(same[:n_data]))
     p_gg = float(xp.mean(same[n_data:]))
     return p_gg, p_dd

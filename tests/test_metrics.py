@@ -112,7 +112,7 @@ def test_es_centered_option_and_rescaled_conversion():
 
 
 # ----------------------------------------------------------------------------- E(AAI)
-@pytest.mark.parametrize("max_block_bytes", [256 * 2**20, 8 * 2 * 150 * 7, 1])
+@pytest.mark.parametrize("max_block_bytes", [256 * 2**20, 8 * 2 * 150 * 7, 8 * 5 * 5, 1])
 def test_aai_fractions_match_ckdtree(max_block_bytes):
     d, g = _pair(6, 150, 150, 12, shift=0.2)
     p_gg, p_dd = aai_fractions(d, g, max_block_bytes=max_block_bytes)

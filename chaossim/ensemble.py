@@ -1,0 +1,380 @@
+"""Ensembles: R models of one architecture and shape, differing in g and seed, integrated and trained together.
+
+Member r of an ensemble IS the single model built with (g_r, seed_r): its fixed couplings are drawn
+exactly as that model draws them (SPEC "Notation"), its trained parameters start at zero, and its
+random initial states come from that model's generator in the same order. The parameters are stacked
+along a leading axis R and every step is one batched matmul per coupling, ``xp.matmul`` on
+(R, M, N_pre) x (R, N_pre, N_post), so on a GPU the R small products fill the card together.
+
+The physics is the single model's: the layer/coupling/trained tables come from the architecture
+classes, and the Euler step, the clamped relaxation and the training step are the methods of
+:class:`chaossim.models.network.Network` (SPEC "Integration" and "Training"), borrowed unchanged.
+Only the three places that depend on the rank of the arrays (forming the operators, adding the bias,
+the Hebbian correlations) are written here, rank-generically.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .backend import array_module, get_backend
+from .errors import ConfigError, DataError
+from .models import ARCHITECTURES
+from .models.network import Network, Params
+from .validation import check_dynamics, check_size, steps_for
+
+
+def _swap(a):
+    return a.swapaxes(-1, -2)
+
+
+def _check_batch3(a, name: str, r: int, width: int | None, *, batch: int | None = None, unit_range=False):
+    """Shape (R, M, width), finite, optionally in [-1, 1]."""
+    xp = array_module(a)
+    if a.ndim != 3 or a.shape[0] != r:
+        raise DataError(f"{name} must have shape (R={r}, batch, units), got {tuple(a.shape)}; stack one array per "
+                        "member along the first axis.")
+    if width is not None and a.shape[-1] != width:
+        raise DataError(f"{name} has {a.shape[-1]} columns but the ensemble's layer has {width} units.")
+    if batch is not None and a.shape[1] != batch:
+        raise DataError(f"{name} has batch {a.shape[1]} but the other layers have batch {batch}; use one batch size.")
+    if a.size and not bool(xp.isfinite(a).all()):
+        raise DataError(f"{name} contains NaN or inf values; clean or drop those rows first.")
+    if unit_range and a.size:
+        lo, hi = float(a.min()), float(a.max())
+        if lo < -1 - 1e-5 or hi > 1 + 1e-5:
+            raise DataError(f"{name} has values in [{lo:.4g}, {hi:.4g}] but must lie in [-1, 1] (phi = tanh); map "
+                            "grey images with f(x) = 2x/255 - 1 (chaossim.data.to_unit_range).")
+    return a
+
+
+class Ensemble:
+    """R models of one architecture and shape, differing in (g, seed), trained together (SPEC "Training").
+
+    ``Ensemble("restricted", (784, 500), gs=[1.2, 1.5], seeds=[0, 1])`` or ``Ensemble.from_models(models)``.
+    ``sizes`` are the architecture's positional sizes (a sequence) or its size keywords (a mapping).
+    A scalar ``gs`` or ``seeds`` is repeated to the length of the other. Arrays carry a leading axis R:
+    ``params[name]`` has shape (R, ...) and states, batches and outputs are (R, batch, units).
+    """
+
+    def __init__(self, arch: str, sizes, gs, seeds, *, backend="numpy", dtype="float32", dt: float = 1.0,
+                 tau: float = 10.0, force: bool = False):
+        if arch not in ARCHITECTURES:
+            raise ConfigError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}.")
+        gs_l = list(gs) if isinstance(gs, Sequence) and not isinstance(gs, str) else None
+        seeds_l = list(seeds) if isinstance(seeds, Sequence) and not isinstance(seeds, str) else None
+        if gs_l is None and seeds_l is None:
+            gs_l, seeds_l = [gs], [seeds]
+        elif gs_l is None:
+            gs_l = [gs] * len(seeds_l)
+        elif seeds_l is None:
+            seeds_l = [seeds] * len(gs_l)
+        if len(gs_l) != len(seeds_l):
+            raise ConfigError(f"gs and seeds must have the same length (one (g, seed) per member), got {len(gs_l)} "
+                              f"and {len(seeds_l)}.")
+        if not gs_l:
+            raise ConfigError("an ensemble needs at least one member; pass non-empty gs and seeds.")
+        bk = get_backend(backend, dtype)
+        cls = ARCHITECTURES[arch]
+        args, kwargs = (tuple(sizes), {}) if not isinstance(sizes, Mapping) else ((), dict(sizes))
+        try:
+            models = [cls(*args, **kwargs, g=g, seed=s, backend=bk, dtype=bk.dtype, dt=dt, tau=tau, force=force)
+                      for g, s in zip(gs_l, seeds_l)]
+        except TypeError as exc:
+            raise ConfigError(f"sizes {sizes!r} do not fit the {arch} architecture ({exc}); give its sizes in order, "
+                              "e.g. (n_visible,), (n_visible, n_hidden) or (n_visible, n_hidden1, n_hidden2).") from None
+        self._init_from(models)
+
+    @classmethod
+    def from_models(cls, models: Sequence[Network]) -> "Ensemble":
+        """An ensemble of existing models (their current parameters are copied and stacked).
+
+        The ensemble draws its random states from the models' own generators (the same objects).
+        """
+        models = list(models)
+        if not models:
+            raise ConfigError("from_models needs at least one model.")
+        self = cls.__new__(cls)
+        self._init_from(models)
+        return self
+
+    def _init_from(self, models: list):
+        first = models[0]
+        for i, m in enumerate(models):
+            if not isinstance(m, Network):
+                raise ConfigError(f"member {i} is a {type(m).__name__}, not a chaossim model (Unrestricted, "
+                                  "Restricted or Deep).")
+            if type(m) is not type(first) or m.sizes != first.sizes:
+                raise DataError(f"member {i} is {m.arch} with sizes {m.sizes} but member 0 is {first.arch} with "
+                                f"sizes {first.sizes}; an ensemble's members share architecture and shapes.")
+            if m.bk.name != first.bk.name or np.dtype(m.bk.dtype) != np.dtype(first.bk.dtype):
+                raise DataError(f"member {i} lives on {m.bk.name}/{np.dtype(m.bk.dtype).name} but member 0 on "
+                                f"{first.bk.name}/{np.dtype(first.bk.dtype).name}; build all members alike.")
+            if (m.dt, m.tau) != (first.dt, first.tau):
+                raise DataError(f"member {i} has dt={m.dt}, tau={m.tau} but member 0 has dt={first.dt}, "
+                                f"tau={first.tau}; ensemble members share dt and tau.")
+        self._cls = type(first)
+        self.arch = first.arch
+        self.layers, self.couplings, self.trained = first.layers, first.couplings, first.trained
+        self.visible = first.visible
+        self.sizes = dict(first.sizes)
+        self._size_kwargs = first._size_kwargs()
+        self.bk = first.bk
+        self.dt, self.tau, self.force = first.dt, first.tau, first.force
+        self.gs = tuple(m.g for m in models)
+        self.seeds = tuple(m.seed for m in models)
+        self.rngs = [m.rng for m in models]
+        self.buffers: dict = {}
+        xp = self.bk.xp
+        self._params = Params(self.bk, {k: xp.stack([m.params[k] for m in models]) for k in first.params})
+
+    # ------------------------------------------------------------------ parameters and description
+    @property
+    def params(self) -> Params:
+        return self._params
+
+    @params.setter
+    def params(self, values: Mapping):
+        for key, value in values.items():
+            self._params[key] = value
+
+    @property
+    def xp(self):
+        return self.bk.xp
+
+    @property
+    def n_members(self) -> int:
+        return len(self.seeds)
+
+    def __len__(self) -> int:
+        return self.n_members
+
+    @property
+    def n_visible(self) -> int:
+        return self.sizes[self.visible]
+
+    def describe(self) -> dict:
+        return {"arch": self.arch, **self._size_kwargs, "gs": list(self.gs), "seeds": list(self.seeds),
+                "backend": self.bk.name, "dtype": np.dtype(self.bk.dtype).name, "dt": self.dt, "tau": self.tau}
+
+    def __repr__(self):
+        kw = ", ".join(f"{k}={v!r}" for k, v in self.describe().items() if k != "arch")
+        return f"Ensemble({self.arch!r}, {kw})"
+
+    def members(self) -> list[Network]:
+        """The R single models, each with a copy of its slice of the stacked parameters and its generator."""
+        out = []
+        for r, (g, seed) in enumerate(zip(self.gs, self.seeds)):
+            m = self._cls(**self._size_kwargs, g=g, seed=seed, backend=self.bk, dtype=self.bk.dtype, dt=self.dt,
+                          tau=self.tau, force=self.force)
+            m.params = {k: v[r].copy() for k, v in self._params.items()}
+            m.rng = self.rngs[r]
+            out.append(m)
+        return out
+
+    # ------------------------------------------------------------------ rank-generic pieces of the engine
+    def operators(self) -> dict[str, list[tuple[str, object]]]:
+        """Per layer, (pre layer, P) with P = K^T / sqrt(N_pre) stacked: (R, N_pre, N_post) (see Network.operators)."""
+        p, xp = self._params, self.xp
+        ops: dict[str, list] = {layer.name: [] for layer in self.layers}
+        for c in self.couplings:
+            trained = _swap(p[c.trained]) if c.transpose else p[c.trained]
+            k = p[c.fixed] + trained
+            ops[c.post].append((c.pre, xp.ascontiguousarray(_swap(k) * (1.0 / math.sqrt(self.sizes[c.pre])))))
+        return ops
+
+    def drive(self, act: Mapping, layer: str, ops):
+        inputs = ops[layer]
+        out = act[inputs[0][0]] @ inputs[0][1]
+        for pre, op in inputs[1:]:
+            out += act[pre] @ op
+        out += self._params[self._bias_of(layer)][..., None, :]
+        return out
+
+    def hebbian_update(self, act_clamped: Mapping, act_free: Mapping, k: float) -> dict:
+        """dP = k(<phi_a phi_b>_c - <phi_a phi_b>_f), d bias = k(<phi>_c - <phi>_f) per member (SPEC "Training")."""
+        m_c = next(iter(act_clamped.values())).shape[-2]
+        m_f = next(iter(act_free.values())).shape[-2]
+        deltas = {}
+        for t in self.trained:
+            corr = _swap(act_clamped[t.a]) @ act_clamped[t.b]
+            corr *= 1.0 / m_c
+            corr -= (_swap(act_free[t.a]) @ act_free[t.b]) * (1.0 / m_f)
+            corr *= k
+            deltas[t.name] = corr
+        for layer in self.layers:
+            d = act_clamped[layer.name].mean(axis=-2) - act_free[layer.name].mean(axis=-2)
+            d *= k
+            deltas[layer.bias] = d
+        p = self._params._d
+        for name, d in deltas.items():
+            p[name] = p[name] + d
+        return deltas
+
+    # The single model's physics, unchanged (they only call the methods above and elementwise xp).
+    activity = Network.activity
+    euler_step = Network.euler_step
+    relax_clamped = Network.relax_clamped
+    _train_step = Network._train_step
+    _bias_of = Network._bias_of
+
+    # ------------------------------------------------------------------ integration
+    def _as_state(self, state: Mapping) -> dict:
+        if not isinstance(state, Mapping):
+            raise DataError(f"state must be a mapping layer -> (R, batch, units) array, with layers {list(self.sizes)}.")
+        missing = [n for n in self.sizes if n not in state]
+        extra = [n for n in state if n not in self.sizes]
+        if missing or extra:
+            raise DataError(f"state has layers {list(state)} but the {self.arch} ensemble needs exactly {list(self.sizes)}.")
+        out, batch = {}, None
+        for name, size in self.sizes.items():
+            x = _check_batch3(self.bk.asarray(state[name]), f"state[{name!r}]", self.n_members, size, batch=batch)
+            batch = x.shape[1]
+            out[name] = x
+        return out
+
+    def _as_clamp(self, clamp: Mapping | None, batch: int) -> dict:
+        """Clamped values as (R, batch, units); (batch, units) or (units,) arrays are shared by all members."""
+        out, xp, r = {}, self.xp, self.n_members
+        for name, value in (clamp or {}).items():
+            if name not in self.sizes:
+                raise DataError(f"cannot clamp unknown layer {name!r}; layers are {list(self.sizes)}.")
+            v = self.bk.asarray(value)
+            if v.ndim == 1:
+                v = xp.broadcast_to(v, (r, batch, v.shape[0]))
+            elif v.ndim == 2:
+                v = xp.broadcast_to(v[None], (r,) + v.shape)
+            out[name] = _check_batch3(v, f"clamp[{name!r}]", r, self.sizes[name], batch=batch, unit_range=True)
+        return out
+
+    def _dynamics(self, dt, tau, force):
+        return check_dynamics(self.dt if dt is None else dt, self.tau if tau is None else tau,
+                              force=force or self.force)
+
+    def run(self, state: Mapping, steps: int, dt: float | None = None, tau: float | None = None,
+            clamp: Mapping | None = None, record: Sequence[int] | None = None, *, force: bool = False):
+        """Euler-integrate every member ``steps`` steps (SPEC "Integration"); see :meth:`Network.run`.
+
+        ``state[layer]``: (R, batch, units). With ``record``, returns ``(final, trajectory)`` with
+        ``trajectory[layer]`` of shape (R, len(record), batch, units).
+        """
+        dt, tau = self._dynamics(dt, tau, force)
+        steps = check_size("steps", steps) if steps != 0 else 0
+        state = self._as_state(state)
+        clamp = self._as_clamp(clamp, next(iter(state.values())).shape[1])
+        rec = None
+        if record is not None:
+            rec = sorted({int(s) for s in record})
+            if rec and (rec[0] < 0 or rec[-1] > steps):
+                raise ConfigError(f"record steps must lie in [0, {steps}], got {rec[0]}..{rec[-1]}.")
+        return self._run(state, steps, dt / tau, clamp, rec)
+
+    def _run(self, state: dict, steps: int, a: float, clamp: dict, record: list[int] | None):
+        ops = self.operators()
+        if record is None:
+            for _ in range(steps):
+                state = self.euler_step(state, a, ops, clamp)
+            return state
+        xp = self.xp
+        traj = {n: xp.empty((x.shape[0], len(record)) + x.shape[1:], dtype=x.dtype) for n, x in state.items()}
+        slots = {s: i for i, s in enumerate(record)}
+        for step in range(steps + 1):
+            if step in slots:
+                for n, x in state.items():
+                    traj[n][:, slots[step]] = x
+            if step < steps:
+                state = self.euler_step(state, a, ops, clamp)
+        return state, traj
+
+    def random_state(self, n: int, layers: Sequence[str] | None = None) -> dict:
+        """N(0, 1) states (R, n, units): member r draws from its own generator as the single model does."""
+        layers = list(layers or self.sizes)
+        per = [{name: self.bk.normal(rng, (n, self.sizes[name])) for name in layers} for rng in self.rngs]
+        return {name: self.xp.stack([d[name] for d in per]) for name in layers}
+
+    def initial_states(self, m: int, init: Mapping | None = None) -> tuple[dict, dict]:
+        """The (free, clamped) initial states of a training step, (R, m, units) each.
+
+        Given entries are used as they are; the others are drawn per member in the single model's order
+        (free layers first, then the clamped phase's hidden layers; see :meth:`Network.train_step`).
+        """
+        init = dict(init or {})
+        unknown = set(init) - {"free", "clamped"}
+        if unknown:
+            raise DataError(f"init accepts the keys 'free' and 'clamped', got {sorted(unknown)}.")
+        hidden = [n for n in self.sizes if n != self.visible]
+        free_in, clamped_in = dict(init.get("free") or {}), dict(init.get("clamped") or {})
+        free_d: list[dict] = []
+        clamped_d: list[dict] = []
+        for rng in self.rngs:
+            free_d.append({n: self.bk.normal(rng, (m, self.sizes[n])) for n in self.sizes if n not in free_in})
+            clamped_d.append({n: self.bk.normal(rng, (m, self.sizes[n])) for n in hidden if n not in clamped_in})
+        xp = self.xp
+        free = {n: (self.bk.asarray(free_in[n]) if n in free_in else xp.stack([d[n] for d in free_d]))
+                for n in self.sizes}
+        clamped = {n: (self.bk.asarray(clamped_in[n]) if n in clamped_in else xp.stack([d[n] for d in clamped_d]))
+                   for n in hidden}
+        free = self._as_state(free)
+        for n in hidden:
+            _check_batch3(clamped[n], f"init['clamped'][{n!r}]", self.n_members, self.sizes[n], batch=m)
+        return free, clamped
+
+    def as_batches(self, batches):
+        """Minibatches as (R, M, Nv) in [-1, 1]; one (M, Nv) array is shared by all members."""
+        b = self.bk.asarray(batches)
+        if b.ndim == 2:
+            b = self.xp.broadcast_to(b[None], (self.n_members,) + b.shape)
+        return _check_batch3(b, "batches", self.n_members, self.n_visible, unit_range=True)
+
+    # ------------------------------------------------------------------ training and generation
+    def train_step(self, batches, dt: float | None = None, tau: float | None = None, T: float = 100.0,
+                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False) -> dict:
+        """One contrastive Hebbian update of every member (SPEC "Training"); see :meth:`Network.train_step`.
+
+        ``batches``: (R, M, Nv) (member r learns from ``batches[r]``) or (M, Nv) shared by all.
+        ``init``: ``{"free": {layer: (R, M, N)}, "clamped": {hidden layer: (R, M, N)}}``, missing ones drawn.
+        Returns the stacked updates.
+        """
+        dt, tau = self._dynamics(dt, tau, force)
+        steps = steps_for(T, dt)
+        batches = self.as_batches(batches)
+        k = float(k)
+        if not math.isfinite(k) or k < 0:
+            raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
+        free0, clamped0 = self.initial_states(batches.shape[1], init)
+        return self._train_step(batches, dt, tau, steps, k, free0, clamped0)
+
+    def generate(self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False):
+        """phi(v(t)) of ``n`` free runs per member: (R, n, Nv), or (R, len(t), n, Nv) for a sequence of times."""
+        dt, tau = self._dynamics(dt, tau, force)
+        n = check_size("n", n)
+        scalar = np.ndim(t) == 0
+        times = [t] if scalar else list(t)
+        steps = [steps_for(x, dt) for x in times]
+        uniq = sorted(set(steps))
+        _, traj = self._run(self.random_state(n), max(steps), dt / tau, {}, uniq)
+        order = {s: i for i, s in enumerate(uniq)}
+        out = self.xp.tanh(traj[self.visible][:, [order[s] for s in steps]])
+        return out[:, 0] if scalar else out
+
+
+def initial_states(model, m: int, init: Mapping | None = None) -> tuple[dict, dict]:
+    """(free, clamped) initial states of a training step for a single model or an ensemble, drawn in the
+    engine's order (used by the fast trainers so that they consume the generators exactly as the engine)."""
+    if isinstance(model, Ensemble):
+        return model.initial_states(m, init)
+    init = dict(init or {})
+    unknown = set(init) - {"free", "clamped"}
+    if unknown:
+        raise DataError(f"init accepts the keys 'free' and 'clamped', got {sorted(unknown)}.")
+    free0, clamped0 = dict(init.get("free") or {}), dict(init.get("clamped") or {})
+    hidden = [n for n in model.sizes if n != model.visible]
+    for n in model.sizes:
+        if n not in free0:
+            free0[n] = model.bk.normal(model.rng, (m, model.sizes[n]))
+    for n in hidden:
+        if n not in clamped0:
+            clamped0[n] = model.bk.normal(model.rng, (m, model.sizes[n]))
+    return ({n: model.bk.asarray(free0[n]) for n in model.sizes}, {n: model.bk.asarray(clamped0[n]) for n in hidden})

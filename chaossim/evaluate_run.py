@@ -1,0 +1,285 @@
+"""Post-training evaluation of a run directory, and the ``evaluate`` / ``plot`` commands.
+
+After training, the quality of a model is read as a function of the generation time t
+(SPEC "Accuracy indices": indices for generic T* = t after training; paper Fig. 3b): one set
+of random starts is followed in time and the four indices are computed at each t against
+held-out data. :func:`evaluate_run` also stores the samples the paper draws (Fig. 2: samples
+at t = T beside data; Fig. 3a: snapshots at several t from the same random starts, up to
+t >> T where the dynamics falls onto learned fixed points).
+
+Files written into the run directory (all atomically: a crash never leaves half a file)::
+
+    evaluation.npz   t, E2, Es, EAAI, ER (one value per t), T, n_eval, seed
+    evaluation.csv   the same indices as text, one row per t
+    evaluation.txt   the table of :func:`format_table`
+    samples.npz      generated (n x Nv, phi(v(T))), data (n x Nv held-out points), image_shape,
+                     T, snapshot_t (n_t), snapshots (n_t x n_snap x Nv, phi(v(t)) from one set of starts)
+
+Seeds: the indices use the starts of ``derive_seed(seed, INDEX_STREAM)``, the Fig. 2 samples
+``derive_seed(seed, SAMPLE_STREAM)``, the snapshots ``derive_seed(seed, SNAPSHOT_STREAM)``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .backend import derive_seed, to_numpy
+from .errors import ConfigError, StoreError
+from .evaluation import INDEX_NAMES, indices_vs_time
+from .io import atomic_savez, atomic_write_text, load_npz
+
+INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = 11, 12, 13
+
+#: Generation times of the paper's Fig. 3b for T = 100 (dt = 1); scaled to a run's T by T / 100.
+BASE_TIMES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+#: Snapshot times of Fig. 3a in units of T (0 is the random start itself).
+SNAPSHOT_FRACTIONS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0)
+N_SHOW = 64  # samples (and data points) stored for Fig. 2
+N_SNAP = 8  # random starts followed for Fig. 3a
+
+EVALUATION_FILE, SAMPLES_FILE = "evaluation.npz", "samples.npz"
+
+
+def _time_step(config) -> float:
+    """The grid on which generation times must lie: dt for the chaotic models, one Gibbs sweep for an RBM."""
+    return 1.0 if config.model.arch == "rbm" else float(config.dynamics.dt)
+
+
+def _on_grid(values, dt: float) -> list[float]:
+    """Values rounded to the nearest multiple of dt (at least dt unless the value is 0), sorted, unique."""
+    out = set()
+    for x in values:
+        n = round(float(x) / dt)
+        if x > 0:
+            n = max(n, 1)
+        out.add(n * dt)
+    return sorted(out)
+
+
+def default_times(T: float, dt: float = 1.0) -> list[float]:
+    """Log-spaced generation times from dt to 20 T, T included: :data:`BASE_TIMES` scaled by T / 100,
+    rounded to multiples of dt (the paper's Fig. 3b grid for T = 100)."""
+    return _on_grid([b * T / 100.0 for b in BASE_TIMES] + [T], dt)
+
+
+def snapshot_times(T: float, dt: float = 1.0) -> list[float]:
+    """Fig. 3a times: :data:`SNAPSHOT_FRACTIONS` of T (0, T/4, T/2, T, 2T, 5T, 10T, 50T) on the dt grid."""
+    return _on_grid([f * T for f in SNAPSHOT_FRACTIONS], dt)
+
+
+def _check_times(times, dt: float) -> list[float]:
+    try:
+        values = [float(t) for t in times]
+    except (TypeError, ValueError):
+        raise ConfigError(f"times must be numbers, got {times!r}.") from None
+    if not values:
+        raise ConfigError("times is empty; give at least one generation time, e.g. --times 10 100 1000.")
+    bad = [t for t in values if not math.isfinite(t) or t < 0]
+    if bad:
+        raise ConfigError(f"generation times must be finite and >= 0, got {bad}.")
+    off = [t for t in values if abs(round(t / dt) * dt - t) > 1e-6 * max(1.0, t)]
+    if off:
+        raise ConfigError(f"generation times {off} are not multiples of the time step {dt}; "
+                          f"choose t = n * {dt:g}.")
+    return sorted(set(values))
+
+
+def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | None = None, seed: int = 0, *,
+                 backend: str | None = None, write: bool = True) -> dict:
+    """Evaluate a trained run (SPEC "Accuracy indices", generic T* = t; paper Figs. 2, 3a, 3b).
+
+    ``times``: generation times (default :func:`default_times`: log-spaced from dt to 20 T); T is always added.
+    ``n_eval``: Ns, the number of held-out points and generated points (default the run's
+    ``training.n_eval``, capped to the size of the test set). ``seed``: seeds of the random starts
+    (see the module docstring). ``write``: store the files listed in the module docstring.
+
+    Returns ``{"t", "E2", "Es", "EAAI", "ER"}`` (NumPy arrays over t; ER is NaN for the unrestricted
+    model) plus ``"T"``, ``"at_T"`` (the four indices at t = T), ``"n_eval"``, ``"seed"``, ``"arch"`` and
+    ``"samples"`` (the arrays of samples.npz).
+    """
+    from .training import load_data, load_run
+
+    run_dir = Path(run_dir)
+    config, model, _ = load_run(run_dir, backend=backend)
+    T, dt = float(config.dynamics.T), _time_step(config)
+    times = default_times(T, dt) if times is None else _check_times([*times, T], dt)
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
+    seed = int(seed)
+    data = load_data(config)
+    test = data.test
+    n = min(config.training.n_eval, len(test)) if n_eval is None else int(n_eval)
+    if n < 2 or n > len(test):
+        raise ConfigError(f"n_eval = {n_eval} must lie in [2, {len(test)}] (the held-out points of "
+                          f"{data.name}); lower it or use a larger test set.")
+    test = test[:n]
+
+    result = indices_vs_time(model, test, times, seed=derive_seed(seed, INDEX_STREAM))
+    i_T = int(np.argmin(np.abs(np.asarray(times) - T)))
+    at_T = {k: float(result[k][i_T]) for k in INDEX_NAMES}
+
+    n_show = min(N_SHOW, len(test))
+    model.rng = model.bk.rng(derive_seed(seed, SAMPLE_STREAM))
+    generated = to_numpy(model.generate(n_show, T))
+    snap_t = snapshot_times(T, dt)
+    model.rng = model.bk.rng(derive_seed(seed, SNAPSHOT_STREAM))
+    snapshots = to_numpy(model.generate(N_SNAP, snap_t))
+    samples = {"generated": generated.astype(np.float32), "data": np.asarray(test[:n_show], dtype=np.float32),
+               "image_shape": np.asarray(data.image_shape or (1, data.n_features), dtype=np.int64),
+               "T": np.array(T), "snapshot_t": np.asarray(snap_t, dtype=float),
+               "snapshots": snapshots.astype(np.float32)}
+
+    out = {"t": np.asarray(times, dtype=float), **{k: np.asarray(result[k], dtype=float) for k in INDEX_NAMES},
+           "T": T, "at_T": at_T, "n_eval": n, "seed": seed, "arch": config.model.arch, "samples": samples}
+    if write:
+        atomic_savez(run_dir / EVALUATION_FILE, {k: out[k] for k in ("t", *INDEX_NAMES)} |
+                     {"T": np.array(T), "n_eval": np.array(n), "seed": np.array(seed)})
+        atomic_write_text(run_dir / "evaluation.csv", _csv(out))
+        atomic_write_text(run_dir / "evaluation.txt", format_table(out) + "\n")
+        atomic_savez(run_dir / SAMPLES_FILE, samples)
+    return out
+
+
+def _csv(results: Mapping) -> str:
+    lines = [",".join(("t", *INDEX_NAMES))]
+    for i, t in enumerate(results["t"]):
+        lines.append(",".join([f"{t:g}"] + [f"{results[k][i]:.6g}" for k in INDEX_NAMES]))
+    return "\n".join(lines) + "\n"
+
+
+def format_table(results: Mapping) -> str:
+    """The indices as a text table, one row per generation time t (the row of t = T marked)."""
+    T = results.get("T")
+    head = f"{'t':>10}  " + "  ".join(f"{k:>11}" for k in INDEX_NAMES)
+    lines = [head, "-" * len(head)]
+    for i, t in enumerate(np.asarray(results["t"], dtype=float)):
+        row = f"{t:>10g}  " + "  ".join(f"{float(results[k][i]):>11.4g}" for k in INDEX_NAMES)
+        if T is not None and math.isclose(float(t), float(T), rel_tol=1e-9):
+            row += "   <- T"
+        lines.append(row)
+    extra = []
+    if "arch" in results:
+        extra.append(f"arch={results['arch']}")
+    if T is not None:
+        extra.append(f"T={float(T):g}")
+    if "n_eval" in results:
+        extra.append(f"Ns={int(results['n_eval'])}")
+    if extra:
+        lines.insert(0, "indices vs generation time t (lower is better; " + ", ".join(extra) + ")")
+    return "\n".join(lines)
+
+
+def _missing(run_dir: Path, what: str) -> StoreError:
+    return StoreError(f"{run_dir} has no {what} (it is written by the post-training evaluation); "
+                      f"run `chaossim evaluate {run_dir}` first.")
+
+
+def load_evaluation(run_dir) -> dict:
+    """The arrays of ``run_dir/evaluation.npz`` (t, E2, Es, EAAI, ER, T, n_eval, seed)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / EVALUATION_FILE).is_file():
+        raise _missing(run_dir, EVALUATION_FILE)
+    z = load_npz(run_dir / EVALUATION_FILE)
+    return {k: (v if v.ndim else v.item()) for k, v in z.items()}
+
+
+def load_samples(run_dir) -> dict:
+    """The arrays of ``run_dir/samples.npz`` (generated, data, image_shape, T, snapshot_t, snapshots)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SAMPLES_FILE).is_file():
+        raise _missing(run_dir, SAMPLES_FILE)
+    z = load_npz(run_dir / SAMPLES_FILE)
+    z["image_shape"] = tuple(int(x) for x in z["image_shape"])
+    z["T"] = float(z["T"])
+    return z
+
+
+# ------------------------------------------------------------------------------------------ CLI
+_PLOTS = {
+    "samples": ("plot_samples", "fig2_samples", True,
+                "Fig. 2: generated samples phi(v(T)) of each run (one row per run) beside held-out data samples."),
+    "snapshots": ("plot_snapshots", "fig3a_snapshots", False,
+                  "Fig. 3a: samples of one set of random starts at several times t (0 .. 50 T); at t >> T the "
+                  "dynamics has fallen onto learned fixed points."),
+    "indices-vs-t": ("plot_indices_vs_time", "fig3b_indices_vs_t", True,
+                     "Fig. 3b: the four accuracy indices vs generation time t (log t), a vertical line at t = T."),
+    "receptive-fields": ("plot_receptive_fields", "fig4_receptive_fields", False,
+                         "Fig. 4: receptive fields (W_ia + A_ia)/g of randomly chosen hidden units a, as images "
+                         "(deep model: W1 + A1; RBM: W)."),
+    "training": ("plot_training_curves", "fig5_training", True,
+                 "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run."),
+}
+
+
+def cmd_evaluate(args) -> int:
+    res = evaluate_run(args.run, times=args.times, n_eval=args.n_eval, seed=args.seed, backend=args.backend)
+    print(format_table(res))
+    print(f"wrote evaluation.npz, evaluation.csv, evaluation.txt and samples.npz to {args.run}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from . import figures
+
+    func_name, stem, many, _ = _PLOTS[args.figure]
+    func = getattr(figures, func_name)
+    path = Path(args.out) / stem
+    if many:
+        kwargs = {"labels": args.label} if args.label else {}
+        paths = func(args.run, path, **kwargs)
+    elif args.figure == "receptive-fields":
+        paths = func(args.run, path, n=args.n, seed=args.seed)
+    else:
+        paths = func(args.run, path)
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def add_parsers(subparsers) -> None:
+    """Register ``evaluate`` and ``plot <figure>`` on the ``chaossim`` command line."""
+    import argparse
+
+    p = subparsers.add_parser(
+        "evaluate", help="indices vs generation time t of a trained run, and the samples the figures need",
+        description="Evaluate a trained run: follow one set of random starts in time and compute the four "
+                    "accuracy indices (E2, Es, EAAI, ER; lower is better) against held-out data at each "
+                    "generation time t (paper Fig. 3b). Also stores samples at t = T (Fig. 2) and snapshots at "
+                    "t = 0 .. 50 T (Fig. 3a). Writes evaluation.npz/.csv/.txt and samples.npz into the run "
+                    "directory and prints the table.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  chaossim evaluate runs/r1 --times 10 50 100 500 --n-eval 1000")
+    p.add_argument("run", help="run directory made by `chaossim train`")
+    p.add_argument("--times", type=float, nargs="+", metavar="T",
+                   help="generation times, multiples of dt (default: log-spaced from dt to 20 T, T included)")
+    p.add_argument("--n-eval", type=int, help="Ns: held-out and generated points per index "
+                                               "(default: the run's training.n_eval)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
+    p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend (default: the run's)")
+    p.set_defaults(func=cmd_evaluate)
+
+    plot = subparsers.add_parser(
+        "plot", help="draw the paper's figures from stored results",
+        description="Draw one of the paper's figures from stored results (run directories); nothing is trained. "
+                    "Each writes a PNG and a PDF into --out. samples, snapshots and indices-vs-t need "
+                    "`chaossim evaluate RUN` first.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  chaossim plot samples runs/unres runs/res runs/deep --out figures/\n"
+               "  chaossim plot training runs/unres runs/res runs/deep --out figures/")
+    plot.set_defaults(func=lambda args: (plot.print_help(), 2)[1])
+    figs = plot.add_subparsers(dest="figure", metavar="FIGURE")
+    for name, (_, stem, many, text) in _PLOTS.items():
+        q = figs.add_parser(name, help=text, description=f"{text} Writes OUT/{stem}.png and OUT/{stem}.pdf.")
+        if many:
+            q.add_argument("run", nargs="+", help="run directories (one curve or row each)")
+            q.add_argument("--label", nargs="+", help="legend labels, one per run (default: arch and directory name)")
+        else:
+            q.add_argument("run", help="run directory")
+        if name == "receptive-fields":
+            q.add_argument("-n", type=int, default=9, help="number of hidden units (default 9, as in the paper)")
+            q.add_argument("--seed", type=int, default=0, help="seed of the random choice of hidden units")
+        q.add_argument("--out", default="figures", help="output folder (default ./figures)")
+        q.set_defaults(func=cmd_plot)

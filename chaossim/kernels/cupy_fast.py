@@ -1,0 +1,351 @@
+"""The CuPy fast path of a training step (SPEC "Training"), and the choice between it and the plain engine.
+
+:class:`CupyOps` executes the schedule of :mod:`chaossim.kernels.schedule` on a GPU:
+
+- fused element-wise passes (``cupy.ElementwiseKernel``): tanh + leak + bias of every layer in one pass;
+- GEMMs issued straight to cuBLAS through ``ctypes`` on the libcublas CuPy has loaded, on private
+  handles (one per stream) whose stream and workspace are set once, before capture. CuPy's own
+  wrappers call ``cublasSetStream`` on every call, which resets the workspace, and ``cupy.matmul``
+  refuses to run inside a stream capture. Row-major ``C += A B`` is the column-major ``C^T += B^T A^T``
+  with beta = 1, so GEMMs accumulate into the state; an ensemble is one strided-batched GEMM per coupling;
+- the whole step (operators, clamped phase, the ``steps`` Euler steps, the update) captured once as a
+  CUDA graph per (steps, dt/tau, k, batch size) and replayed; the GEMMs of one Euler step that feed
+  different layers are independent and run on forked streams inside the graph;
+- opt-in TF32 (``tf32=True``): ``CUBLAS_TF32_TENSOR_OP_MATH`` on the private handles only.
+
+No host synchronisation happens inside a step: the initial states are drawn on the device from the
+model's generator(s), exactly as the engine draws them, copied into the graph's buffers, and the graph is
+ordered after the caller's stream with events.
+
+:func:`fast_trainer` returns a :class:`~chaossim.kernels.schedule.ScheduledTrainer` on :class:`CupyOps`
+when it can, otherwise a :class:`PlainTrainer` that calls the engine; both have ``train_step``.
+This module imports CuPy only inside functions.
+"""
+from __future__ import annotations
+
+import ctypes
+import warnings
+
+import numpy as np
+
+from ..backend import gpu_available
+from ..errors import ConfigError
+from .schedule import OP_N, ScheduledTrainer, supports
+
+CUBLAS_DEFAULT_MATH = 0
+CUBLAS_TF32_TENSOR_OP_MATH = 3
+WORKSPACE_BYTES = 32 * 1024 * 1024  # cuBLAS recommends 32 MiB on Hopper
+
+
+class PlainTrainer:
+    """The fallback: ``train_step`` is the model's own (the engine); ``reason`` says why no fast path."""
+
+    mode = "plain"
+
+    def __init__(self, model, reason: str = ""):
+        self.model, self.reason = model, reason
+
+    def train_step(self, batch, dt=None, tau=None, T: float = 100.0, k: float = 0.01, init=None, *, force=False):
+        return self.model.train_step(batch, dt, tau, T, k, init, force=force)
+
+
+def fast_path_available(model, *, tf32: bool = False) -> tuple[bool, str]:
+    """(True, "") when the CuPy fast path can train ``model``, else (False, the reason)."""
+    ok, why = supports(model)
+    if not ok:
+        return False, why
+    if getattr(model.bk, "name", None) != "cupy":
+        return False, f"the model lives on the {model.bk.name} backend (the fast path is for backend='cupy')"
+    if not gpu_available():
+        return False, "CuPy or a CUDA device is not available"
+    if tf32 and np.dtype(model.bk.dtype) != np.float32:
+        return False, "tf32=True applies to float32 models only"
+    return True, ""
+
+
+def fast_trainer(model, *, tf32: bool = False, graph: bool = True, streams: int = 2, require: bool = False):
+    """The fastest trainer for ``model`` (a single model or an Ensemble): the CuPy fast path when available,
+    else the plain engine. ``require=True`` raises :class:`ConfigError` instead of falling back.
+
+    ``graph``: capture each step as a CUDA graph (else issue the kernels one by one); ``streams``: how many
+    streams the independent GEMMs of an Euler step are spread over; ``tf32``: TF32 tensor cores (float32).
+    """
+    ok, why = fast_path_available(model, tf32=tf32)
+    if ok:
+        try:
+            return ScheduledTrainer(model, CupyOps(model.bk.dtype, tf32=tf32, graph=graph, streams=streams))
+        except Exception as exc:  # cuBLAS not loadable, kernel compilation failure, ...
+            why = f"the CuPy fast path failed to initialise ({type(exc).__name__}: {exc})"
+    if require:
+        raise ConfigError(f"the CuPy fast path is not available: {why}. Use backend='cupy' on a GPU machine, or "
+                          "require=False to fall back to the plain engine.")
+    return PlainTrainer(model, why)
+
+
+# ---------------------------------------------------------------------------------------------- cuBLAS via ctypes
+def _loaded_library(stem: str) -> str | None:
+    """Path of a shared library already mapped into this process (the one CuPy uses)."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1] if line.strip() else ""
+                base = path.rsplit("/", 1)[-1]
+                if base.startswith(stem + ".so"):
+                    return path
+    except OSError:
+        return None
+    return None
+
+
+class Cublas:
+    """The few cuBLAS entry points the schedule needs, called directly (host pointer mode)."""
+
+    _lib = None
+
+    @classmethod
+    def lib(cls):
+        if cls._lib is None:
+            import cupy
+
+            cupy.cuda.device.get_cublas_handle()  # makes CuPy load libcublas
+            path = _loaded_library("libcublas")
+            if path is None:
+                major = cupy.cuda.runtime.runtimeGetVersion() // 1000
+                path = f"libcublas.so.{major}"
+            lib = ctypes.CDLL(path)
+            P, I, L, S = ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong, ctypes.c_size_t
+            sig = {
+                "cublasCreate_v2": [ctypes.POINTER(P)],
+                "cublasDestroy_v2": [P],
+                "cublasSetStream_v2": [P, P],
+                "cublasSetWorkspace_v2": [P, P, S],
+                "cublasSetMathMode": [P, I],
+                "cublasSgemm_v2": [P, I, I, I, I, I, P, P, I, P, I, P, P, I],
+                "cublasDgemm_v2": [P, I, I, I, I, I, P, P, I, P, I, P, P, I],
+                "cublasSgemmStridedBatched": [P, I, I, I, I, I, P, P, I, L, P, I, L, P, P, I, L, I],
+                "cublasDgemmStridedBatched": [P, I, I, I, I, I, P, P, I, L, P, I, L, P, P, I, L, I],
+            }
+            for name, args in sig.items():
+                fn = getattr(lib, name)
+                fn.argtypes, fn.restype = args, I
+            cls._lib = lib
+        return cls._lib
+
+    @staticmethod
+    def check(status: int, what: str):
+        if status != 0:
+            raise RuntimeError(f"{what} failed with cuBLAS status {status}")
+
+
+class Handle:
+    """A private cuBLAS handle bound to one stream with its own workspace (set once, before any capture)."""
+
+    def __init__(self, stream, *, tf32: bool = False, workspace_bytes: int = WORKSPACE_BYTES):
+        import cupy
+
+        self.lib = Cublas.lib()
+        h = ctypes.c_void_p()
+        Cublas.check(self.lib.cublasCreate_v2(ctypes.byref(h)), "cublasCreate")
+        self.ptr = h
+        self.workspace = cupy.empty(workspace_bytes, dtype=cupy.uint8)
+        Cublas.check(self.lib.cublasSetStream_v2(h, ctypes.c_void_p(stream.ptr)), "cublasSetStream")
+        Cublas.check(self.lib.cublasSetWorkspace_v2(h, ctypes.c_void_p(self.workspace.data.ptr), workspace_bytes),
+                     "cublasSetWorkspace")
+        mode = CUBLAS_TF32_TENSOR_OP_MATH if tf32 else CUBLAS_DEFAULT_MATH
+        Cublas.check(self.lib.cublasSetMathMode(h, mode), "cublasSetMathMode")
+
+    def gemm(self, dtype, transa, transb, m, n, k, alpha, a_ptr, lda, sa, b_ptr, ldb, sb, beta, c_ptr, ldc, sc,
+             batch):
+        """C = alpha op(A) op(B) + beta C (column-major), strided-batched when batch > 1."""
+        f64 = np.dtype(dtype) == np.float64
+        scalar = ctypes.c_double if f64 else ctypes.c_float
+        al, be = scalar(alpha), scalar(beta)
+        pa, pb = ctypes.c_void_p(ctypes.addressof(al)), ctypes.c_void_p(ctypes.addressof(be))
+        A, B, C = ctypes.c_void_p(a_ptr), ctypes.c_void_p(b_ptr), ctypes.c_void_p(c_ptr)
+        if batch == 1:
+            fn = self.lib.cublasDgemm_v2 if f64 else self.lib.cublasSgemm_v2
+            status = fn(self.ptr, transa, transb, m, n, k, pa, A, lda, B, ldb, pb, C, ldc)
+        else:
+            fn = self.lib.cublasDgemmStridedBatched if f64 else self.lib.cublasSgemmStridedBatched
+            status = fn(self.ptr, transa, transb, m, n, k, pa, A, lda, sa, B, ldb, sb, pb, C, ldc, sc, batch)
+        Cublas.check(status, "gemm")
+
+    def __del__(self):
+        try:
+            self.lib.cublasDestroy_v2(self.ptr)
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------- element-wise kernels
+_INDEX = """
+const long long row = i / nc;
+const long long col = c0 + i % nc;
+const long long idx = row * ntot + col;
+const long long bidx = (row / m) * ntot + col;
+"""
+
+
+def _kernels(dtype):
+    """The three fused passes of the schedule (same index arithmetic as HostOps._index) and the operator sum."""
+    import cupy
+
+    t = np.dtype(dtype).name
+    tanh = "tanhf" if t == "float32" else "tanh"
+    geom = "int64 m, int64 ntot, int64 c0, int64 nc"
+    pre = cupy.ElementwiseKernel(
+        f"raw {t} B, {t} a, {geom}", f"raw {t} X, raw {t} ACT",
+        _INDEX + f"const {'float' if t == 'float32' else 'double'} x = X[idx];\n"
+        f"ACT[idx] = {tanh}(x);\nX[idx] = (1 - a) * x + a * B[bidx];",
+        f"chaossim_euler_pre_{t}")
+    exact = cupy.ElementwiseKernel(
+        f"raw {t} B, {t} d, {geom}", f"raw {t} X",
+        _INDEX + "X[idx] = d * X[idx] + (1 - d) * B[bidx];",
+        f"chaossim_exact_pre_{t}")
+    tanh_k = cupy.ElementwiseKernel(
+        f"raw {t} X, {geom}", f"raw {t} ACT",
+        _INDEX + f"ACT[idx] = {tanh}(X[idx]);",
+        f"chaossim_tanh_cols_{t}")
+    form = cupy.ElementwiseKernel(f"{t} f, {t} tr, {t} s", f"{t} o", "o = s * (f + tr)", f"chaossim_form_op_{t}")
+    return {"pre": pre, "exact": exact, "tanh": tanh_k, "form": form}
+
+
+class CupyOps:
+    """Executes a schedule on the GPU: eagerly, or captured once per key as a CUDA graph and replayed."""
+
+    def __init__(self, dtype, *, tf32: bool = False, graph: bool = True, streams: int = 2):
+        import cupy
+
+        self.cp = cupy
+        self.xp = cupy
+        self.dtype = np.dtype(dtype)
+        if tf32 and self.dtype != np.float32:
+            raise ConfigError("tf32=True applies to float32 models only.")
+        self.n_streams = max(1, int(streams))
+        self.use_graph = bool(graph)
+        self.streams = [cupy.cuda.Stream(non_blocking=True) for _ in range(self.n_streams)]
+        self.handles = [Handle(s, tf32=tf32) for s in self.streams]
+        self.fork_events = [cupy.cuda.Event(disable_timing=True) for _ in self.streams]
+        self.join_events = [cupy.cuda.Event(disable_timing=True) for _ in self.streams]
+        self.enter, self.leave = cupy.cuda.Event(disable_timing=True), cupy.cuda.Event(disable_timing=True)
+        self.k = _kernels(self.dtype)
+        self.graphs: dict = {}
+        self.graph_error: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return "graph" if self.use_graph else "eager"
+
+    def empty(self, n: int):
+        return self.cp.zeros(n, dtype=self.dtype)
+
+    def reset(self):
+        """Drop the captured graphs (they hold the addresses of buffers about to be replaced)."""
+        self.streams[0].synchronize()
+        self.graphs.clear()
+
+    # one pass over the program, on self.streams[0] (and the side streams for forked GEMMs)
+    def _issue(self, program, bufs, R, M):
+        main = self.streams[0]
+        ntot = bufs["BIAS"].size // R
+        item = self.dtype.itemsize
+        with main:
+            for ins in program:
+                op = ins[0]
+                if op == "gemm":
+                    g = ins[1]
+                    self.handles[g.stream].gemm(
+                        self.dtype, g.transa, g.transb, g.m, g.n, g.k, g.alpha,
+                        bufs[g.A[0]].data.ptr + g.A[1] * item, g.lda, g.stride_a,
+                        bufs[g.B[0]].data.ptr + g.B[1] * item, g.ldb, g.stride_b, g.beta,
+                        bufs[g.C[0]].data.ptr + g.C[1] * item, g.ldc, g.stride_c, g.batch)
+                elif op == "pre":
+                    _, x, act, (c0, nc), a = ins
+                    self.k["pre"](bufs["BIAS"], a, M, ntot, c0, nc, bufs[x], bufs[act], size=R * M * nc)
+                elif op == "exact":
+                    _, x, (c0, nc), d = ins
+                    self.k["exact"](bufs["BIAS"], d, M, ntot, c0, nc, bufs[x], size=R * M * nc)
+                elif op == "tanh":
+                    _, x, act, (c0, nc) = ins
+                    self.k["tanh"](bufs[x], M, ntot, c0, nc, bufs[act], size=R * M * nc)
+                elif op == "form":
+                    i = ins[1]
+                    self.k["form"](bufs[f"F{i}"], bufs[f"TR{i}"], bufs[f"SCALE{i}"], bufs[f"OP{i}"])
+                elif op == "fork":
+                    for s in range(1, self.n_streams):
+                        self.fork_events[s].record(main)
+                        self.streams[s].wait_event(self.fork_events[s])
+                elif op == "join":
+                    for s in range(1, self.n_streams):
+                        self.join_events[s].record(self.streams[s])
+                        main.wait_event(self.join_events[s])
+                else:
+                    raise ValueError(f"unknown instruction {op!r}")
+
+    def _capture(self, key, program, bufs, R, M):
+        """Warm up (kernels compiled, cuBLAS loaded) with the parameters saved and restored, then capture."""
+        main = self.streams[0]
+        keep = ("X", "XC", "ACTC", "BIAS")
+        with main:  # after the copy-ins (main waits for them), before the warm-up
+            state = {n: b.copy() for n, b in bufs.items() if n.startswith("T:") or n in keep}
+        self._issue(program, bufs, R, M)
+        with main:
+            for n, b in state.items():
+                bufs[n][...] = b
+        main.synchronize()
+        try:
+            with main:
+                main.begin_capture()
+                try:
+                    self._issue(program, bufs, R, M)
+                finally:
+                    graph = main.end_capture()
+            return graph
+        except Exception as exc:
+            if main.is_capturing():
+                main.end_capture()
+            self.graph_error = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"CUDA graph capture failed ({self.graph_error}); chaossim continues with eager kernels.",
+                          RuntimeWarning, stacklevel=3)
+            self.use_graph = False
+            return None
+
+    def execute(self, key, program, bufs, shape):
+        R, M = shape
+        cur, main = self.cp.cuda.get_current_stream(), self.streams[0]
+        self.enter.record(cur)
+        main.wait_event(self.enter)
+        if self.use_graph and key not in self.graphs:
+            graph = self._capture(key, program, bufs, R, M)
+            if graph is not None:
+                self.graphs[key] = graph
+        if self.use_graph and key in self.graphs:
+            self.graphs[key].launch(main)
+        else:
+            self._issue(program, bufs, R, M)
+        self.leave.record(main)
+        cur.wait_event(self.leave)
+
+
+def gemm_ceiling(n: int = 8192, *, tf32: bool = False, repeats: int = 10) -> float:
+    """Measured TFLOP/s of an n x n x n float32 GEMM through the same cuBLAS path (device events)."""
+    import cupy
+
+    stream = cupy.cuda.Stream(non_blocking=True)
+    h = Handle(stream, tf32=tf32)
+    a = cupy.random.standard_normal((n, n), dtype=cupy.float32)
+    b = cupy.random.standard_normal((n, n), dtype=cupy.float32)
+    c = cupy.zeros((n, n), dtype=cupy.float32)
+    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+    times = []
+    for i in range(repeats + 2):
+        start.record(stream)
+        h.gemm(np.float32, OP_N, OP_N, n, n, n, 1.0, a.data.ptr, n, 0, b.data.ptr, n, 0, 0.0, c.data.ptr, n, 0, 1)
+        stop.record(stream)
+        stop.synchronize()
+        if i >= 2:
+            times.append(cupy.cuda.get_elapsed_time(start, stop) / 1e3)
+    return 2.0 * n ** 3 / float(np.median(times)) / 1e12
+
+
+__all__ = ["CupyOps", "Cublas", "Handle", "PlainTrainer", "fast_path_available", "fast_trainer", "gemm_ceiling"]
