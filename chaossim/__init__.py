@@ -1,14 +1,25 @@
 """chaossim: generative modeling with internal high-dimensional chaotic activity.
 
-Models (SPEC.md "The three architectures"): :class:`Unrestricted`, :class:`Restricted`, :class:`Deep`.
+Models (SPEC.md "The three architectures"): :class:`Unrestricted`, :class:`Restricted`, :class:`Deep`,
+trained together as an :class:`Ensemble`; the baseline :class:`RBM`. Training: :func:`train` with a
+:class:`RunConfig`. Indices: :mod:`chaossim.metrics`. Chaos diagnostics and DMFT: :mod:`chaossim.chaos`.
+SVD view of learning: :mod:`chaossim.analysis`. Sweeps (Dask, zarr): :mod:`chaossim.sweep`.
 """
-from .backend import get_backend, gpu_available, to_numpy
-from .errors import ChaossimError, ConfigError, DataError, DivergenceError, StoreError
-from .models import Deep, Restricted, Unrestricted
-
 __version__ = "0.1.0"
 
+from .backend import get_backend, gpu_available, to_numpy
+from .config import RunConfig
+from .data import Dataset, available_datasets, load_dataset
+from .ensemble import Ensemble
+from .errors import ChaossimError, ConfigError, DataError, DivergenceError, StoreError
+from .metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
+from .models import Deep, Restricted, Unrestricted
+from .rbm import RBM
+from .training import load_run, train
+
 __all__ = [
-    "ChaossimError", "ConfigError", "DataError", "Deep", "DivergenceError", "Restricted", "StoreError",
-    "Unrestricted", "__version__", "get_backend", "gpu_available", "to_numpy",
+    "RBM", "ChaossimError", "ConfigError", "DataError", "Dataset", "Deep", "DivergenceError", "Ensemble",
+    "Restricted", "RunConfig", "StoreError", "Unrestricted", "__version__", "aai_error", "available_datasets",
+    "get_backend", "gpu_available", "load_dataset", "load_run", "reconstruction_error", "second_moment_error",
+    "spectrum_error", "to_numpy", "train",
 ]

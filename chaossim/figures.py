@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -51,7 +50,7 @@ def _figure(width: float, height: float):
 
 def _save(fig, path) -> list[Path]:
     """Write ``path.png`` and ``path.pdf`` (any suffix of ``path`` is replaced), each atomically."""
-    from .io import _atomic_write_bytes
+    from .io import atomic_write_bytes
 
     path = Path(path)
     if path.suffix.lower() in (".png", ".pdf"):
@@ -61,16 +60,9 @@ def _save(fig, path) -> list[Path]:
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=150 if fmt == "png" else None)
         out = path.parent / f"{path.name}.{fmt}"
-        _atomic_write_bytes(out, buf.getvalue())
-        os.chmod(out, 0o666 & ~_umask())  # the temporary file of the atomic write is private (0600)
+        atomic_write_bytes(out, buf.getvalue())
         written.append(out)
     return written
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def to_grey(x, image_shape: Sequence[int]) -> np.ndarray:

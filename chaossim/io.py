@@ -13,7 +13,8 @@ import numpy as np
 from .errors import StoreError
 
 
-def _atomic_write_bytes(path, data: bytes) -> None:
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -22,6 +23,7 @@ def _atomic_write_bytes(path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -31,8 +33,14 @@ def _atomic_write_bytes(path, data: bytes) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode())
+    atomic_write_bytes(path, text.encode())
 
 
 def atomic_write_json(path, obj) -> None:
@@ -43,7 +51,7 @@ def atomic_savez(path, arrays: dict) -> None:
     """``numpy.savez_compressed`` to a temporary file, then an atomic rename."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_npz(path) -> dict:

@@ -16,7 +16,6 @@ Run directory layout::
 """
 from __future__ import annotations
 
-import math
 import platform
 import time
 from dataclasses import dataclass, field
