@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--full", action="store_true", help="all 60 000 training images, Ns = 10 000")
     p.add_argument("--backend", default="numpy")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rbm-k", type=float, help="a different learning rate for the RBM (default: --k)")
     args = p.parse_args(argv)
     out = Path(args.out)
     base = RunConfig().replace(**{
@@ -49,6 +50,8 @@ def main(argv=None) -> int:
     runs, rows = {}, []
     for arch in ("restricted", "rbm"):
         cfg = base.replace(**{"model.arch": arch})
+        if arch == "rbm" and args.rbm_k is not None:
+            cfg = cfg.replace(**{"training.k": args.rbm_k})
         run_dir = out / arch
         t0 = time.perf_counter()
         res = train(cfg, run_dir, resume=run_dir.exists(), progress=True, dataset=data)
@@ -61,7 +64,8 @@ def main(argv=None) -> int:
         for i in range(len(h["t_age"])):
             lines.append(f"{arch:<11}{int(h['t_age'][i]):>7}{h['E2'][i]:>11.3e}{h['Es'][i]:>10.3g}"
                          f"{h['EAAI'][i]:>8.3f}{h['ER'][i]:>8.3f}")
-        lines.append(f"{arch:<11} trained in {secs:.0f} s")
+        k = args.rbm_k if arch == "rbm" and args.rbm_k is not None else args.k
+        lines.append(f"{arch:<11} trained in {secs:.0f} s (k = {k})")
     table = "\n".join(lines)
     print(table)
     (out / "table.txt").write_text(table + "\n")

@@ -129,11 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend")
     p.set_defaults(func=cmd_sample)
 
-    for module in ("chaossim.evaluate_run", "chaossim.sweep.cli"):
-        try:  # TEMP until these modules land
-            __import__(module, fromlist=["add_parsers"]).add_parsers(sub)
-        except ModuleNotFoundError:
-            pass
+    from .evaluate_run import add_parsers as add_evaluation_parsers
+    from .sweep.cli import add_parsers as add_sweep_parsers
+
+    add_evaluation_parsers(sub)
+    add_sweep_parsers(sub)
     return parser
 
 

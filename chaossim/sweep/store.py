@@ -1,0 +1,459 @@
+"""The sweep store: one zarr store per sweep, laid out once by the client, filled point by point.
+
+Layout (ENGINEERING.md "One zarr store, many writers"): the client writes a template Dataset of lazy
+``dask.array`` variables with the full shape and chunk size 1 along every grid dimension
+(``to_zarr(compute=False, mode="w")``; coordinates and data samples are written eagerly), into a
+temporary folder renamed into place, so a store either has its full layout or does not exist.
+Metadata is consolidated right away (it never changes afterwards) and again at the end of a sweep.
+Each point then writes only its own chunk-aligned region with ``to_zarr(region=..., mode="r+")``,
+which touches chunks and never metadata; its ``done`` flag is written last. No sharding.
+
+Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
+
+=========================================  ===========================================================
+``E2, Es, EAAI, ER (G, t_age)``            indices at T* = T along training (NaN where not logged)
+``E2_t, Es_t, EAAI_t, ER_t (G, t)``        indices along generation time t after training
+``lambda_max, activity_var (G, t_age_chaos)``  chaos probes along training (only if chaos_every > 0)
+``param_<name> (G, <param dims>)``         final trained parameters; NaN-padded to the largest size
+``samples (G, sample, feature)``           phi(v(T)) of ``record.n_samples`` free runs
+``trajectory (G, traj_sample, traj_time, feature)``  phi(v(t)) of ``record.n_trajectories`` runs
+``data_samples ([dataset,] data_sample, feature)``   held-out data points, for plots
+``done (G)`` bool, written last; ``status (G)`` "pending"/"done"/"failed"; ``error (G)``; ``device (G)``;
+``backend (G)``; ``wall_time (G)`` seconds; ``steps_done (G)``; ``completed_at (G)``; ``run_id (G)``
+=========================================  ===========================================================
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import ChaossimError, StoreError
+from ..evaluation import INDEX_NAMES
+from ..training import CHAOS_NAMES, build_model, load_data
+from .spec import SweepSpec, spec_differences
+
+SCHEMA_VERSION = 1
+MARKER = "chaossim_sweep"
+INDEX_T_NAMES = tuple(f"{n}_t" for n in INDEX_NAMES)
+STATUS_DTYPE, ERROR_DTYPE, DEVICE_DTYPE, STAMP_DTYPE, ID_DTYPE = "<U8", "<U1000", "<U64", "<U32", "<U32"
+# name: (dtype, fill value, description)
+POINT_VARIABLES = {
+    "status": (STATUS_DTYPE, "pending", "'pending', 'done' or 'failed'"),
+    "error": (ERROR_DTYPE, "", "why the point failed (empty if it did not)"),
+    "device": (DEVICE_DTYPE, "", "where the point ran, e.g. 'cpu' or 'cuda:0 (NVIDIA H100)'"),
+    "backend": ("<U8", "", "array backend of the point: 'numpy' or 'cupy'"),
+    "wall_time": ("float64", math.nan, "seconds spent on the point in its last run"),
+    "steps_done": ("int64", 0, "training steps completed"),
+    "completed_at": (STAMP_DTYPE, "", "when the point was written (ISO 8601, local time)"),
+    "run_id": (ID_DTYPE, "", "random id of the task run that wrote the point"),
+}
+DONE_VARIABLE = "done"
+TIMING_VARIABLES = ("wall_time", "completed_at", "run_id")
+LAYER_DIMS = {"v": "feature", "h": "hidden", "h1": "hidden", "h2": "hidden2"}
+RBM_PARAM_DIMS = {"W": ("feature", "hidden"), "b": ("feature",), "c": ("hidden",)}
+
+
+@contextmanager
+def quiet_zarr():
+    """Silence zarr's notice that fixed-width unicode is not yet in the v3 spec (it round-trips fine)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unstable.*", category=UserWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning, module="zarr")
+        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated.*")
+        try:
+            from zarr.errors import UnstableSpecificationWarning  # zarr >= 3.1
+            warnings.filterwarnings("ignore", category=UnstableSpecificationWarning)
+        except ImportError:  # pragma: no cover
+            pass
+        yield
+
+
+def runs_dir(store) -> Path:
+    """Where the per-point run directories (checkpoints) live: ``PATH.zarr.runs/``."""
+    store = Path(store)
+    return store.with_name(store.name + ".runs")
+
+
+# ------------------------------------------------------------------------ data (cached per process)
+@lru_cache(maxsize=8)
+def _cached_data(data_toml: str, seed: int):
+    from ..config import RunConfig
+
+    return load_data(RunConfig.from_toml(data_toml).replace(**{"model.seed": seed}))
+
+
+def dataset_for(config):
+    """The config's dataset, loaded once per process (workers run many points on the same data)."""
+    from ..config import RunConfig
+
+    data_only = RunConfig(data=config.data)
+    return _cached_data(data_only.to_toml(), config.model.seed)
+
+
+# ------------------------------------------------------------------------ layout planning
+@dataclass
+class Layout:
+    """Shapes, coordinates and variables of a sweep store (computed by the client from the spec)."""
+
+    sizes: dict = field(default_factory=dict)        # non-grid dimension -> size
+    coords: dict = field(default_factory=dict)       # non-grid coordinate -> values
+    variables: dict = field(default_factory=dict)    # name -> (dims, dtype, fill, attrs)
+    data_samples: np.ndarray | None = None
+    data_dims: tuple = ()
+    attrs: dict = field(default_factory=dict)
+
+
+def t_age_of(config) -> list[int]:
+    """The training steps at which indices are logged (as chaossim.training.train logs them)."""
+    tc = config.training
+    return [0] + [s for s in range(1, tc.steps + 1) if s % tc.log_every == 0 or s == tc.steps]
+
+
+def t_age_chaos_of(config) -> list[int]:
+    tc = config.training
+    if not tc.chaos_every or config.model.arch == "rbm":
+        return []
+    return [0] + [s for s in range(1, tc.steps + 1) if s % tc.chaos_every == 0]
+
+
+def param_dims(model) -> dict[str, tuple[str, ...]]:
+    """Dimension names of each parameter, from the model's layer tables (SPEC "The three architectures")."""
+    out = {}
+    if hasattr(model, "layers") and hasattr(model, "couplings"):
+        for c in model.couplings:
+            out[c.fixed] = (LAYER_DIMS.get(c.post, c.post), LAYER_DIMS.get(c.pre, c.pre))
+        for t in model.trained:
+            out[t.name] = (LAYER_DIMS.get(t.a, t.a), LAYER_DIMS.get(t.b, t.b))
+        for layer in model.layers:
+            out[layer.bias] = (LAYER_DIMS.get(layer.name, layer.name),)
+    for name, arr in model.params.items():
+        dims = out.get(name) or (RBM_PARAM_DIMS.get(name) if getattr(model, "arch", "") == "rbm" else None)
+        if dims is None or len(dims) != arr.ndim:
+            dims = tuple(f"{name}_dim{i}" for i in range(arr.ndim))
+        if len(set(dims)) != len(dims):  # e.g. J (feature, feature): the second one is the input side
+            dims = (dims[0],) + tuple(d + "_in" if d in dims[:i + 1] else d for i, d in enumerate(dims[1:]))
+        out[name] = dims
+    return {name: out[name] for name in model.params}
+
+
+def plan_layout(spec: SweepSpec) -> Layout:
+    """Load each dataset once and build each distinct model once to learn every shape of the store."""
+    configs = spec.configs()
+    rec = spec.record
+    lay = Layout()
+    # datasets
+    data_by_name, n_visible = {}, {}
+    for cfg in configs:
+        key = cfg.data
+        if key not in data_by_name:
+            data_by_name[key] = dataset_for(cfg)
+        n_visible[cfg] = data_by_name[key].n_features
+    n_feature = max(d.n_features for d in data_by_name.values())
+    lay.sizes["feature"] = n_feature
+    # parameters: one model per distinct shape signature
+    params: dict[str, dict] = {}  # name -> {"dims": set of dim tuples, "shapes": [...], "dtype"}
+    built = {}
+    for cfg in configs:
+        sig = (cfg.model.arch, cfg.model.n_hidden, cfg.model.n_hidden2, n_visible[cfg])
+        if sig not in built:
+            m = build_model(cfg.replace(**{"backend.name": "numpy"}), n_visible[cfg])
+            built[sig] = (param_dims(m), {k: tuple(v.shape) for k, v in m.params.to_numpy().items()}
+                          if hasattr(m.params, "to_numpy") else {k: tuple(np.shape(v)) for k, v in m.params.items()})
+        dims, shapes = built[sig]
+        for name, d in dims.items():
+            entry = params.setdefault(name, {"dims": set(), "shapes": []})
+            entry["dims"].add(d)
+            entry["shapes"].append(shapes[name])
+    float_dtype = "float64" if any(c.backend.dtype == "float64" for c in configs) else "float32"
+    grid = spec.dims
+    param_vars = {}
+    for name, entry in params.items():
+        ndim = len(entry["shapes"][0])
+        # one naming across architectures, or positional names when they disagree (e.g. A of two archs)
+        dims = next(iter(entry["dims"])) if len(entry["dims"]) == 1 else tuple(f"{name}_dim{i}" for i in range(ndim))
+        for i, d in enumerate(dims):  # the largest size of each dimension over the grid
+            lay.sizes[d] = max(max(s[i] for s in entry["shapes"]), lay.sizes.get(d, 0))
+        param_vars[name] = dims
+    padded = []
+    for name, dims in param_vars.items():
+        full = tuple(lay.sizes[d] for d in dims)
+        if any(s != full for s in params[name]["shapes"]):
+            padded.append(f"param_{name}")
+        lay.variables[f"param_{name}"] = (grid + dims, float_dtype, math.nan,
+                                          {"description": f"trained parameter {name} at the end of training"})
+    for d in list(lay.sizes):
+        lay.coords.setdefault(d, np.arange(lay.sizes[d]))
+    # training curves
+    t_age = sorted({s for c in configs for s in t_age_of(c)})
+    lay.coords["t_age"] = np.asarray(t_age, dtype=np.int64)
+    for n in INDEX_NAMES:
+        lay.variables[n] = (grid + ("t_age",), "float64", math.nan,
+                            {"description": f"index {n} at T* = T on held-out data along training (lower is better)"})
+    t_chaos = sorted({s for c in configs for s in t_age_chaos_of(c)})
+    if t_chaos:
+        lay.coords["t_age_chaos"] = np.asarray(t_chaos, dtype=np.int64)
+        for n in CHAOS_NAMES:
+            lay.variables[n] = (grid + ("t_age_chaos",), "float64", math.nan,
+                                {"description": f"{n} of the free dynamics along training"})
+    # after training
+    lay.coords["t"] = np.asarray(rec.times, dtype=np.float64)
+    for n, nt in zip(INDEX_NAMES, INDEX_T_NAMES):
+        lay.variables[nt] = (grid + ("t",), "float64", math.nan,
+                             {"description": f"index {n} at generation time t after training, "
+                                             "one set of random starts followed in time"})
+    if rec.n_samples:
+        lay.coords["sample"] = np.arange(rec.n_samples)
+        lay.variables["samples"] = (grid + ("sample", "feature"), float_dtype, math.nan,
+                                    {"description": "generated samples phi(v(T)) after training"})
+    traj_times = rec.trajectory_times(spec.base.dynamics.dt)
+    if traj_times:
+        lay.coords["traj_sample"] = np.arange(rec.n_trajectories)
+        lay.coords["traj_time"] = np.asarray(traj_times, dtype=np.float64)
+        lay.variables["trajectory"] = (grid + ("traj_sample", "traj_time", "feature"), float_dtype, math.nan,
+                                       {"description": "phi(v(t)) of free runs from random starts after training, "
+                                                       f"every {rec.trajectory_every} Euler steps"})
+    for name, (dtype, fill, desc) in POINT_VARIABLES.items():
+        lay.variables[name] = (grid, dtype, fill, {"description": desc})
+    lay.variables[DONE_VARIABLE] = (grid, "bool", False, {"description": "the point is complete (written last)"})
+    # data samples (eager)
+    n_data = rec.n_data_samples
+    if n_data:
+        lay.coords["data_sample"] = np.arange(n_data)
+        datasets = list(data_by_name.values())
+        arr = np.full((len(datasets), n_data, n_feature), np.nan, dtype=np.float32)
+        for j, ds in enumerate(datasets):
+            part = ds.test[:n_data]
+            arr[j, :len(part), :part.shape[1]] = part
+        if "dataset" in grid:
+            names = [c.data.name for c in data_by_name]
+            order = [names.index(v) for v in spec.coords()["dataset"]]
+            lay.data_samples, lay.data_dims = arr[order], ("dataset", "data_sample", "feature")
+        else:
+            lay.data_samples, lay.data_dims = arr[0], ("data_sample", "feature")
+    shapes = {c.data.name: (list(ds.image_shape) if ds.image_shape else None) for c, ds in
+              ((c, data_by_name[c.data]) for c in configs)}
+    if len({json.dumps(s) for s in shapes.values()}) == 1:
+        lay.attrs["image_shape"] = next(iter(shapes.values())) or []
+    else:
+        lay.attrs["image_shapes"] = json.dumps(shapes)
+    if padded:
+        lay.attrs["padded_variables"] = padded
+        lay.attrs["padding"] = ("sizes vary along the grid: these variables are padded with NaN to the largest "
+                                "size (e.g. a point with n_hidden=32 fills hidden[0:32])")
+    lay.attrs["n_visible"] = json.dumps({c.data.name: n for c, n in n_visible.items()})
+    lay.sizes.update({name: len(vals) for name, vals in lay.coords.items()})
+    return lay
+
+
+# ------------------------------------------------------------------------ creating and opening
+def _versions() -> dict:
+    import dask
+    import xarray
+    import zarr
+
+    try:
+        import distributed
+        dist = distributed.__version__
+    except ImportError:  # pragma: no cover
+        dist = ""
+    return {"chaossim": __version__, "numpy": np.__version__, "dask": dask.__version__, "distributed": dist,
+            "xarray": xarray.__version__, "zarr": zarr.__version__, "python": platform.python_version()}
+
+
+def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: str = "numpy") -> None:
+    """Lay the store out once (full shape, chunk 1 along the grid), atomically via a renamed temp folder."""
+    import dask.array as da
+    import xarray as xr
+    import zarr
+
+    path = Path(path)
+    layout = layout or plan_layout(spec)
+    grid_shape = spec.shape
+    data_vars, encoding = {}, {}
+    for name, (dims, dtype, fill, attrs) in layout.variables.items():
+        rest = tuple(layout.sizes[d] for d in dims[len(grid_shape):])
+        arr = da.full(grid_shape + rest, fill, dtype=dtype, chunks=(1,) * len(grid_shape) + rest)
+        data_vars[name] = xr.Variable(dims, arr, attrs=attrs)
+        if np.dtype(dtype).kind != "f":
+            encoding[name] = {"fill_value": fill}
+    if layout.data_samples is not None:
+        data_vars["data_samples"] = xr.Variable(layout.data_dims, layout.data_samples,
+                                                attrs={"description": "held-out data points (for plots)"})
+    coords = {}
+    for d in spec.grid:
+        vals = np.asarray(d.values)
+        if vals.dtype.kind == "U":
+            vals = vals.astype(f"<U{max(8, vals.dtype.itemsize // 4)}")
+        coords[d.name] = xr.Variable((d.name,), vals, attrs={"setting": d.key})
+    for name, vals in layout.coords.items():
+        coords[name] = (name, np.asarray(vals))
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds.attrs.update({
+        MARKER: SCHEMA_VERSION, "name": spec.name, "spec_toml": spec.text,
+        "spec_canonical": json.dumps(spec.canonical(), sort_keys=True), "spec_fingerprint": spec.fingerprint(),
+        "grid_dims": list(spec.dims), "grid_settings": [d.key for d in spec.grid],
+        "versions": _versions(), "backend": backend, "dtype": spec.base.backend.dtype,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs_dir": str(runs_dir(path).name),
+        "index_names": list(INDEX_NAMES), **layout.attrs,
+    })
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    with quiet_zarr():
+        ds.to_zarr(tmp, compute=False, mode="w", consolidated=False, encoding=encoding, zarr_format=3)
+        zarr.consolidate_metadata(str(tmp))
+    os.replace(tmp, path)
+
+
+def consolidate(path) -> None:
+    """Consolidate the store's metadata (from the client, while no task writes)."""
+    import zarr
+
+    with quiet_zarr():
+        zarr.consolidate_metadata(str(path))
+
+
+def open_sweep(path, *, check: bool = True, chunks=None):
+    """``xarray.open_zarr`` of a sweep store; StoreError if it is missing, corrupt or not a chaossim sweep.
+
+    ``chunks=None`` (default) reads lazily with NumPy, never through Dask, so reading the store from a
+    process that holds a ``distributed.Client`` does not send tasks to the cluster; pass
+    ``chunks={}`` for Dask arrays.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"sweep store {path} does not exist; run `chaossim sweep SPEC --store {path}` first.")
+    try:
+        with quiet_zarr():
+            ds = xr.open_zarr(path, consolidated=None, chunks=chunks)
+    except Exception as exc:  # zarr/xarray raise many types for broken metadata
+        raise StoreError(f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}). If it is a broken "
+                         "sweep store, move it away (the checkpoints in PATH.runs/ are kept) and run the sweep "
+                         "again; otherwise choose another --store.") from None
+    if check:
+        if MARKER not in ds.attrs:
+            raise StoreError(f"{path} is a zarr store but not a chaossim sweep (no '{MARKER}' attribute); "
+                             "choose another --store path.")
+        if ds.attrs[MARKER] != SCHEMA_VERSION:
+            raise StoreError(f"{path} has sweep schema version {ds.attrs[MARKER]}, this chaossim writes "
+                             f"{SCHEMA_VERSION}; use a new --store or the chaossim version that made it.")
+        missing = [v for v in (DONE_VARIABLE, *POINT_VARIABLES, *INDEX_NAMES) if v not in ds.variables]
+        missing += [d for d in ds.attrs.get("grid_dims", []) if d not in ds.dims]
+        if missing:
+            raise StoreError(f"{path} is a damaged chaossim sweep store: {missing} are missing. Move it away and "
+                             "run the sweep again (completed checkpoints in PATH.runs/ are reused).")
+    return ds
+
+
+def check_matches(ds, spec: SweepSpec, path) -> None:
+    """Refuse a store made from another spec, saying what differs."""
+    try:
+        stored = json.loads(ds.attrs["spec_canonical"])
+    except (KeyError, ValueError):
+        raise StoreError(f"{path} has no readable stored spec; it is damaged. Move it away and run again.") from None
+    given = json.loads(json.dumps(spec.canonical(), sort_keys=True))
+    if stored != given:
+        diff = spec_differences(stored, given)
+        shown = "; ".join(diff[:8]) + (f"; ... ({len(diff) - 8} more)" if len(diff) > 8 else "")
+        raise StoreError(f"the spec does not match the one stored in {path}: {shown}. To resume this sweep use "
+                         f"the same spec (its text is in the store's 'spec_toml' attribute); to run a different "
+                         "sweep give a new --store path.")
+
+
+def open_or_create(path, spec: SweepSpec, backend: str = "numpy"):
+    """Open ``path`` if it holds this spec's sweep (resume), or lay it out; returns the opened Dataset."""
+    path = Path(path)
+    if path.exists():
+        ds = open_sweep(path)
+        check_matches(ds, spec, path)
+        return ds
+    create_store(path, spec, backend=backend)
+    return open_sweep(path)
+
+
+def done_mask(path) -> np.ndarray:
+    """The ``done`` flags, grid-shaped (read freshly from the chunks)."""
+    ds = open_sweep(path, check=False)
+    var = ds[DONE_VARIABLE]
+    try:
+        return np.asarray(var.values, dtype=bool)
+    except Exception:  # a chunk torn by a writer killed mid-write: that point is not done
+        flags = np.zeros(var.shape, dtype=bool)
+        for idx in np.ndindex(var.shape):
+            try:
+                flags[idx] = bool(var[idx].values)
+            except Exception:
+                flags[idx] = False
+        return flags
+
+
+# ------------------------------------------------------------------------ writing one point
+def region_of(spec: SweepSpec, index: int) -> dict:
+    return {d: slice(i, i + 1) for d, i in zip(spec.dims, spec.multi_index(index))}
+
+
+def write_point(path, spec: SweepSpec, index: int, values: dict, *, template=None) -> None:
+    """Write point ``index``'s variables into its own region (``values``: name -> array without grid
+    axes, NaN-padded here to the store's sizes), then ``done`` (if given) LAST, in a second write."""
+    import xarray as xr
+
+    ds = template if template is not None else open_sweep(path, check=False)
+    ng = len(spec.dims)
+    region = region_of(spec, index)
+    first, last = {}, {}
+    for name, value in values.items():
+        if name not in ds.variables:
+            continue
+        var = ds[name]
+        target = var.shape[ng:]
+        arr = np.asarray(value)
+        if var.dtype.kind == "U":
+            width = var.dtype.itemsize // 4
+            arr = np.asarray(str(value)[:width], dtype=var.dtype)
+        elif var.dtype.kind == "f":
+            arr = _pad(arr.astype(var.dtype, copy=False), target)
+        else:
+            arr = arr.astype(var.dtype)
+        (last if name == DONE_VARIABLE else first)[name] = xr.Variable(var.dims, arr.reshape((1,) * ng + target))
+    with quiet_zarr():
+        if first:
+            xr.Dataset(first).to_zarr(path, region=region, mode="r+", consolidated=False)
+        if last:
+            xr.Dataset(last).to_zarr(path, region=region, mode="r+", consolidated=False)
+
+
+def _pad(arr: np.ndarray, target: tuple) -> np.ndarray:
+    if arr.shape == target:
+        return arr
+    if arr.ndim != len(target) or any(a > t for a, t in zip(arr.shape, target)):
+        raise StoreError(f"an array of shape {arr.shape} does not fit the store's {target}; the store does not "
+                         "match this sweep. Use a new --store.")
+    out = np.full(target, np.nan, dtype=arr.dtype)
+    out[tuple(slice(0, a) for a in arr.shape)] = arr
+    return out
+
+
+def write_failure(path, spec: SweepSpec, index: int, message: str, **extra) -> None:
+    """Record point ``index`` as failed (done stays False, so a re-run tries it again)."""
+    values = {"status": "failed", "error": message, "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              DONE_VARIABLE: False, **extra}
+    write_point(path, spec, index, values)
+
+
+def describe_error(exc: BaseException) -> str:
+    kind = "" if isinstance(exc, ChaossimError) else f"{type(exc).__name__}: "
+    return f"{kind}{exc}"

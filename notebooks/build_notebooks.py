@@ -1,0 +1,169 @@
+"""Writes the three notebooks from the cell sources below (run: python notebooks/build_notebooks.py).
+
+The notebooks read a sweep store (default ../quickstart.zarr, the README's first command; override with
+the CHAOSSIM_STORE environment variable) and call chaossim's functions; no physics is written inside them.
+"""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+
+OPEN = '''import os
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+store = os.environ.get("CHAOSSIM_STORE", "../quickstart.zarr")   # made by `chaossim sweep sweeps/quickstart.toml`
+ds = xr.open_zarr(store)
+indices = list(ds.attrs["index_names"])
+others = [d for d in ds.attrs["grid_dims"] if d not in ("g", "T")]   # e.g. seed: averaged over below
+ds'''
+
+PHASE = [
+    new_markdown_cell("# 1. A sweep store: phase diagrams over (g, T) and training curves\n\n"
+                      "`xarray.open_zarr` is all it takes. Each index is at T* = T along training (`t_age`); "
+                      "lower is better."),
+    new_code_cell(OPEN),
+    new_code_cell('''print(ds.status.to_series().value_counts())
+from chaossim.sweep.report import best_points_table
+print(best_points_table(ds))'''),
+    new_markdown_cell("## Phase diagram of each index at the last training step"),
+    new_code_cell('''last = ds[indices].isel(t_age=-1).mean(others) if others else ds[indices].isel(t_age=-1)
+fig, axes = plt.subplots(1, len(indices), figsize=(4.2 * len(indices), 3.4), constrained_layout=True)
+for ax, name in zip(axes, indices):
+    last[name].plot(ax=ax, x="T", y="g", cmap="viridis")
+    ax.set_title(name)
+plt.show()'''),
+    new_markdown_cell("## Training curves: each index vs t_age, one line per g, for each T"),
+    new_code_cell('''curves = ds[indices].mean(others) if others else ds[indices]
+fig, axes = plt.subplots(len(ds["T"]), len(indices), figsize=(4.2 * len(indices), 2.8 * len(ds["T"])),
+                         constrained_layout=True, squeeze=False)
+for row, T in enumerate(ds["T"].values):
+    for ax, name in zip(axes[row], indices):
+        curves[name].sel(T=T).plot.line(ax=ax, x="t_age", hue="g", add_legend=(ax is axes[row][0]))
+        ax.set_title(f"{name}, T = {T:g}")
+        if name in ("E2", "Es"):
+            ax.set_yscale("log")
+plt.show()'''),
+]
+
+ONE = [
+    new_markdown_cell("# 2. One trained model: samples over time, receptive fields, indices vs t\n\n"
+                      "We take the point with the lowest E(AAI) at the last training step."),
+    new_code_cell(OPEN),
+    new_code_cell('''from chaossim.sweep import point_model
+
+final = ds["EAAI"].isel(t_age=-1).where(ds["done"]).compute()
+where = final.argmin(dim=list(ds.attrs["grid_dims"]))
+coords = {d: ds[d].values[int(where[d])].item() for d in ds.attrs["grid_dims"]}
+print("best point:", coords)
+model, config = point_model(store, **coords)
+point = ds.sel(coords)
+image_shape = tuple(ds.attrs["image_shape"])
+model'''),
+    new_markdown_cell("## Samples over generation time t (stored trajectories), data for comparison"),
+    new_code_cell('''from chaossim.figures import mosaic, to_grey
+
+traj = point["trajectory"].values                      # (traj_sample, traj_time, feature)
+times = point["traj_time"].values
+pick = np.linspace(0, len(times) - 1, 9).astype(int)
+frames = to_grey(traj[:, pick].reshape(-1, traj.shape[-1]), image_shape)
+plt.figure(figsize=(9, 4.5))
+plt.imshow(mosaic(frames, n_cols=len(pick)), cmap="gray_r", vmin=0, vmax=1)
+plt.title("rows: free runs; columns: t = " + ", ".join(f"{t:g}" for t in times[pick]))
+plt.axis("off"); plt.show()
+plt.figure(figsize=(9, 1.5))
+plt.imshow(mosaic(to_grey(ds["data_samples"].values, image_shape), n_cols=16), cmap="gray_r", vmin=0, vmax=1)
+plt.title("held-out data"); plt.axis("off"); plt.show()'''),
+    new_markdown_cell("## Long after T the dynamics falls onto a few fixed points (the model regenerated from the store)"),
+    new_code_cell('''T = config.dynamics.T
+model.rng = model.bk.rng(0)
+late = model.generate(12, [T, 10 * T, 40 * T])
+plt.figure(figsize=(9, 2.5))
+plt.imshow(mosaic(to_grey(late.reshape(-1, late.shape[-1]), image_shape), n_cols=12), cmap="gray_r", vmin=0, vmax=1)
+plt.title(f"rows: t = {T:g}, {10 * T:g}, {40 * T:g}"); plt.axis("off"); plt.show()'''),
+    new_markdown_cell("## Receptive fields (W + A)/g of 9 hidden units (paper Fig. 4)"),
+    new_code_cell('''from chaossim.figures import receptive_fields
+
+fields, units = receptive_fields(model.params, image_shape, n=9, g=model.g)
+lim = np.abs(fields).max()
+fig, axes = plt.subplots(1, 9, figsize=(12, 1.8))
+for ax, f, a in zip(axes, fields, units):
+    ax.imshow(f, cmap="RdBu_r", vmin=-lim, vmax=lim); ax.set_title(f"a = {a}"); ax.axis("off")
+plt.show()'''),
+    new_markdown_cell("## The indices vs generation time t (paper Fig. 3b): best near t = T"),
+    new_code_cell('''fig, axes = plt.subplots(1, len(indices), figsize=(4.2 * len(indices), 3.2), constrained_layout=True)
+for ax, name in zip(axes, indices):
+    series = point[f"{name}_t"]
+    ax.plot(series["t"].values[1:], series.values[1:], "o-")
+    ax.axvline(T, ls="--", c="k"); ax.set_xscale("log"); ax.set_xlabel("t"); ax.set_title(name)
+plt.show()'''),
+]
+
+CHAOS = [
+    new_markdown_cell("# 3. Chaos and learning\n\nThe untrained unrestricted network against dynamical "
+                      "mean-field theory, and how training suppresses chaos \"just enough\"."),
+    new_code_cell('''import os, tempfile
+import matplotlib.pyplot as plt
+import numpy as np
+
+import chaossim as cs
+from chaossim.chaos import dmft_phi_variance, dmft_variance, lyapunov_max'''),
+    new_markdown_cell("## Stationary variance of v: simulation (N = 1000) vs DMFT; it vanishes below g = 1"),
+    new_code_cell('''gs = [0.5, 0.8, 1.5, 2.0, 3.0]
+sim = []
+for g in gs:
+    m = cs.Unrestricted(1000, g=g, seed=1, dtype="float64", dt=1.0, tau=10.0)
+    _, traj = m.run(m.random_state(8), 1500, record=range(500, 1501, 10))
+    sim.append(float(traj["v"].var()))
+grid = np.linspace(0.3, 3.2, 60)
+plt.plot(grid, [dmft_variance(g) for g in grid], label="DMFT $\\\\Delta_0$")
+plt.plot(gs, sim, "o", label="simulation, N = 1000")
+plt.xlabel("g"); plt.ylabel("stationary variance of v"); plt.legend(); plt.show()
+print({g: (round(s, 4), round(dmft_variance(g), 4)) for g, s in zip(gs, sim)})'''),
+    new_markdown_cell("## Largest Lyapunov exponent vs g (negative below the transition at g = 1)"),
+    new_code_cell('''gl = [0.5, 0.8, 1.2, 2.0, 4.0]
+lam = [lyapunov_max(cs.Unrestricted(400, g=g, seed=0), t_run=300.0, n_replicas=4) for g in gl]
+plt.errorbar(gl, [r.value * 10 for r in lam], [r.stderr * 10 for r in lam], fmt="o-", label="simulation")
+low = np.linspace(0.3, 1.0, 30)
+plt.plot(low, np.sqrt(low) - 1, "--", label="linear stability of v = 0: $\\\\sqrt{g} - 1$")
+plt.axhline(0, c="k", lw=0.5); plt.xlabel("g"); plt.ylabel("$\\\\lambda_{max}\\\\,\\\\tau$"); plt.legend(); plt.show()'''),
+    new_markdown_cell("## Over training: lambda_max, activity variance and singular values of A vs t_age\n\n"
+                      "A short restricted run on digits that records the chaos probe and parameter snapshots; "
+                      "everything below reads that run directory."),
+    new_code_cell('''run = tempfile.mkdtemp(prefix="chaossim-nb3-")
+cfg = cs.RunConfig().replace(**{"model.n_hidden": 64, "model.g": 1.5, "dynamics.T": 30.0, "training.steps": 200,
+                                "training.batch_size": 200, "training.k": 0.05, "training.log_every": 100,
+                                "training.n_eval": 300, "training.chaos_every": 20, "training.snapshot_every": 20})
+result = cs.train(cfg, run, progress=False)
+_, _, ck = cs.load_run(run)
+chaos = ck["chaos"]
+fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
+a1.plot(chaos["t_age"], np.asarray(chaos["lambda_max"]) * cfg.dynamics.tau, "o-"); a1.axhline(0, c="k", lw=0.5)
+a1.set_xlabel("$t_{age}$"); a1.set_ylabel("$\\\\lambda_{max}\\\\,\\\\tau$")
+a2.plot(chaos["t_age"], chaos["activity_var"], "o-"); a2.set_xlabel("$t_{age}$"); a2.set_ylabel("Var $\\\\phi(v)$")
+plt.show()'''),
+    new_code_cell('''from chaossim.analysis import singular_value_trajectories, svd_modes
+
+steps, S = singular_value_trajectories(run, which="A", k=8)
+plt.plot(steps, S, "-"); plt.xlabel("$t_{age}$"); plt.ylabel("singular values of A"); plt.yscale("log"); plt.show()
+U, s, Vt = svd_modes(np.asarray(result.model.params["A"]), 6)
+fig, axes = plt.subplots(1, 6, figsize=(10, 1.9))
+for i, ax in enumerate(axes):
+    ax.imshow(U[:, i].reshape(8, 8), cmap="RdBu_r"); ax.set_title(f"mode {i + 1}"); ax.axis("off")
+plt.show()'''),
+]
+
+
+def main():
+    for name, cells in (("01_sweep_phase_diagram", PHASE), ("02_one_trained_model", ONE),
+                        ("03_chaos_and_learning", CHAOS)):
+        nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                "language": "python"}})
+        nbformat.write(nb, HERE / f"{name}.ipynb")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Shared helpers of the sweep tests: tiny specs and an in-process reference sweep."""
+import numpy as np
+import pytest
+
+from chaossim.sweep.point import run_point
+from chaossim.sweep.spec import parse_spec
+from chaossim.sweep.store import TIMING_VARIABLES, create_store, open_sweep
+
+TINY = """
+[sweep]
+name = "tiny"
+[grid]
+g = {g}
+T = {T}
+{extra_grid}
+[model]
+arch = "restricted"
+n_hidden = {n_hidden}
+[dynamics]
+dt = 1.0
+{dynamics}
+[training]
+steps = {steps}
+batch_size = 50
+k = 0.1
+log_every = 50
+checkpoint_every = 25
+n_eval = 100
+[backend]
+{backend}
+[record]
+times = [0, 10, 20]
+n_samples = 3
+n_trajectories = 2
+trajectory_every = 5
+trajectory_t_max = 20.0
+n_data_samples = 4
+"""
+
+
+def tiny_text(g="[1.0, 2.0]", T="[10.0, 20.0]", extra_grid="", n_hidden=8, steps=50, dynamics="tau = 10.0",
+              backend=""):
+    return TINY.format(g=g, T=T, extra_grid=extra_grid, n_hidden=n_hidden, steps=steps, dynamics=dynamics,
+                       backend=backend)
+
+
+def tiny_spec(**kw):
+    return parse_spec(tiny_text(**kw), default_name="tiny")
+
+
+def run_in_process(spec, store):
+    """The uninterrupted reference: lay out, then every point in order in this process (BLAS on 1 thread
+    like the Dask workers, whose nannies set OMP_NUM_THREADS=1)."""
+    from threadpoolctl import threadpool_limits
+
+    create_store(store, spec)
+    with threadpool_limits(1):
+        summaries = [run_point(spec, i, store) for i in range(spec.n_points)]
+    return summaries
+
+
+def assert_same_results(a, b, skip=TIMING_VARIABLES):
+    """Every data variable and coordinate of two sweep stores equal to the bit (NaN == NaN)."""
+    a, b = open_sweep(a), open_sweep(b)
+    assert set(a.variables) == set(b.variables)
+    for name in a.variables:
+        if name in skip:
+            continue
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"variable {name} differs")
+
+
+@pytest.fixture
+def tiny_store(tmp_path):
+    spec = tiny_spec()
+    store = tmp_path / "tiny.zarr"
+    run_in_process(spec, store)
+    return spec, store

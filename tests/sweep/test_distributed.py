@@ -1,0 +1,226 @@
+"""Sweeps on real Dask clusters: a killed worker, a killed client, a diverging point.
+
+Real scheduler and worker processes on 127.0.0.1, no mocks. Results are compared, to the bit, with
+the same points run in this process (NumPy is deterministic for a given config and thread count).
+"""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from chaossim.sweep.cluster import run_sweep
+from chaossim.sweep.spec import parse_spec
+from chaossim.sweep.store import done_mask, open_sweep
+
+from .conftest import assert_same_results, run_in_process, tiny_text
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+N_POINTS = 6
+
+
+def dist_text():
+    # each point takes about a second on one core: long enough to be interrupted mid-run
+    return tiny_text(g="[1.0, 1.5, 2.0]", T="[10.0, 20.0]", n_hidden=32, steps=300)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted sweep, every point run in this process."""
+    spec = parse_spec(dist_text(), default_name="tiny")
+    store = tmp_path_factory.mktemp("ref") / "ref.zarr"
+    run_in_process(spec, store)
+    return spec, store
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                           dashboard_address=":0")
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _check_all_done_once(store, n):
+    ds = xr.open_zarr(store)
+    assert ds.done.values.all() and (ds.status.values == "done").all()
+    run_ids = ds.run_id.values.ravel()
+    assert len(set(run_ids)) == n and all(len(r) == 32 for r in run_ids)
+    assert (ds.steps_done.values == 300).all()
+
+
+def test_worker_killed_mid_sweep(reference, client, tmp_path):
+    spec, ref_store = reference
+    store = tmp_path / "k.zarr"
+    out = {}
+    th = threading.Thread(target=lambda: out.update(r=run_sweep(spec, store, client=client, progress=False)))
+    th.start()
+    victim, running = None, []
+    deadline = time.time() + 60
+    while time.time() < deadline and victim is None:
+        busy = {w: keys for w, keys in client.processing().items() if keys}
+        if busy:
+            time.sleep(0.4)  # let the task get into its training
+            busy = {w: keys for w, keys in client.processing().items() if keys}
+            if busy:
+                victim, running = next(iter(busy.items()))
+        time.sleep(0.02)
+    assert victim is not None, "no task ever ran"
+    pid = client.run(os.getpid, workers=[victim])[victim]
+    done_before = int(done_mask(store).sum())
+    os.kill(pid, signal.SIGKILL)
+    th.join(timeout=180)
+    assert not th.is_alive()
+    r = out["r"]
+    assert running and done_before < N_POINTS
+    assert r.complete and sorted(r.done) == list(range(N_POINTS)) and not r.failed
+    _check_all_done_once(store, N_POINTS)
+    # every point holds its own values, equal to the bit to the points run alone in this process
+    assert_same_results(store, ref_store)
+
+
+def test_diverging_point_fails_and_the_sweep_goes_on(client, tmp_path):
+    text = tiny_text(g="[1.5]", T="[50.0]", dynamics="", extra_grid="tau = [10.0, 0.1, 5.0]",
+                     backend="force = true", steps=20)
+    spec = parse_spec(text)
+    store = tmp_path / "d.zarr"
+    r = run_sweep(spec, store, client=client, progress=False)
+    assert sorted(r.done) == [0, 2] and list(r.failed) == [1]
+    assert "diverged" in r.failed[1] and "dt/tau=10" in r.failed[1]
+    ds = xr.open_zarr(store)
+    assert list(ds.status.values.ravel()) == ["done", "failed", "done"]
+    assert list(ds.done.values.ravel()) == [True, False, True]
+    assert "diverged" in ds.error.values.ravel()[1]
+    assert np.isfinite(ds.E2.values.ravel()).sum() == 2 * ds.sizes["t_age"]
+
+
+def _sweep_cmd(spec_file, store):
+    return [sys.executable, "-m", "chaossim.sweep", str(spec_file), "--store", str(store), "--workers", "2",
+            "--no-progress", "--no-report", "--dashboard", "none"]
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_client_killed_then_resumed(reference, tmp_path):
+    spec, ref_store = reference
+    spec_file = tmp_path / "tiny.toml"
+    spec_file.write_text(dist_text())
+    store = tmp_path / "c.zarr"
+    proc = subprocess.Popen(_sweep_cmd(spec_file, store), cwd=tmp_path, env=_env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    killed_with = None
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if store.exists():
+                try:
+                    n = int(done_mask(store).sum())
+                except Exception:  # a chunk being written right now
+                    n = 0
+                if 1 <= n < N_POINTS:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    killed_with = n
+                    break
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None and killed_with is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert killed_with is not None, f"the sweep ended before it could be interrupted: {proc.stderr.read()[-2000:]}"
+    t0 = time.time()
+    while _group_alive(proc.pid) and time.time() - t0 < 20:
+        time.sleep(0.1)
+    assert not _group_alive(proc.pid), "worker processes outlived the killed client"
+    before = open_sweep(store)
+    done0 = before.done.values.copy()
+    ids0 = before.run_id.values.copy()
+    stamps0 = before.completed_at.values.copy()
+    assert done0.sum() >= killed_with
+    # resume: same command
+    res = subprocess.run(_sweep_cmd(spec_file, store), cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"{int(done0.sum())} already done" in res.stderr
+    after = open_sweep(store)
+    assert after.done.values.all()
+    # completed points were not recomputed: their run ids and stamps are unchanged
+    np.testing.assert_array_equal(after.run_id.values[done0], ids0[done0])
+    np.testing.assert_array_equal(after.completed_at.values[done0], stamps0[done0])
+    assert not np.isin(after.run_id.values[~done0], ids0).any()
+    _check_all_done_once(store, N_POINTS)
+    # and the result equals the uninterrupted sweep's
+    assert_same_results(store, ref_store)
+
+
+def test_existing_scheduler_via_cli(client, tmp_path):
+    """`--scheduler ADDRESS` runs the points on the workers of an already running scheduler."""
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text(tiny_text(g="[1.0]", T="[10.0, 20.0]", steps=20))
+    store = tmp_path / "s.zarr"
+    cmd = [sys.executable, "-m", "chaossim.sweep", str(spec_file), "--store", str(store), "--scheduler",
+           client.scheduler.address, "--no-progress", "--out", str(tmp_path / "fig")]
+    res = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ds = xr.open_zarr(store)
+    assert ds.done.values.all()
+    assert "best by E2" in res.stdout and (tmp_path / "fig" / "phase_diagram.png").is_file()
+
+
+def test_worker_dying_too_often_is_recorded_failed(tmp_path):
+    """After `allowed-failures` worker deaths (0 here) the scheduler gives up on the points that worker
+    held: they are recorded as failed with advice, and the other points complete."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    spec = parse_spec(tiny_text(g="[1.0, 2.0]", T="[10.0, 20.0]", n_hidden=32, steps=300))
+    store = tmp_path / "f.zarr"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                          dashboard_address=":0") as cluster, Client(cluster) as c:
+            pids = c.run(os.getpid)  # before the sweep: the kill must follow the observation at once
+            out = {}
+            th = threading.Thread(target=lambda: out.update(r=run_sweep(spec, store, client=c, progress=False)))
+            th.start()
+            held = ()
+            deadline = time.time() + 60
+            while time.time() < deadline and not held:
+                busy = {w: k for w, k in c.processing().items() if k}
+                if busy:
+                    victim, held = next(iter(busy.items()))
+                    os.kill(pids[victim], signal.SIGKILL)
+                time.sleep(0.02)
+            th.join(timeout=120)
+    r = out["r"]
+    # the tasks the victim held when it died (it may have been handed another one meanwhile)
+    killed = {int(k.rsplit("-", 1)[1]) for k in held}
+    assert killed and killed <= set(r.failed)
+    assert r.done and sorted(r.done) == sorted(set(range(spec.n_points)) - set(r.failed))
+    ds = xr.open_zarr(store)
+    for i, message in r.failed.items():
+        assert "died" in message and "re-run the same command" in message
+        assert ds.status.values.ravel()[i] == "failed" and not ds.done.values.ravel()[i]
+        assert "died" in ds.error.values.ravel()[i]
+    assert ds.done.values.sum() == len(r.done)
