@@ -22,8 +22,8 @@ import numpy as np
 from .backend import array_module, get_backend
 from .errors import ConfigError, DataError
 from .models import ARCHITECTURES
-from .models.network import Network, Params
-from .validation import check_dynamics, check_size, steps_for
+from .models.network import Network, Params, ParamsOwner
+from .validation import check_dynamics, check_record, check_size, steps_for
 
 
 def _swap(a):
@@ -50,7 +50,7 @@ def _check_batch3(a, name: str, r: int, width: int | None, *, batch: int | None 
     return a
 
 
-class Ensemble:
+class Ensemble(ParamsOwner):
     """R models of one architecture and shape, differing in (g, seed), trained together (SPEC "Training").
 
     ``Ensemble("restricted", (784, 500), gs=[1.2, 1.5], seeds=[0, 1])`` or ``Ensemble.from_models(models)``.
@@ -131,15 +131,6 @@ class Ensemble:
         self._params = Params(self.bk, {k: xp.stack([m.params[k] for m in models]) for k in first.params})
 
     # ------------------------------------------------------------------ parameters and description
-    @property
-    def params(self) -> Params:
-        return self._params
-
-    @params.setter
-    def params(self, values: Mapping):
-        for key, value in values.items():
-            self._params[key] = value
-
     @property
     def xp(self):
         return self.bk.xp
@@ -264,29 +255,10 @@ class Ensemble:
         steps = check_size("steps", steps) if steps != 0 else 0
         state = self._as_state(state)
         clamp = self._as_clamp(clamp, next(iter(state.values())).shape[1])
-        rec = None
-        if record is not None:
-            rec = sorted({int(s) for s in record})
-            if rec and (rec[0] < 0 or rec[-1] > steps):
-                raise ConfigError(f"record steps must lie in [0, {steps}], got {rec[0]}..{rec[-1]}.")
-        return self._run(state, steps, dt / tau, clamp, rec)
+        return self._run(state, steps, dt / tau, clamp, check_record(record, steps))
 
-    def _run(self, state: dict, steps: int, a: float, clamp: dict, record: list[int] | None):
-        ops = self.operators()
-        if record is None:
-            for _ in range(steps):
-                state = self.euler_step(state, a, ops, clamp)
-            return state
-        xp = self.xp
-        traj = {n: xp.empty((x.shape[0], len(record)) + x.shape[1:], dtype=x.dtype) for n, x in state.items()}
-        slots = {s: i for i, s in enumerate(record)}
-        for step in range(steps + 1):
-            if step in slots:
-                for n, x in state.items():
-                    traj[n][:, slots[step]] = x
-            if step < steps:
-                state = self.euler_step(state, a, ops, clamp)
-        return state, traj
+    record_axis = 1  # trajectories are (R, len(record), batch, units)
+    _run = Network._run
 
     def random_state(self, n: int, layers: Sequence[str] | None = None) -> dict:
         """N(0, 1) states (R, n, units): member r draws from its own generator as the single model does."""

@@ -30,7 +30,7 @@ import numpy as np
 
 from .backend import derive_seed, get_backend, host_normal, to_numpy
 from .errors import ConfigError, DataError
-from .models.network import Params
+from .models.network import Params, ParamsOwner
 from .validation import check_array, check_size
 
 # Streams derived from the model seed.
@@ -68,7 +68,7 @@ def _log_2cosh(xp, x):
     return a + xp.log1p(xp.exp(-2.0 * a))
 
 
-class RBM:
+class RBM(ParamsOwner):
     """A +-1 restricted Boltzmann machine trained by contrastive divergence from random starts (Rdm)
     or from persistent chains (PCD); see the module docstring for the energy and conventions.
 
@@ -109,15 +109,6 @@ class RBM:
             self.buffers["chains"] = self._random_spins(self.bk.rng(derive_seed(self.seed, CHAIN_STREAM)), (n, nv))
 
     # ------------------------------------------------------------------ parameters
-    @property
-    def params(self) -> Params:
-        return self._params
-
-    @params.setter
-    def params(self, values: Mapping):
-        for key, value in values.items():
-            self._params[key] = value
-
     def set_params(self, **values) -> None:
         """Assign parameters by name (shapes and finiteness are checked)."""
         self.params = values

@@ -56,6 +56,16 @@ def steps_for(t, dt) -> int:
     return int(n)
 
 
+def check_record(record, steps: int) -> list[int] | None:
+    """Sorted, distinct step indices in [0, steps] at which to record a trajectory (None: no recording)."""
+    if record is None:
+        return None
+    rec = sorted({int(s) for s in record})
+    if rec and (rec[0] < 0 or rec[-1] > steps):
+        raise ConfigError(f"record steps must lie in [0, {steps}], got {rec[0]}..{rec[-1]}.")
+    return rec
+
+
 def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_range: bool = False):
     """Shape, finiteness and (optionally) range check of an array of either backend."""
     xp = array_module(a)

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..backend import Backend, derive_seed, get_backend, host_normal, to_numpy
 from ..errors import ConfigError, DataError
-from ..validation import check_array, check_dynamics, check_gain, check_size, steps_for
+from ..validation import check_array, check_dynamics, check_gain, check_record, check_size, steps_for
 
 PHI = "tanh"
 
@@ -97,7 +97,22 @@ class Params(MutableMapping):
         return {k: to_numpy(v) for k, v in self._d.items()}
 
 
-class Network:
+class ParamsOwner:
+    """``params``: a :class:`Params` mapping; assigning a mapping to ``params`` assigns each entry (checked)."""
+
+    _params: Params
+
+    @property
+    def params(self) -> Params:
+        return self._params
+
+    @params.setter
+    def params(self, values: Mapping):
+        for key, value in values.items():
+            self._params[key] = value
+
+
+class Network(ParamsOwner):
     """Engine shared by :class:`Unrestricted`, :class:`Restricted` and :class:`Deep`.
 
     Subclasses describe their layers, couplings and trained matrices; everything else
@@ -125,15 +140,6 @@ class Network:
         self._params = Params(self.bk, self._initial_params())
 
     # ------------------------------------------------------------------ parameters
-    @property
-    def params(self) -> Params:
-        return self._params
-
-    @params.setter
-    def params(self, values: Mapping):
-        for key, value in values.items():
-            self._params[key] = value
-
     def _fixed_shapes(self) -> dict[str, tuple[int, int]]:
         return {c.fixed: (self.sizes[c.post], self.sizes[c.pre]) for c in self.couplings}
 
@@ -285,12 +291,9 @@ class Network:
         state = self._check_state(state, clamp or {})
         batch = next(iter(state.values())).shape[0]
         clamp = self._check_clamp(clamp, batch)
-        rec = None
-        if record is not None:
-            rec = sorted({int(s) for s in record})
-            if rec and (rec[0] < 0 or rec[-1] > steps):
-                raise ConfigError(f"record steps must lie in [0, {steps}], got {rec[0]}..{rec[-1]}.")
-        return self._run(state, steps, dt / tau, clamp, rec)
+        return self._run(state, steps, dt / tau, clamp, check_record(record, steps))
+
+    record_axis = 0  # where the time axis goes in recorded trajectories (after any leading model axis)
 
     def _run(self, state: dict, steps: int, a: float, clamp: dict, record: list[int] | None):
         ops = self.operators()
@@ -298,9 +301,9 @@ class Network:
             for _ in range(steps):
                 state = self.euler_step(state, a, ops, clamp)
             return state
-        xp = self.xp
-        traj = {n: xp.empty((len(record),) + x.shape, dtype=x.dtype) for n, x in state.items()}
-        slots = {s: i for i, s in enumerate(record)}
+        k = self.record_axis
+        traj = {n: self.xp.empty(x.shape[:k] + (len(record),) + x.shape[k:], dtype=x.dtype) for n, x in state.items()}
+        slots = {s: (slice(None),) * k + (i,) for i, s in enumerate(record)}
         for step in range(steps + 1):
             if step in slots:
                 for n, x in state.items():
