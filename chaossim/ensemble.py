@@ -176,36 +176,10 @@ class Ensemble(ParamsOwner):
             ops[c.post].append((c.pre, xp.ascontiguousarray(_swap(k) * (1.0 / math.sqrt(self.sizes[c.pre])))))
         return ops
 
-    def drive(self, act: Mapping, layer: str, ops):
-        inputs = ops[layer]
-        out = act[inputs[0][0]] @ inputs[0][1]
-        for pre, op in inputs[1:]:
-            out += act[pre] @ op
-        out += self._params[self._bias_of(layer)][..., None, :]
-        return out
-
-    def hebbian_update(self, act_clamped: Mapping, act_free: Mapping, k: float) -> dict:
-        """dP = k(<phi_a phi_b>_c - <phi_a phi_b>_f), d bias = k(<phi>_c - <phi>_f) per member (SPEC "Training")."""
-        m_c = next(iter(act_clamped.values())).shape[-2]
-        m_f = next(iter(act_free.values())).shape[-2]
-        deltas = {}
-        for t in self.trained:
-            corr = _swap(act_clamped[t.a]) @ act_clamped[t.b]
-            corr *= 1.0 / m_c
-            corr -= (_swap(act_free[t.a]) @ act_free[t.b]) * (1.0 / m_f)
-            corr *= k
-            deltas[t.name] = corr
-        for layer in self.layers:
-            d = act_clamped[layer.name].mean(axis=-2) - act_free[layer.name].mean(axis=-2)
-            d *= k
-            deltas[layer.bias] = d
-        p = self._params._d
-        for name, d in deltas.items():
-            p[name] = p[name] + d
-        return deltas
-
     # The single model's physics, unchanged (they only call the methods above and elementwise xp).
     activity = Network.activity
+    drive = Network.drive
+    hebbian_update = Network.hebbian_update
     euler_step = Network.euler_step
     relax_clamped = Network.relax_clamped
     _train_step = Network._train_step

@@ -200,7 +200,7 @@ class Network(ParamsOwner):
         out = act[inputs[0][0]] @ inputs[0][1]
         for pre, op in inputs[1:]:
             out += act[pre] @ op
-        out += self._params[self._bias_of(layer)]
+        out += self._params[self._bias_of(layer)][..., None, :]  # rank-generic: also (R, batch, N) ensembles
         return out
 
     def _bias_of(self, layer: str) -> str:
@@ -381,18 +381,21 @@ class Network(ParamsOwner):
         return self.hebbian_update(act_c, act_f, k)
 
     def hebbian_update(self, act_clamped: Mapping, act_free: Mapping, k: float) -> dict:
-        """Apply dP = k(<phi_a phi_b>_c - <phi_a phi_b>_f) and d bias = k(<phi>_c - <phi>_f) (SPEC "Training")."""
-        m_c = next(iter(act_clamped.values())).shape[0]
-        m_f = next(iter(act_free.values())).shape[0]
+        """Apply dP = k(<phi_a phi_b>_c - <phi_a phi_b>_f) and d bias = k(<phi>_c - <phi>_f) (SPEC "Training").
+
+        Rank-generic: activities are (batch, N), or (R, batch, N) for an ensemble of R models.
+        """
+        m_c = next(iter(act_clamped.values())).shape[-2]
+        m_f = next(iter(act_free.values())).shape[-2]
         deltas = {}
         for t in self.trained:
-            corr = act_clamped[t.a].T @ act_clamped[t.b]
+            corr = act_clamped[t.a].swapaxes(-1, -2) @ act_clamped[t.b]
             corr *= 1.0 / m_c
-            corr -= (act_free[t.a].T @ act_free[t.b]) * (1.0 / m_f)
+            corr -= (act_free[t.a].swapaxes(-1, -2) @ act_free[t.b]) * (1.0 / m_f)
             corr *= k
             deltas[t.name] = corr
         for layer in self.layers:
-            d = act_clamped[layer.name].mean(axis=0) - act_free[layer.name].mean(axis=0)
+            d = act_clamped[layer.name].mean(axis=-2) - act_free[layer.name].mean(axis=-2)
             d *= k
             deltas[layer.bias] = d
         p = self._params._d
