@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "  dynamics.dt, dynamics.tau, dynamics.T\n"
                               "  training.steps, training.batch_size (M), training.k, training.log_every,\n"
                               "  training.checkpoint_every, training.n_eval (Ns), training.snapshot_every, training.chaos_every\n"
-                              "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test\n"
+                              "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test, data.value_range\n"
                               "  backend.name (numpy|cupy|auto), backend.dtype (float32|float64)\n"
                               "example:\n  chaossim train --run runs/r1 --set model.g=1.5 --set training.steps=2000")
     p.add_argument("--run", required=True, help="run directory (created; holds config.toml, checkpoint.npz, history.csv)")

@@ -100,12 +100,18 @@ class DataConfig:
     data_dir: str = ""
     n_train: int = 0  # 0: all
     n_test: int = 0  # 0: all
+    value_range: tuple = ()  # user .npy/.npz files: the declared [lo, hi] of the values, mapped to [-1, 1]
 
     def __post_init__(self):
         for name in ("n_train", "n_test"):
             v = getattr(self, name)
             if int(v) != v or v < 0:
                 raise ConfigError(f"data.{name} must be an integer >= 0 (0 = all), got {v!r}.")
+        vr = self.value_range
+        if not isinstance(vr, (list, tuple)) or len(vr) not in (0, 2) or not (len(vr) == 0
+                or all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vr)):
+            raise ConfigError(f"data.value_range must be [lo, hi] (two numbers), got {vr!r}.")
+        object.__setattr__(self, "value_range", tuple(float(x) for x in vr))
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def load_data(config: RunConfig):
 
     d = config.data
     return load_dataset(d.name, d.data_dir or None, n_train=d.n_train or None, n_test=d.n_test or None,
-                        seed=config.model.seed)
+                        seed=config.model.seed, value_range=d.value_range or None)
 
 
 def batch_indices(n: int, m: int, seed: int, step: int) -> np.ndarray:
