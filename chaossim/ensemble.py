@@ -309,18 +309,4 @@ class Ensemble(ParamsOwner):
 def initial_states(model, m: int, init: Mapping | None = None) -> tuple[dict, dict]:
     """(free, clamped) initial states of a training step for a single model or an ensemble, drawn in the
     engine's order (used by the fast trainers so that they consume the generators exactly as the engine)."""
-    if isinstance(model, Ensemble):
-        return model.initial_states(m, init)
-    init = dict(init or {})
-    unknown = set(init) - {"free", "clamped"}
-    if unknown:
-        raise DataError(f"init accepts the keys 'free' and 'clamped', got {sorted(unknown)}.")
-    free0, clamped0 = dict(init.get("free") or {}), dict(init.get("clamped") or {})
-    hidden = [n for n in model.sizes if n != model.visible]
-    for n in model.sizes:
-        if n not in free0:
-            free0[n] = model.bk.normal(model.rng, (m, model.sizes[n]))
-    for n in hidden:
-        if n not in clamped0:
-            clamped0[n] = model.bk.normal(model.rng, (m, model.sizes[n]))
-    return ({n: model.bk.asarray(free0[n]) for n in model.sizes}, {n: model.bk.asarray(clamped0[n]) for n in hidden})
+    return model.initial_states(m, init)

@@ -353,24 +353,31 @@ class Network(ParamsOwner):
         k = float(k)
         if not math.isfinite(k) or k < 0:
             raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
+        free0, clamped0 = self.initial_states(batch.shape[0], init)
+        free0 = self._check_state(free0, {})
+        clamped0 = {n: check_array(x, f"init['clamped'][{n!r}]", width=self.sizes[n]) for n, x in clamped0.items()}
+        return self._train_step(batch, dt, tau, steps, k, free0, clamped0)
+
+    def initial_states(self, m: int, init: Mapping | None = None) -> tuple[dict, dict]:
+        """The (free, clamped) initial states of a training step, as backend arrays (not yet checked).
+
+        Given entries of ``init`` are used as they are; the others are drawn N(0, 1) from the model's generator,
+        free layers first, then the clamped phase's hidden layers (the engine's order, which the fast trainers
+        follow too).
+        """
         init = dict(init or {})
         unknown = set(init) - {"free", "clamped"}
         if unknown:
             raise DataError(f"init accepts the keys 'free' and 'clamped', got {sorted(unknown)}.")
-        m = batch.shape[0]
-        free0 = dict(init.get("free") or {})
+        free0, clamped0 = dict(init.get("free") or {}), dict(init.get("clamped") or {})
         hidden = [n for n in self.sizes if n != self.visible]
-        clamped0 = dict(init.get("clamped") or {})
         for n in self.sizes:
             if n not in free0:
                 free0[n] = self.bk.normal(self.rng, (m, self.sizes[n]))
         for n in hidden:
             if n not in clamped0:
                 clamped0[n] = self.bk.normal(self.rng, (m, self.sizes[n]))
-        free0 = self._check_state(free0, {})
-        clamped0 = {n: check_array(self.bk.asarray(clamped0[n]), f"init['clamped'][{n!r}]", width=self.sizes[n])
-                    for n in hidden}
-        return self._train_step(batch, dt, tau, steps, k, free0, clamped0)
+        return {n: self.bk.asarray(free0[n]) for n in self.sizes}, {n: self.bk.asarray(clamped0[n]) for n in hidden}
 
     def _train_step(self, batch, dt: float, tau: float, steps: int, k: float, free0: dict, clamped0: dict) -> dict:
         clamp = {self.visible: batch}
