@@ -118,6 +118,20 @@ def _as_list(sources) -> list:
     return list(sources)
 
 
+def _load_runs(sources, load, labels) -> tuple[list, list[str]]:
+    """(items, names): ``load(run_dir)`` for run directories, other sources as they are; names from
+    ``labels`` or the run directories ("run i" for in-memory sources)."""
+    items, names = [], []
+    for i, src in enumerate(_as_list(sources)):
+        if isinstance(src, (str, Path)):
+            items.append(load(src))
+            names.append(_run_label(Path(src)))
+        else:
+            items.append(src)
+            names.append(f"run {i + 1}")
+    return items, _labels(labels, len(items), lambda i: names[i])
+
+
 # ------------------------------------------------------------------------------ Fig. 2
 def plot_samples(sources, path, *, labels: Sequence[str] | None = None, n: int = 12, data=None,
                  image_shape: Sequence[int] | None = None) -> list[Path]:
@@ -222,16 +236,7 @@ def plot_indices_vs_time(sources, path, *, labels: Sequence[str] | None = None) 
     """
     from .evaluate_run import load_evaluation
 
-    sources = _as_list(sources)
-    results, names = [], []
-    for i, src in enumerate(sources):
-        if isinstance(src, (str, Path)):
-            results.append(load_evaluation(src))
-            names.append(_run_label(Path(src)))
-        else:
-            results.append(src)
-            names.append(f"run {i + 1}")
-    names = _labels(labels, len(results), lambda i: names[i])
+    results, names = _load_runs(sources, load_evaluation, labels)
     fig = _figure(8.0, 6.0)
     axes = fig.subplots(2, 2).ravel()
     colors = [f"C{i % 10}" for i in range(len(results))]
@@ -380,19 +385,13 @@ def plot_training_curves(sources, path, *, labels: Sequence[str] | None = None) 
     """
     from .training import load_checkpoint
 
-    sources = _as_list(sources)
-    hists, names = [], []
-    for i, src in enumerate(sources):
-        if isinstance(src, (str, Path)):
-            hist = load_checkpoint(src)["history"]
-            if not hist or len(hist.get("t_age", [])) == 0:
-                raise DataError(f"{src} has no logged indices yet; train it longer (training.log_every).")
-            hists.append(hist)
-            names.append(_run_label(Path(src)))
-        else:
-            hists.append(src)
-            names.append(f"run {i + 1}")
-    names = _labels(labels, len(hists), lambda i: names[i])
+    def history(run_dir):
+        hist = load_checkpoint(run_dir)["history"]
+        if not hist or len(hist.get("t_age", [])) == 0:
+            raise DataError(f"{run_dir} has no logged indices yet; train it longer (training.log_every).")
+        return hist
+
+    hists, names = _load_runs(sources, history, labels)
     fig = _figure(8.0, 6.0)
     axes = fig.subplots(2, 2).ravel()
     for ax, key in zip(axes, INDEX_NAMES):
