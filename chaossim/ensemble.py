@@ -179,6 +179,7 @@ class Ensemble(ParamsOwner):
     # The single model's physics, unchanged (they only call the methods above and elementwise xp).
     activity = Network.activity
     drive = Network.drive
+    coupled_input = Network.coupled_input
     hebbian_update = Network.hebbian_update
     euler_step = Network.euler_step
     relax_clamped = Network.relax_clamped

@@ -136,14 +136,7 @@ def _twin_step(model, state: dict, d: dict, a: float, ops) -> dict:
     """Separation d' = F(x + d) - F(x) of the Euler map, with tanh differences free of cancellation."""
     xp = model.xp
     dphi = {n: xp.sinh(d[n]) / (xp.cosh(x) * xp.cosh(x + d[n])) for n, x in state.items()}
-    out = {}
-    for name, dx in d.items():
-        inputs = ops[name]
-        s = dphi[inputs[0][0]] @ inputs[0][1]
-        for pre, op in inputs[1:]:
-            s += dphi[pre] @ op
-        out[name] = dx + a * (s - dx)
-    return out
+    return {name: dx + a * (model.coupled_input(dphi, name, ops) - dx) for name, dx in d.items()}
 
 
 def _start(model, n_replicas: int, seed):

@@ -196,11 +196,17 @@ class Network(ParamsOwner):
 
     def drive(self, act: Mapping, layer: str, ops) -> object:
         """The input of ``layer``: bias plus the sum of its couplings' contributions."""
+        out = self.coupled_input(act, layer, ops)
+        out += self._params[self._bias_of(layer)][..., None, :]  # rank-generic: also (R, batch, N) ensembles
+        return out
+
+    def coupled_input(self, act: Mapping, layer: str, ops) -> object:
+        """sum over the couplings into ``layer`` of act[pre] @ P: the drive without the bias. With ``act`` the
+        activities this is the recurrent input; with their variations, its linearisation."""
         inputs = ops[layer]
         out = act[inputs[0][0]] @ inputs[0][1]
         for pre, op in inputs[1:]:
             out += act[pre] @ op
-        out += self._params[self._bias_of(layer)][..., None, :]  # rank-generic: also (R, batch, N) ensembles
         return out
 
     def _bias_of(self, layer: str) -> str:
@@ -235,11 +241,7 @@ class Network(ParamsOwner):
             if name in clamp:
                 out[name] = xp.zeros_like(dx)
                 continue
-            inputs = ops[name]
-            d = dact[inputs[0][0]] @ inputs[0][1]
-            for pre, op in inputs[1:]:
-                d += dact[pre] @ op
-            out[name] = dx + a * (d - dx)
+            out[name] = dx + a * (self.coupled_input(dact, name, ops) - dx)
         return out
 
     def _check_state(self, state: Mapping, clamp: Mapping) -> dict:
