@@ -8,23 +8,18 @@ import numpy as np
 import pytest
 
 from chaossim.backend import derive_seed, to_numpy
-from chaossim.config import RunConfig
 from chaossim.errors import ConfigError, StoreError
 from chaossim.evaluate_run import (BASE_TIMES, INDEX_STREAM, N_SNAP, SAMPLE_STREAM, SNAPSHOT_STREAM, add_parsers,
                                    default_times, evaluate_run, format_table, load_evaluation, load_samples,
                                    snapshot_times)
 from chaossim.evaluation import INDEX_NAMES
 from chaossim.metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
-from chaossim.training import load_data, load_run, train
-
-TINY = {"model.n_hidden": 16, "training.steps": 20, "training.batch_size": 50, "training.log_every": 10,
-        "training.n_eval": 100, "dynamics.T": 10.0}
-
+from chaossim.training import load_data, load_run
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, tiny_trained_run):
     d = tmp_path_factory.mktemp("evalrun") / "run"
-    train(RunConfig().replace(**TINY), d, progress=False)
+    shutil.copytree(tiny_trained_run, d)
     return d
 
 

@@ -7,19 +7,14 @@ import numpy as np
 import pytest
 
 from chaossim import figures
-from chaossim.config import RunConfig
 from chaossim.errors import ConfigError, DataError, StoreError
 from chaossim.evaluate_run import evaluate_run
-from chaossim.training import load_checkpoint, train
-
-TINY = {"model.n_hidden": 16, "training.steps": 20, "training.batch_size": 50, "training.log_every": 10,
-        "training.n_eval": 100, "dynamics.T": 10.0}
-
+from chaossim.training import load_checkpoint
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, tiny_trained_run):
     d = tmp_path_factory.mktemp("figrun") / "run"
-    train(RunConfig().replace(**TINY), d, progress=False)
+    shutil.copytree(tiny_trained_run, d)
     evaluate_run(d, n_eval=60, seed=0)
     return d
 
