@@ -121,8 +121,9 @@ class BackendConfig:
     force: bool = False  # accept dt/tau > 1
 
     def __post_init__(self):
-        if self.name not in ("numpy", "cupy", "auto"):
-            raise ConfigError(f"backend.name must be 'numpy', 'cupy' or 'auto', got {self.name!r}.")
+        if self.name not in ("numpy", "cupy", "auto", "strict"):
+            raise ConfigError(f"backend.name must be 'numpy', 'cupy' or 'auto' ('strict': NumPy behind CuPy's "
+                              f"rules, for tests), got {self.name!r}.")
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"backend.dtype must be 'float32' or 'float64', got {self.dtype!r}.")
 
