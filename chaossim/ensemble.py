@@ -19,20 +19,20 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .backend import array_module, get_backend
+from .backend import get_backend
 from .errors import ConfigError, DataError
 from .models import ARCHITECTURES
-from .models.network import Network, Params, ParamsOwner
-from .validation import check_dynamics, check_record, check_size, steps_for
+from .models.network import Network, Params, ParamsOwner, _split_init
+from .validation import check_dynamics, check_record, check_size, check_values, steps_for
 
 
 def _swap(a):
     return a.swapaxes(-1, -2)
 
 
-def _check_batch3(a, name: str, r: int, width: int | None, *, batch: int | None = None, unit_range=False):
-    """Shape (R, M, width), finite, optionally in [-1, 1]."""
-    xp = array_module(a)
+def _check_batch3(a, name: str, r: int, width: int | None, *, batch: int | None = None, unit_range=False,
+                  values: bool = True):
+    """Shape (R, M, width); with ``values``, finite and optionally in [-1, 1] (one host synchronisation)."""
     if a.ndim != 3 or a.shape[0] != r:
         raise DataError(f"{name} must have shape (R={r}, batch, units), got {tuple(a.shape)}; stack one array per "
                         "member along the first axis.")
@@ -40,13 +40,8 @@ def _check_batch3(a, name: str, r: int, width: int | None, *, batch: int | None 
         raise DataError(f"{name} has {a.shape[-1]} columns but the ensemble's layer has {width} units.")
     if batch is not None and a.shape[1] != batch:
         raise DataError(f"{name} has batch {a.shape[1]} but the other layers have batch {batch}; use one batch size.")
-    if a.size and not bool(xp.isfinite(a).all()):
-        raise DataError(f"{name} contains NaN or inf values; clean or drop those rows first.")
-    if unit_range and a.size:
-        lo, hi = float(a.min()), float(a.max())
-        if lo < -1 - 1e-5 or hi > 1 + 1e-5:
-            raise DataError(f"{name} has values in [{lo:.4g}, {hi:.4g}] but must lie in [-1, 1] (phi = tanh); map "
-                            "grey images with f(x) = 2x/255 - 1 (chaossim.data.to_unit_range).")
+    if values:
+        check_values(a, name, unit_range=unit_range)
     return a
 
 
@@ -241,56 +236,57 @@ class Ensemble(ParamsOwner):
         per = [{name: self.bk.normal(rng, (n, self.sizes[name])) for name in layers} for rng in self.rngs]
         return {name: self.xp.stack([d[name] for d in per]) for name in layers}
 
-    def initial_states(self, m: int, init: Mapping | None = None) -> tuple[dict, dict]:
+    def initial_states(self, m: int, init: Mapping | None = None, *, check: bool = True) -> tuple[dict, dict]:
         """The (free, clamped) initial states of a training step, (R, m, units) each.
 
-        Given entries are used as they are; the others are drawn per member in the single model's order
-        (free layers first, then the clamped phase's hidden layers; see :meth:`Network.train_step`).
+        Given entries are checked (shapes; values too unless ``check=False``) and used as they are; the others
+        are drawn per member in the single model's order (free layers first, then the clamped phase's hidden
+        layers; see :meth:`Network.train_step`). Drawn states are not read back: no host synchronisation.
         """
-        init = dict(init or {})
-        unknown = set(init) - {"free", "clamped"}
-        if unknown:
-            raise DataError(f"init accepts the keys 'free' and 'clamped', got {sorted(unknown)}.")
         hidden = [n for n in self.sizes if n != self.visible]
-        free_in, clamped_in = dict(init.get("free") or {}), dict(init.get("clamped") or {})
+        free_in, clamped_in = _split_init(init, list(self.sizes), hidden)
         free_d: list[dict] = []
         clamped_d: list[dict] = []
         for rng in self.rngs:
             free_d.append({n: self.bk.normal(rng, (m, self.sizes[n])) for n in self.sizes if n not in free_in})
             clamped_d.append({n: self.bk.normal(rng, (m, self.sizes[n])) for n in hidden if n not in clamped_in})
+
+        def given(part, n, value):
+            return _check_batch3(self.bk.asarray(value), f"init[{part!r}][{n!r}]", self.n_members, self.sizes[n],
+                                 batch=m, values=check)
+
         xp = self.xp
-        free = {n: (self.bk.asarray(free_in[n]) if n in free_in else xp.stack([d[n] for d in free_d]))
+        free = {n: (given("free", n, free_in[n]) if n in free_in else xp.stack([d[n] for d in free_d]))
                 for n in self.sizes}
-        clamped = {n: (self.bk.asarray(clamped_in[n]) if n in clamped_in else xp.stack([d[n] for d in clamped_d]))
+        clamped = {n: (given("clamped", n, clamped_in[n]) if n in clamped_in else xp.stack([d[n] for d in clamped_d]))
                    for n in hidden}
-        free = self._as_state(free)
-        for n in hidden:
-            _check_batch3(clamped[n], f"init['clamped'][{n!r}]", self.n_members, self.sizes[n], batch=m)
         return free, clamped
 
-    def as_batches(self, batches):
-        """Minibatches as (R, M, Nv) in [-1, 1]; one (M, Nv) array is shared by all members."""
+    def as_batches(self, batches, *, check: bool = True):
+        """Minibatches as (R, M, Nv) in [-1, 1]; one (M, Nv) array is shared by all members. ``check=False``
+        checks the shape only (no host synchronisation)."""
         b = self.bk.asarray(batches)
         if b.ndim == 2:
             b = self.xp.broadcast_to(b[None], (self.n_members,) + b.shape)
-        return _check_batch3(b, "batches", self.n_members, self.n_visible, unit_range=True)
+        return _check_batch3(b, "batches", self.n_members, self.n_visible, unit_range=True, values=check)
 
     # ------------------------------------------------------------------ training and generation
     def train_step(self, batches, dt: float | None = None, tau: float | None = None, T: float = 100.0,
-                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False) -> dict:
+                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False, check: bool = True) -> dict:
         """One contrastive Hebbian update of every member (SPEC "Training"); see :meth:`Network.train_step`.
 
         ``batches``: (R, M, Nv) (member r learns from ``batches[r]``) or (M, Nv) shared by all.
         ``init``: ``{"free": {layer: (R, M, N)}, "clamped": {hidden layer: (R, M, N)}}``, missing ones drawn.
+        ``check=False``: values already validated by the caller (no host synchronisation in the step).
         Returns the stacked updates.
         """
         dt, tau = self._dynamics(dt, tau, force)
         steps = steps_for(T, dt)
-        batches = self.as_batches(batches)
+        batches = self.as_batches(batches, check=check)
         k = float(k)
         if not math.isfinite(k) or k < 0:
             raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
-        free0, clamped0 = self.initial_states(batches.shape[1], init)
+        free0, clamped0 = self.initial_states(batches.shape[1], init, check=check)
         return self._train_step(batches, dt, tau, steps, k, free0, clamped0)
 
     def generate(self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False):
@@ -307,7 +303,7 @@ class Ensemble(ParamsOwner):
         return out[:, 0] if scalar else out
 
 
-def initial_states(model, m: int, init: Mapping | None = None) -> tuple[dict, dict]:
+def initial_states(model, m: int, init: Mapping | None = None, *, check: bool = True) -> tuple[dict, dict]:
     """(free, clamped) initial states of a training step for a single model or an ensemble, drawn in the
     engine's order (used by the fast trainers so that they consume the generators exactly as the engine)."""
-    return model.initial_states(m, init)
+    return model.initial_states(m, init, check=check)

@@ -122,10 +122,10 @@ def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | No
     at_T = {k: float(result[k][i_T]) for k in INDEX_NAMES}
 
     n_show = min(N_SHOW, len(test))
-    model.rng = model.bk.rng(derive_seed(seed, SAMPLE_STREAM))
+    model.bk.reseed(model.rng, derive_seed(seed, SAMPLE_STREAM))
     generated = to_numpy(model.generate(n_show, T))
     snap_t = snapshot_times(T, dt)
-    model.rng = model.bk.rng(derive_seed(seed, SNAPSHOT_STREAM))
+    model.bk.reseed(model.rng, derive_seed(seed, SNAPSHOT_STREAM))
     snapshots = to_numpy(model.generate(N_SNAP, snap_t))
     samples = {"generated": generated.astype(np.float32), "data": np.asarray(test[:n_show], dtype=np.float32),
                "image_shape": np.asarray(data.image_shape or (1, data.n_features), dtype=np.int64),

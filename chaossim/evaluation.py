@@ -40,7 +40,7 @@ def indices_at(model, data, t, *, seed: int | None = None) -> dict[str, float]:
     (so evaluation does not depend on what ran before).
     """
     if seed is not None:
-        model.rng = model.bk.rng(seed)
+        model.bk.reseed(model.rng, seed)
     data = model.bk.asarray(data)
     generated = model.generate(data.shape[0], t)
     return _scores(model, data, generated, t)
@@ -50,7 +50,7 @@ def indices_vs_time(model, data, times: Sequence[float], *, seed: int | None = N
     """Indices at each generation time in ``times``, all generated points coming from ONE set of random
     starts followed in time (paper Fig. 3b). Returns {"t": ..., "E2": ..., ...} as NumPy arrays."""
     if seed is not None:
-        model.rng = model.bk.rng(seed)
+        model.bk.reseed(model.rng, seed)
     data = model.bk.asarray(data)
     samples = model.generate(data.shape[0], list(times))
     out = {name: np.empty(len(times)) for name in INDEX_NAMES}

@@ -203,12 +203,12 @@ class RBM(ParamsOwner):
         v, h = self._sweeps(v, steps)
         return (v, h) if return_hidden else v
 
-    def _check_visible(self, v, name: str):
-        return check_array(self.bk.asarray(v), name, width=self.n_visible, unit_range=True)
+    def _check_visible(self, v, name: str, *, values: bool = True):
+        return check_array(self.bk.asarray(v), name, width=self.n_visible, unit_range=True, values=values)
 
     # ------------------------------------------------------------------ training
     def train_step(self, batch, dt=None, tau=None, T=10, k: float = 0.01, init: Mapping | None = None, *,
-                   force: bool = False) -> dict:
+                   force: bool = False, check: bool = True) -> dict:
         """One contrastive update of W, b, c (gradient ascent on the log-likelihood, with Monte Carlo negatives).
 
         Positive term, from the batch xi (M x Nv in [-1, 1], used as given): <s_i sigma_a>_data =
@@ -221,13 +221,14 @@ class RBM(ParamsOwner):
         dW = k (<s sigma>_data - <s sigma>_model), db = k (<s>_data - <s>_model), dc = k (<sigma>_data - <sigma>_model).
         ``dt``, ``tau`` and ``force`` are accepted for a uniform trainer interface and ignored; ``T`` is the
         number of sweeps (an integer; 100.0 is read as 100). Returns the updates {"W": dW, "b": db, "c": dc}
-        (device arrays, no host synchronisation).
+        (device arrays). ``check=False``: the caller has validated the values of ``batch`` and ``init`` (shapes
+        are still checked); the step then reads nothing back from the device.
         """
         xp = self.xp
-        batch = self._check_visible(batch, "batch")
+        batch = self._check_visible(batch, "batch", values=check)
         steps = _check_count("T", T)
         k = _check_rate(k)
-        v0 = self._negative_start(batch.shape[0], init)
+        v0 = self._negative_start(batch.shape[0], init, check=check)
         v_neg, _ = self._sweeps(v0, steps)
         if self.persistent:
             self.buffers["chains"] = v_neg
@@ -249,7 +250,7 @@ class RBM(ParamsOwner):
             p[name] = p[name] + d
         return deltas
 
-    def _negative_start(self, m: int, init: Mapping | None):
+    def _negative_start(self, m: int, init: Mapping | None, *, check: bool = True):
         if init:
             unknown = set(init) - {"free"}
             if unknown:
@@ -259,12 +260,12 @@ class RBM(ParamsOwner):
             if extra:
                 raise DataError(f"init['free'] of an RBM takes only the visible layer 'v', got {sorted(extra)}.")
             if "v" in free:
-                return self._check_visible(free["v"], "init['free']['v']")
+                return self._check_visible(free["v"], "init['free']['v']", values=check)
         if self.persistent:
             chains = self.buffers.get("chains")
             if chains is None:
                 chains = self._random_spins(self.rng, (m, self.n_visible))
-            return self._check_visible(chains, "buffers['chains']")
+            return self._check_visible(chains, "buffers['chains']", values=check)
         return self._random_spins(self.rng, (m, self.n_visible))
 
     # ------------------------------------------------------------------ generation and scoring

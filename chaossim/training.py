@@ -29,6 +29,7 @@ from .config import RunConfig
 from .errors import ConfigError, DivergenceError, StoreError
 from .evaluation import INDEX_NAMES, eval_seed, indices_at
 from .io import atomic_savez, atomic_write_json, atomic_write_text, load_npz
+from .validation import check_values
 
 BATCH_STREAM, STEP_STREAM = 3, 2
 CHAOS_NAMES = ("lambda_max", "activity_var")
@@ -83,10 +84,12 @@ def _meta(config: RunConfig, status: str, **extra) -> dict:
 
 
 def _check_finite(model, step: int, config: RunConfig, run_dir, last_ckpt: int | None):
+    """The divergence check of a training step: one flag for all parameters, one host synchronisation."""
     xp = model.bk.xp
+    if bool(xp.stack([xp.isfinite(v).all() for v in model.params.values()]).all()):
+        return
     bad = [k for k, v in model.params.items() if not bool(xp.isfinite(v).all())]
-    if bad:
-        _diverged(f"parameters {bad} became NaN/inf", step, config, run_dir, last_ckpt)
+    _diverged(f"parameters {bad} became NaN/inf", step, config, run_dir, last_ckpt)
 
 
 def _evaluate(model, test_dev, config: RunConfig, step: int, run_dir, last_ckpt):
@@ -180,6 +183,7 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
         raise ConfigError(f"training.batch_size = {tc.batch_size} exceeds the {len(train_x)} training points of "
                           f"{data.name}; lower it or use more data.")
     test_x = test_x[: tc.n_eval]
+    check_values(train_x, f"the training points of {data.name}", unit_range=True)  # once, on the host
     model = build_model(config, train_x.shape[1])
     history, chaos, start, last_ckpt = _empty_history(), _empty_chaos(), 0, None
     if run_dir is not None:
@@ -196,9 +200,9 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
             history = _append(history, 0, _evaluate(model, test_dev, config, 0, run_dir, last_ckpt))
             chaos = _maybe_chaos(model, config, 0, chaos)
         for step in range(start, end):
-            model.rng = bk.rng(derive_seed(config.model.seed, STEP_STREAM, step))
+            bk.reseed(model.rng, derive_seed(config.model.seed, STEP_STREAM, step))
             batch = train_dev[batch_indices(len(train_x), tc.batch_size, config.model.seed, step)]
-            model.train_step(batch, dyn.dt, dyn.tau, dyn.T, tc.k, force=config.backend.force)
+            model.train_step(batch, dyn.dt, dyn.tau, dyn.T, tc.k, force=config.backend.force, check=False)
             done = step + 1
             _check_finite(model, done, config, run_dir, last_ckpt)
             if done % tc.log_every == 0 or done == tc.steps:

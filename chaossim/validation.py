@@ -66,9 +66,13 @@ def check_record(record, steps: int) -> list[int] | None:
     return rec
 
 
-def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_range: bool = False):
-    """Shape, finiteness and (optionally) range check of an array of either backend."""
-    xp = array_module(a)
+def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_range: bool = False,
+                values: bool = True):
+    """Shape, finiteness and (optionally) range check of an array of either backend.
+
+    ``values=False`` checks the shape only. The value check reads one flag from the device (one host
+    synchronisation), and more only to word an error message.
+    """
     if not hasattr(a, "shape"):
         raise DataError(f"{name} must be an array, got {type(a).__name__}.")
     if a.ndim != ndim:
@@ -79,13 +83,29 @@ def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_r
             f"{name} has {a.shape[-1]} columns but the model expects {width}; check the dataset "
             "or the model's size (n_visible)."
         )
-    if a.size and not bool(xp.isfinite(a).all()):
-        raise DataError(f"{name} contains NaN or inf values; clean or drop those rows first.")
-    if unit_range and a.size:
-        lo, hi = float(a.min()), float(a.max())
-        if lo < -1 - DATA_TOLERANCE or hi > 1 + DATA_TOLERANCE:
-            raise DataError(
-                f"{name} has values in [{lo:.4g}, {hi:.4g}] but must lie in [-1, 1] (phi = tanh); "
-                "map grey images with f(x) = 2x/255 - 1 (chaossim.data.to_unit_range)."
-            )
+    if values:
+        check_values(a, name, unit_range=unit_range)
     return a
+
+
+def check_values(a, name: str, *, unit_range: bool = False) -> None:
+    """Raise DataError if ``a`` holds NaN/inf or, with ``unit_range``, values outside [-1, 1].
+
+    One device read when the values are fine: |a| <= 1 (+ tolerance) is false for NaN too, so a single
+    reduction answers both questions; the details (which problem, the range) are read only on failure.
+    """
+    if not a.size:
+        return
+    xp = array_module(a)
+    if unit_range:
+        if bool((xp.abs(a) <= 1 + DATA_TOLERANCE).all()):
+            return
+    elif bool(xp.isfinite(a).all()):
+        return
+    if not bool(xp.isfinite(a).all()):
+        raise DataError(f"{name} contains NaN or inf values; clean or drop those rows first.")
+    lo, hi = float(a.min()), float(a.max())
+    raise DataError(
+        f"{name} has values in [{lo:.4g}, {hi:.4g}] but must lie in [-1, 1] (phi = tanh); "
+        "map grey images with f(x) = 2x/255 - 1 (chaossim.data.to_unit_range)."
+    )

@@ -59,6 +59,23 @@ class Trained:
     b: str
 
 
+def _split_init(init: Mapping | None, layers: list, hidden: list) -> tuple[dict, dict]:
+    """The given free and clamped initial states of ``init`` (see ``Network.train_step``), names checked."""
+    init = dict(init or {})
+    unknown = set(init) - {"free", "clamped"}
+    if unknown:
+        raise DataError(f"init accepts the keys 'free' and 'clamped', got {sorted(unknown)}.")
+    free, clamped = dict(init.get("free") or {}), dict(init.get("clamped") or {})
+    extra = [n for n in free if n not in layers]
+    if extra:
+        raise DataError(f"init['free'] has unknown layer(s) {extra}; the layers are {layers}.")
+    extra = [n for n in clamped if n not in hidden]
+    if extra:
+        raise DataError(f"init['clamped'] takes the hidden layers {hidden} (the visible layer is clamped to the "
+                        f"batch), got {extra}.")
+    return free, clamped
+
+
 class Params(MutableMapping):
     """The model's arrays by SPEC name. Assignment converts to the backend and checks shape and values."""
 
@@ -135,9 +152,21 @@ class Network(ParamsOwner):
         self.force = bool(force)
         self.dt, self.tau = check_dynamics(dt, tau, force=force)
         self.sizes = {layer.name: layer.size for layer in self.layers}
-        self.rng = self.bk.rng(derive_seed(self.seed, RNG_STREAM))
+        self._rng = None
         self.buffers: dict = {}
         self._params = Params(self.bk, self._initial_params())
+
+    @property
+    def rng(self):
+        """The model's generator of random states (created on first use from ``derive_seed(seed, 1)``;
+        re-key it with ``bk.reseed(model.rng, seed)``, replace it by assignment)."""
+        if self._rng is None:
+            self._rng = self.bk.rng(derive_seed(self.seed, RNG_STREAM))
+        return self._rng
+
+    @rng.setter
+    def rng(self, gen):
+        self._rng = gen
 
     # ------------------------------------------------------------------ parameters
     def _fixed_shapes(self) -> dict[str, tuple[int, int]]:
@@ -342,44 +371,50 @@ class Network(ParamsOwner):
 
     # ------------------------------------------------------------------ training
     def train_step(self, batch, dt: float | None = None, tau: float | None = None, T: float = 100.0,
-                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False) -> dict:
+                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False, check: bool = True) -> dict:
         """One contrastive Hebbian update (SPEC "Training") from a minibatch of data (M x Nv, in [-1, 1]).
 
         ``init`` optionally gives the initial states: ``{"free": {layer: array}, "clamped": {hidden layer: array}}``;
         missing ones are drawn N(0, 1) from the model's generator (free layers first, then clamped hidden layers).
-        Returns the update sizes (max |delta|) for monitoring.
+        ``check=False``: the caller has validated the values of ``batch`` and ``init`` (shapes are always
+        checked); the step then reads nothing back from the device (no host synchronisation). With
+        ``check=True`` each given array costs one.
+        Returns the updates applied (device arrays, by parameter name).
         """
         dt, tau = check_dynamics(self.dt if dt is None else dt, self.tau if tau is None else tau, force=force or self.force)
         steps = steps_for(T, dt)
-        batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True)
+        batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check)
         k = float(k)
         if not math.isfinite(k) or k < 0:
             raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
-        free0, clamped0 = self.initial_states(batch.shape[0], init)
-        free0 = self._check_state(free0, {})
-        clamped0 = {n: check_array(x, f"init['clamped'][{n!r}]", width=self.sizes[n]) for n, x in clamped0.items()}
+        free0, clamped0 = self.initial_states(batch.shape[0], init, check=check)
         return self._train_step(batch, dt, tau, steps, k, free0, clamped0)
 
-    def initial_states(self, m: int, init: Mapping | None = None) -> tuple[dict, dict]:
-        """The (free, clamped) initial states of a training step, as backend arrays (not yet checked).
+    def initial_states(self, m: int, init: Mapping | None = None, *, check: bool = True) -> tuple[dict, dict]:
+        """The (free, clamped) initial states of a training step, as backend arrays of shape (m, N).
 
-        Given entries of ``init`` are used as they are; the others are drawn N(0, 1) from the model's generator,
-        free layers first, then the clamped phase's hidden layers (the engine's order, which the fast trainers
-        follow too).
+        Given entries of ``init`` are checked (shapes; values too unless ``check=False``) and used as they
+        are; the others are drawn N(0, 1) from the model's generator, free layers first, then the clamped
+        phase's hidden layers (the engine's order, which the fast trainers follow too). Drawn states are
+        not read back: no host synchronisation.
         """
-        init = dict(init or {})
-        unknown = set(init) - {"free", "clamped"}
-        if unknown:
-            raise DataError(f"init accepts the keys 'free' and 'clamped', got {sorted(unknown)}.")
-        free0, clamped0 = dict(init.get("free") or {}), dict(init.get("clamped") or {})
-        hidden = [n for n in self.sizes if n != self.visible]
+        free_in, clamped_in = _split_init(init, list(self.sizes), [n for n in self.sizes if n != self.visible])
+        free, clamped = {}, {}
         for n in self.sizes:
-            if n not in free0:
-                free0[n] = self.bk.normal(self.rng, (m, self.sizes[n]))
-        for n in hidden:
-            if n not in clamped0:
-                clamped0[n] = self.bk.normal(self.rng, (m, self.sizes[n]))
-        return {n: self.bk.asarray(free0[n]) for n in self.sizes}, {n: self.bk.asarray(clamped0[n]) for n in hidden}
+            free[n] = self._given_or_drawn(free_in, "free", n, m, check)
+        for n in self.sizes:
+            if n != self.visible:
+                clamped[n] = self._given_or_drawn(clamped_in, "clamped", n, m, check)
+        return free, clamped
+
+    def _given_or_drawn(self, given: Mapping, part: str, n: str, m: int, check: bool):
+        if n not in given:
+            return self.bk.normal(self.rng, (m, self.sizes[n]))
+        x = check_array(self.bk.asarray(given[n]), f"init[{part!r}][{n!r}]", width=self.sizes[n], values=check)
+        if x.shape[0] != m:
+            raise DataError(f"init[{part!r}][{n!r}] has {x.shape[0]} rows but the batch has {m}; give one initial "
+                            "state per batch row.")
+        return x
 
     def _train_step(self, batch, dt: float, tau: float, steps: int, k: float, free0: dict, clamped0: dict) -> dict:
         clamp = {self.visible: batch}

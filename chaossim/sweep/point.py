@@ -50,11 +50,11 @@ def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | N
     for n, nt in zip(INDEX_NAMES, INDEX_T_NAMES):
         out[nt] = np.asarray(vt[n], dtype=np.float64)
     if rec.n_samples:
-        model.rng = model.bk.rng(derive_seed(seed, SAMPLES_STREAM))
+        model.bk.reseed(model.rng, derive_seed(seed, SAMPLES_STREAM))
         out["samples"] = to_numpy(model.generate(rec.n_samples, config.dynamics.T))
     traj_times = rec.trajectory_times(spec.base.dynamics.dt)
     if traj_times:
-        model.rng = model.bk.rng(derive_seed(seed, TRAJECTORY_STREAM))
+        model.bk.reseed(model.rng, derive_seed(seed, TRAJECTORY_STREAM))
         frames = to_numpy(model.generate(rec.n_trajectories, list(traj_times)))  # (time, sample, feature)
         out["trajectory"] = np.ascontiguousarray(np.transpose(frames, (1, 0, 2)))
     params = model.params.to_numpy() if hasattr(model.params, "to_numpy") else \
