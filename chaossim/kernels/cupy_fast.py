@@ -30,7 +30,7 @@ import numpy as np
 
 from ..backend import gpu_available
 from ..errors import ConfigError
-from .schedule import OP_N, ScheduledTrainer, supports
+from .schedule import MAX_CACHED, OP_N, LRUCache, ScheduledTrainer, supports
 
 CUBLAS_DEFAULT_MATH = 0
 CUBLAS_TF32_TENSOR_OP_MATH = 3
@@ -45,8 +45,9 @@ class PlainTrainer:
     def __init__(self, model, reason: str = ""):
         self.model, self.reason = model, reason
 
-    def train_step(self, batch, dt=None, tau=None, T: float = 100.0, k: float = 0.01, init=None, *, force=False):
-        return self.model.train_step(batch, dt, tau, T, k, init, force=force)
+    def train_step(self, batch, dt=None, tau=None, T: float = 100.0, k: float = 0.01, init=None, *, force=False,
+                   check: bool = True):
+        return self.model.train_step(batch, dt, tau, T, k, init, force=force, check=check)
 
 
 def fast_path_available(model, *, tf32: bool = False) -> tuple[bool, str]:
@@ -63,17 +64,20 @@ def fast_path_available(model, *, tf32: bool = False) -> tuple[bool, str]:
     return True, ""
 
 
-def fast_trainer(model, *, tf32: bool = False, graph: bool = True, streams: int = 2, require: bool = False):
+def fast_trainer(model, *, tf32: bool = False, graph: bool = True, streams: int = 2, require: bool = False,
+                 max_cached: int = MAX_CACHED):
     """The fastest trainer for ``model`` (a single model or an Ensemble): the CuPy fast path when available,
     else the plain engine. ``require=True`` raises :class:`ConfigError` instead of falling back.
 
     ``graph``: capture each step as a CUDA graph (else issue the kernels one by one); ``streams``: how many
-    streams the independent GEMMs of an Euler step are spread over; ``tf32``: TF32 tensor cores (float32).
+    streams the independent GEMMs of an Euler step are spread over; ``tf32``: TF32 tensor cores (float32);
+    ``max_cached``: programs and graphs kept (one per (Euler steps, dt/tau, k)), least recently used dropped.
     """
     ok, why = fast_path_available(model, tf32=tf32)
     if ok:
         try:
-            return ScheduledTrainer(model, CupyOps(model.bk.dtype, tf32=tf32, graph=graph, streams=streams))
+            ops = CupyOps(model.bk.dtype, tf32=tf32, graph=graph, streams=streams, max_graphs=max_cached)
+            return ScheduledTrainer(model, ops, max_cached=max_cached)
         except Exception as exc:  # cuBLAS not loadable, kernel compilation failure, ...
             why = f"the CuPy fast path failed to initialise ({type(exc).__name__}: {exc})"
     if require:
@@ -117,9 +121,11 @@ class Cublas:
             sig = {
                 "cublasCreate_v2": [ctypes.POINTER(P)],
                 "cublasDestroy_v2": [P],
+                "cublasGetVersion_v2": [P, ctypes.POINTER(I)],
                 "cublasSetStream_v2": [P, P],
                 "cublasSetWorkspace_v2": [P, P, S],
                 "cublasSetMathMode": [P, I],
+                "cublasGetMathMode": [P, ctypes.POINTER(I)],
                 "cublasSgemm_v2": [P, I, I, I, I, I, P, P, I, P, I, P, P, I],
                 "cublasDgemm_v2": [P, I, I, I, I, I, P, P, I, P, I, P, P, I],
                 "cublasSgemmStridedBatched": [P, I, I, I, I, I, P, P, I, L, P, I, L, P, P, I, L, I],
@@ -128,8 +134,11 @@ class Cublas:
             for name, args in sig.items():
                 fn = getattr(lib, name)
                 fn.argtypes, fn.restype = args, I
-            cls._lib = lib
+            cls._lib, cls.path = lib, path
         return cls._lib
+
+    path: str | None = None
+    """The file of the libcublas these entry points come from (the one CuPy mapped into the process)."""
 
     @staticmethod
     def check(status: int, what: str):
@@ -153,6 +162,18 @@ class Handle:
                      "cublasSetWorkspace")
         mode = CUBLAS_TF32_TENSOR_OP_MATH if tf32 else CUBLAS_DEFAULT_MATH
         Cublas.check(self.lib.cublasSetMathMode(h, mode), "cublasSetMathMode")
+
+    def math_mode(self) -> int:
+        """The math mode read back from cuBLAS (CUBLAS_DEFAULT_MATH = 0, CUBLAS_TF32_TENSOR_OP_MATH = 3)."""
+        mode = ctypes.c_int(-1)
+        Cublas.check(self.lib.cublasGetMathMode(self.ptr, ctypes.byref(mode)), "cublasGetMathMode")
+        return mode.value
+
+    def version(self) -> int:
+        """cuBLAS's version number (e.g. 120903 for 12.9.3)."""
+        v = ctypes.c_int(0)
+        Cublas.check(self.lib.cublasGetVersion_v2(self.ptr, ctypes.byref(v)), "cublasGetVersion")
+        return v.value
 
     def gemm(self, dtype, transa, transb, m, n, k, alpha, a_ptr, lda, sa, b_ptr, ldb, sb, beta, c_ptr, ldc, sc,
              batch):
@@ -213,7 +234,8 @@ def _kernels(dtype):
 class CupyOps:
     """Executes a schedule on the GPU: eagerly, or captured once per key as a CUDA graph and replayed."""
 
-    def __init__(self, dtype, *, tf32: bool = False, graph: bool = True, streams: int = 2):
+    def __init__(self, dtype, *, tf32: bool = False, graph: bool = True, streams: int = 2,
+                 max_graphs: int = MAX_CACHED):
         import cupy
 
         self.cp = cupy
@@ -229,8 +251,9 @@ class CupyOps:
         self.join_events = [cupy.cuda.Event(disable_timing=True) for _ in self.streams]
         self.enter, self.leave = cupy.cuda.Event(disable_timing=True), cupy.cuda.Event(disable_timing=True)
         self.k = _kernels(self.dtype)
-        self.graphs: dict = {}
+        self.graphs = LRUCache(max_graphs)  # an evicted graph is destroyed when dropped (after it has run)
         self.graph_error: str | None = None
+        self.tf32 = bool(tf32)
 
     @property
     def mode(self) -> str:

@@ -27,13 +27,14 @@ cuBLAS is column-major: a row-major (r x c) block with leading dimension ld is t
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..validation import check_dynamics, steps_for
+from ..validation import check_dynamics, check_values, steps_for
 
 OP_N, OP_T = 0, 1
 
@@ -106,8 +107,11 @@ def _coupling_gemm(c_index: int, c, lay: Layout, m_rows: int, R: int, alpha: flo
 
 
 def _gemm_block(gemms: list, n_streams: int) -> list:
-    """The GEMMs of one step, forked over streams when they use more than one (a join closes the fork)."""
-    if len({g.stream for g in gemms}) <= 1:
+    """The GEMMs of one Euler step, inside a fork/join pair whenever any of them is off the main stream
+    (stream 0): the side streams then start after the main stream's preceding kernels and the main stream
+    continues after theirs, also inside a CUDA graph capture (a side stream that was never forked from
+    the capturing stream would run eagerly, outside the graph, racing it)."""
+    if all(g.stream == 0 for g in gemms):
         return [("gemm", g) for g in gemms]
     return [("fork",)] + [("gemm", g) for g in gemms] + [("join",)]
 
@@ -161,29 +165,146 @@ def gemm_flops(program: list) -> int:
     return sum(2 * g.m * g.n * g.k * g.batch for op, *rest in program if op == "gemm" for g in rest)
 
 
+def _operand_elements(name_off: tuple[str, int], rows: int, cols: int, ld: int, stride: int, batch: int):
+    """(buffer, sorted element indices) a column-major strided-batched operand touches."""
+    name, off = name_off
+    idx = (off + np.arange(batch)[:, None, None] * stride + np.arange(cols)[None, :, None] * ld
+           + np.arange(rows)[None, None, :])
+    return name, np.unique(idx)
+
+
+def _gemm_regions(g: Gemm):
+    a_shape = (g.m, g.k) if g.transa == OP_N else (g.k, g.m)
+    b_shape = (g.k, g.n) if g.transb == OP_N else (g.n, g.k)
+    reads = [_operand_elements(g.A, *a_shape, g.lda, g.stride_a, g.batch),
+             _operand_elements(g.B, *b_shape, g.ldb, g.stride_b, g.batch)]
+    write = _operand_elements(g.C, g.m, g.n, g.ldc, g.stride_c, g.batch)
+    return reads + [write], write
+
+
+def _overlap(a, b) -> bool:
+    return a[0] == b[0] and np.intersect1d(a[1], b[1], assume_unique=True).size > 0
+
+
+def _check_block(gemms: list, where: int) -> None:
+    regions = [(g.stream, *_gemm_regions(g)) for g in gemms]
+    for j, (sj, touched_j, write_j) in enumerate(regions):
+        for sk, touched_k, write_k in regions[j + 1:]:
+            if sj != sk and (any(_overlap(write_j, t) for t in touched_k) or any(_overlap(write_k, t) for t in touched_j)):
+                raise RuntimeError(f"instruction {where}: GEMMs on streams {sj} and {sk} of one fork block touch the "
+                                   f"same elements of {write_j[0]!r} or {write_k[0]!r}")
+
+
+def check_program(program: list, n_streams: int) -> None:
+    """Raise ``RuntimeError`` if ``program`` would race on a GPU with ``n_streams`` streams.
+
+    Rules: a GEMM off the main stream (stream 0) only between ``fork`` and ``join``; no element-wise pass
+    and no nested fork inside a fork block; every fork joined; and inside a fork block no GEMM may write
+    an element that a GEMM on another stream reads or writes (checked element by element, so the index
+    arithmetic of the operands is proved race-free, not assumed; identical blocks are checked once).
+    """
+    block: list | None = None
+    seen: set = set()
+    for i, ins in enumerate(program):
+        op = ins[0]
+        if op == "fork":
+            if block is not None:
+                raise RuntimeError(f"instruction {i}: fork inside a fork block")
+            block = []
+        elif op == "join":
+            if block is None:
+                raise RuntimeError(f"instruction {i}: join without a fork")
+            if tuple(block) not in seen:
+                _check_block(block, i)
+                seen.add(tuple(block))
+            block = None
+        elif op == "gemm":
+            g = ins[1]
+            if not 0 <= g.stream < max(1, n_streams):
+                raise RuntimeError(f"instruction {i}: GEMM on stream {g.stream} but only {n_streams} stream(s)")
+            if block is not None:
+                block.append(g)
+            elif g.stream != 0:
+                raise RuntimeError(f"instruction {i}: GEMM on side stream {g.stream} outside a fork/join block; "
+                                   "it would run unordered with the main stream (and escape a graph capture)")
+        elif block is not None:
+            raise RuntimeError(f"instruction {i}: {op!r} inside a fork block (it runs on the main stream, unordered "
+                               "with the side streams' GEMMs)")
+    if block is not None:
+        raise RuntimeError("the program ends inside a fork block (missing join)")
+
+
+class LRUCache:
+    """A mapping that keeps its ``maxsize`` most recently used entries (the graph and program caches:
+    one entry per (Euler steps, dt/tau, k) key, so a caller cycling through keys cannot grow memory)."""
+
+    def __init__(self, maxsize: int, on_evict=None):
+        if int(maxsize) < 1:
+            raise ConfigError(f"the cache size must be >= 1, got {maxsize!r}.")
+        self.maxsize = int(maxsize)
+        self.on_evict = on_evict
+        self._d: OrderedDict = OrderedDict()
+
+    def __contains__(self, key) -> bool:
+        return key in self._d
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __getitem__(self, key):
+        self._d.move_to_end(key)
+        return self._d[key]
+
+    def __setitem__(self, key, value):
+        self._d[key] = value
+        self._d.move_to_end(key)
+        while len(self._d) > self.maxsize:
+            old_key, old = self._d.popitem(last=False)
+            if self.on_evict is not None:
+                self.on_evict(old_key, old)
+
+    def keys(self):
+        return list(self._d)
+
+    def clear(self):
+        self._d.clear()
+
+
+MAX_CACHED = 8
+"""Programs (and, on CuPy, captured CUDA graphs) kept per trainer."""
+
+
 # ---------------------------------------------------------------------------------------------- NumPy emulator
 class HostOps:
     """Executes a program with NumPy: element-wise passes with the same index arithmetic as the CUDA
-    kernels, GEMMs with cuBLAS's column-major semantics on views of the flat buffers (bounds-checked).
+    kernels, GEMMs with cuBLAS's column-major semantics on views of the flat buffers (bounds-checked), and
+    every program checked once for stream races (:func:`check_program`) before it runs.
 
     For tests and as the reference of the GPU code; not a fast path (the CPU uses the engine).
+    ``xp``: the array namespace of the buffers (NumPy, or the strict namespace of :mod:`chaossim.strict`,
+    which proves that the trainer around the ops never reads device memory back).
     """
 
     mode = "host"
 
-    def __init__(self, dtype, streams: int = 1):
+    def __init__(self, dtype, streams: int = 1, xp=np):
         self.dtype = np.dtype(dtype)
-        self.xp = np
-        self.n_streams = max(1, int(streams))  # only shapes the program (fork/join markers); runs in order
+        self.xp = xp
+        self.n_streams = max(1, int(streams))  # shapes the program (fork/join markers); runs in order
+        self.checked: set = set()
 
     def empty(self, n: int):
-        return np.zeros(n, dtype=self.dtype)
+        return self.xp.zeros(n, dtype=self.dtype)
 
     def reset(self):
-        """Forget anything tied to the current buffers (nothing on the host)."""
+        """Forget anything tied to the current buffers (the programs checked for races: new shapes)."""
+        self.checked.clear()
 
     def execute(self, key, program: list, bufs: dict, shape: tuple[int, int]):
         R, M = shape
+        if key not in self.checked:
+            check_program(program, self.n_streams)
+            self.checked.add(key)
         for ins in program:
             op = ins[0]
             if op == "gemm":
@@ -192,13 +313,12 @@ class HostOps:
                 continue
             elif op == "form":
                 i = ins[1]
-                np.multiply(bufs[f"SCALE{i}"], bufs[f"F{i}"] + bufs[f"TR{i}"], out=bufs[f"OP{i}"])
+                self.xp.multiply(bufs[f"SCALE{i}"], bufs[f"F{i}"] + bufs[f"TR{i}"], out=bufs[f"OP{i}"])
             else:
                 self._elementwise(ins, bufs, R, M)
 
-    @staticmethod
-    def _index(R: int, M: int, ntot: int, c0: int, nc: int):
-        i = np.arange(R * M * nc, dtype=np.int64)
+    def _index(self, R: int, M: int, ntot: int, c0: int, nc: int):
+        i = self.xp.arange(R * M * nc, dtype=np.int64)
         row = i // nc
         col = c0 + i % nc
         return row * ntot + col, (row // M) * ntot + col
@@ -211,7 +331,7 @@ class HostOps:
             _, _, actname, (c0, nc), a = ins
             idx, bidx = self._index(R, M, ntot, c0, nc)
             x = X[idx]
-            bufs[actname][idx] = np.tanh(x)
+            bufs[actname][idx] = self.xp.tanh(x)
             X[idx] = (1 - self.dtype.type(a)) * x + self.dtype.type(a) * bufs["BIAS"][bidx]
         elif op == "exact":
             _, _, (c0, nc), d = ins
@@ -221,19 +341,18 @@ class HostOps:
         elif op == "tanh":
             _, _, actname, (c0, nc) = ins
             idx, _ = self._index(R, M, ntot, c0, nc)
-            bufs[actname][idx] = np.tanh(X[idx])
+            bufs[actname][idx] = self.xp.tanh(X[idx])
         else:
             raise ValueError(f"unknown instruction {op!r}")
 
-    @staticmethod
-    def _view(flat, off: int, rows: int, cols: int, ld: int):
+    def _view(self, flat, off: int, rows: int, cols: int, ld: int):
         if ld < max(1, rows):
             raise ValueError(f"leading dimension {ld} < rows {rows}")
         last = off + (cols - 1) * ld + rows - 1
         if off < 0 or last >= flat.size:
             raise IndexError(f"GEMM operand [{off}, {last}] outside a buffer of {flat.size} elements")
         it = flat.itemsize
-        return np.lib.stride_tricks.as_strided(flat[off:], shape=(rows, cols), strides=(it, ld * it))
+        return self.xp.lib.stride_tricks.as_strided(flat[off:], shape=(rows, cols), strides=(it, ld * it))
 
     def _gemm(self, g: Gemm, bufs):
         a_rows, a_cols = (g.m, g.k) if g.transa == OP_N else (g.k, g.m)
@@ -254,11 +373,18 @@ class ScheduledTrainer:
 
     Same contract as ``model.train_step``: the same initial-state draws from the model's generator(s) in
     the same order, the same update; the model's parameters are replaced after every step. Differences:
-    only shapes are checked (values are not read back: no host synchronisation in a step), and nothing is
-    returned (the engine returns the update arrays).
+    nothing is returned (the engine returns the update arrays), and with ``check=False`` a step reads
+    nothing back from the device (no host synchronisation; the values of ``batch`` and ``init`` are the
+    caller's responsibility). Validation always happens before any kernel of the step is issued, so it is
+    never inside a captured graph.
+
+    Parameters are copied into the packed buffers at every step (device-to-device, O(parameters) against
+    the step's O(steps x M x N^2) work), so assignments to ``model.params`` and in-place changes of its
+    arrays between steps are both seen. Programs (and CUDA graphs) are cached per (Euler steps, dt/tau, k),
+    at most :data:`MAX_CACHED` of them.
     """
 
-    def __init__(self, model, ops):
+    def __init__(self, model, ops, *, max_cached: int = MAX_CACHED):
         ok, why = supports(model)
         if not ok:
             raise ConfigError(f"the fused training schedule cannot train this model: {why}.")
@@ -269,8 +395,7 @@ class ScheduledTrainer:
         self.n_streams = getattr(ops, "n_streams", 1)
         self.bufs: dict = {}
         self.M = None
-        self._programs: dict = {}
-        self._synced: dict = {}
+        self._programs = LRUCache(max_cached)
 
     @property
     def mode(self) -> str:
@@ -292,7 +417,8 @@ class ScheduledTrainer:
             b[f"TR{i}"] = b[f"T:{c.trained}"]
             b[f"SCALE{i}"] = 1.0 / math.sqrt(lay.size(c.pre))
         self.ops.reset()  # captured graphs point into the old buffers
-        self.bufs, self.M, self._synced, self._programs = b, M, {}, {}
+        self.bufs, self.M = b, M
+        self._programs.clear()
 
     def _v(self, name: str, *shape):
         return self.bufs[name].reshape((self.R,) + shape)
@@ -300,40 +426,33 @@ class ScheduledTrainer:
     def _copy_in_params(self):
         p, lay = self.model.params, self.lay
         for i, c in enumerate(self.model.couplings):
-            arr = p[c.fixed]
-            if self._synced.get(("F", i)) is not arr:
-                f = arr.swapaxes(-1, -2) if c.transpose else arr
-                shape = (lay.size(c.pre), lay.size(c.post)) if c.transpose else (lay.size(c.post), lay.size(c.pre))
-                self._v(f"F{i}", *shape)[...] = f
-                self._synced[("F", i)] = arr
+            f = p[c.fixed].swapaxes(-1, -2) if c.transpose else p[c.fixed]
+            shape = (lay.size(c.pre), lay.size(c.post)) if c.transpose else (lay.size(c.post), lay.size(c.pre))
+            self._v(f"F{i}", *shape)[...] = f
         for t in self.model.trained:
-            arr = p[t.name]
-            if self._synced.get(t.name) is not arr:
-                self._v(f"T:{t.name}", lay.size(t.a), lay.size(t.b))[...] = arr
-                self._synced[t.name] = arr
+            self._v(f"T:{t.name}", lay.size(t.a), lay.size(t.b))[...] = p[t.name]
         bias = self._v("BIAS", lay.ntot)
         for layer in self.model.layers:
-            arr = p[layer.bias]
-            if self._synced.get(layer.bias) is not arr:
-                bias[:, lay.off(layer.name):lay.off(layer.name) + layer.size] = arr
-                self._synced[layer.bias] = arr
+            bias[:, lay.off(layer.name):lay.off(layer.name) + layer.size] = p[layer.bias]
 
     def _copy_out_params(self):
         d, lay = self.model.params._d, self.lay
         for t in self.model.trained:
             new = self._v(f"T:{t.name}", lay.size(t.a), lay.size(t.b)).copy()
             d[t.name] = new if self.stacked else new[0]
-            self._synced[t.name] = d[t.name]
         bias = self._v("BIAS", lay.ntot)
         for layer in self.model.layers:
             new = bias[:, lay.off(layer.name):lay.off(layer.name) + layer.size].copy()
             d[layer.bias] = new if self.stacked else new[0]
-            self._synced[layer.bias] = d[layer.bias]
 
     # the step --------------------------------------------------------------------------------------
     def train_step(self, batch, dt: float | None = None, tau: float | None = None, T: float = 100.0,
-                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False) -> None:
-        """One contrastive Hebbian update (SPEC "Training"); arguments as ``model.train_step``."""
+                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False, check: bool = True) -> None:
+        """One contrastive Hebbian update (SPEC "Training"); arguments as ``model.train_step``.
+
+        ``check=True`` validates the values of ``batch`` and of the given ``init`` (one host synchronisation
+        each); ``check=False`` checks shapes only and the step issues no host synchronisation.
+        """
         from ..ensemble import initial_states
 
         model = self.model
@@ -349,8 +468,10 @@ class ScheduledTrainer:
         if not ok_shape or batch.shape[-1] != nv:
             want = f"(R={self.R}, M, {nv}) or (M, {nv})" if self.stacked else f"(M, {nv})"
             raise DataError(f"batch must have shape {want}, got {tuple(batch.shape)}.")
+        if check:
+            check_values(batch, "batch", unit_range=True)
         M = batch.shape[-2]
-        free0, clamped0 = initial_states(model, M, init)
+        free0, clamped0 = initial_states(model, M, init, check=check)
         for n, x in list(free0.items()) + list(clamped0.items()):
             if x.shape[-2:] != (M, self.lay.size(n)):
                 raise DataError(f"initial state of layer {n!r} has shape {tuple(x.shape)}; expected (..., {M}, "
