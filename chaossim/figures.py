@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import is_device_array, to_numpy
 from .errors import ConfigError, DataError
 from .evaluation import INDEX_NAMES
 
@@ -39,6 +40,12 @@ __all__ = ["plot_samples", "plot_snapshots", "plot_indices_vs_time", "plot_recep
 
 
 # ------------------------------------------------------------------------------ helpers
+def _host(a, dtype=None) -> np.ndarray:
+    """Any array (NumPy, CuPy, lists) as a NumPy array: the explicit copy to the host, never an implicit
+    conversion (which CuPy refuses)."""
+    return np.asarray(to_numpy(a), dtype=dtype)
+
+
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -68,9 +75,7 @@ def _save(fig, path) -> list[Path]:
 def to_grey(x, image_shape: Sequence[int]) -> np.ndarray:
     """Points in [-1, 1] (rows) as grey images in [0, 1] of shape (..., H, W): the inverse of the data
     map f (SPEC "Notation"), as :meth:`chaossim.data.Dataset.to_image`."""
-    from .backend import to_numpy
-
-    a = np.asarray(to_numpy(x), dtype=np.float32)
+    a = _host(x, np.float32)
     h, w = (int(s) for s in image_shape)
     if a.shape[-1] != h * w:
         raise DataError(f"points have {a.shape[-1]} values but the image shape {h}x{w} needs {h * w}; "
@@ -81,7 +86,7 @@ def to_grey(x, image_shape: Sequence[int]) -> np.ndarray:
 def mosaic(images: np.ndarray, n_cols: int | None = None, gap: int = 1, fill: float = 1.0) -> np.ndarray:
     """Tile images (n x H x W) into one array, row-major with ``n_cols`` columns and ``gap`` pixels of
     ``fill`` between them (NaN fill is drawn as the axes background)."""
-    images = np.asarray(images, dtype=float)
+    images = _host(images, float)
     n, h, w = images.shape
     n_cols = n if n_cols is None else max(1, int(n_cols))
     n_rows = math.ceil(n / n_cols)
@@ -113,7 +118,7 @@ def _labels(labels, n: int, default) -> list[str]:
 
 
 def _as_list(sources) -> list:
-    if isinstance(sources, (str, Path, Mapping, np.ndarray)):
+    if isinstance(sources, (str, Path, Mapping, np.ndarray)) or is_device_array(sources):
         return [sources]
     return list(sources)
 
@@ -156,7 +161,7 @@ def plot_samples(sources, path, *, labels: Sequence[str] | None = None, n: int =
             rows.append(s["generated"])
             names.append(_run_label(Path(src)))
         else:
-            rows.append(np.asarray(src))
+            rows.append(_host(src))
             names.append(f"generated {i + 1}" if len(sources) > 1 else "generated")
     if data is None or image_shape is None:
         raise ConfigError("plot_samples with arrays needs data= (held-out points, n x Nv) and image_shape=(H, W).")
@@ -165,7 +170,7 @@ def plot_samples(sources, path, *, labels: Sequence[str] | None = None, n: int =
     h, w = (int(s) for s in image_shape)
     fig = _figure(max(4.0, 0.55 * n * w / max(h, 1) + 1.5), 0.62 * (len(rows) + 1) + 0.5)
     axes = fig.subplots(len(rows) + 1, 1, squeeze=False)[:, 0]
-    for ax, points, name in zip(axes, [np.asarray(data)[:n], *[r[:n] for r in rows]], ["data", *names]):
+    for ax, points, name in zip(axes, [_host(data)[:n], *[r[:n] for r in rows]], ["data", *names]):
         ax.imshow(mosaic(to_grey(points, (h, w)), n), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -188,10 +193,10 @@ def plot_snapshots(source, path, *, t=None, T: float | None = None, image_shape=
         s = load_samples(source)
         snaps, t, T, image_shape = s["snapshots"], s["snapshot_t"], s["T"], s["image_shape"]
     else:
-        snaps = np.asarray(source)
+        snaps = _host(source)
         if t is None or image_shape is None:
             raise ConfigError("plot_snapshots with an array needs t= (the times) and image_shape=(H, W).")
-    t = np.asarray(t, dtype=float)
+    t = _host(t, float)
     if snaps.ndim != 3 or snaps.shape[0] != len(t):
         raise DataError(f"snapshots must have shape (n_t, n_starts, Nv) with n_t = {len(t)} times, got {snaps.shape}.")
     n_t, n_s = snaps.shape[:2]
@@ -243,8 +248,8 @@ def plot_indices_vs_time(sources, path, *, labels: Sequence[str] | None = None) 
     for ax, key in zip(axes, INDEX_NAMES):
         drawn = False
         for res, name, color in zip(results, names, colors):
-            t = np.asarray(res["t"], dtype=float)
-            y = np.asarray(res[key], dtype=float)
+            t = _host(res["t"], float)
+            y = _host(res[key], float)
             keep = (t > 0) & np.isfinite(y)
             if keep.any():
                 ax.plot(t[keep], y[keep], "o-", color=color, ms=4, label=name)
@@ -275,9 +280,7 @@ def receptive_fields(params: Mapping, image_shape: Sequence[int], n: int = 9, g:
     ``units``: the hidden units a; default ``n`` distinct units drawn at random (sorted) from ``seed``.
     Returns ``(fields, units)`` with fields of shape (n, H, W).
     """
-    from .backend import to_numpy
-
-    p = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in params.items()}
+    p = {k: _host(v, np.float64) for k, v in params.items()}
     if "W1" in p and "A1" in p:
         m = p["W1"] + p["A1"]
     elif "W" in p and "A" in p:
@@ -299,7 +302,7 @@ def receptive_fields(params: Mapping, image_shape: Sequence[int], n: int = 9, g:
         if not 1 <= n <= nh:
             raise ConfigError(f"n = {n} hidden units asked for, but the layer has {nh}; choose 1 <= n <= {nh}.")
         units = np.sort(np.random.default_rng(seed).choice(nh, size=n, replace=False))
-    units = np.asarray(units, dtype=np.int64)
+    units = _host(units, np.int64)
     if units.size == 0 or units.min() < 0 or units.max() >= nh:
         raise ConfigError(f"hidden units must lie in [0, {nh - 1}], got {units.tolist()}.")
     return (m[:, units].T / g).reshape(len(units), h, w), units
@@ -397,8 +400,8 @@ def plot_training_curves(sources, path, *, labels: Sequence[str] | None = None) 
     for ax, key in zip(axes, INDEX_NAMES):
         drawn = False
         for i, (hist, name) in enumerate(zip(hists, names)):
-            x = np.asarray(hist["t_age"], dtype=float)
-            y = np.asarray(hist[key], dtype=float)
+            x = _host(hist["t_age"], float)
+            y = _host(hist[key], float)
             keep = (x > 0) & np.isfinite(y)
             if keep.any():
                 ax.plot(x[keep], y[keep], "o-", color=f"C{i % 10}", ms=3, label=name)
