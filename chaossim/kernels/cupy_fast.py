@@ -359,6 +359,7 @@ def gemm_ceiling(n: int = 8192, *, tf32: bool = False, repeats: int = 10) -> flo
     a = cupy.random.standard_normal((n, n), dtype=cupy.float32)
     b = cupy.random.standard_normal((n, n), dtype=cupy.float32)
     c = cupy.zeros((n, n), dtype=cupy.float32)
+    cupy.cuda.Device().synchronize()  # the inputs were written on another stream; `stream` is non-blocking
     start, stop = cupy.cuda.Event(), cupy.cuda.Event()
     times = []
     for i in range(repeats + 2):

@@ -167,43 +167,136 @@ def _need_gpu():
         pytest.skip("needs CuPy and a CUDA device")
 
 
+def _given_init(rng, sizes_by_layer, visible, shape_prefix, m):
+    free = {n: rng.normal(size=shape_prefix + (m, s)) for n, s in sizes_by_layer.items()}
+    clamped = {n: rng.normal(size=shape_prefix + (m, s)) for n, s in sizes_by_layer.items() if n != visible}
+    return {"free": free, "clamped": clamped}
+
+
 @gpu
 @pytest.mark.parametrize("cls,sizes", [(Unrestricted, (40,)), (Restricted, (40, 24)), (Deep, (40, 24, 12))])
 @pytest.mark.parametrize("ensemble", [False, True])
 @pytest.mark.parametrize("graph", [False, True])
-def test_cupy_fast_float64_matches_engine(cls, sizes, ensemble, graph):
+@pytest.mark.parametrize("streams", [1, 2])
+def test_cupy_fast_float64_matches_numpy_engine(cls, sizes, ensemble, graph, streams):
+    """The CuPy fast path against the NumPy engine from the same given initial states, float64, three steps;
+    with a batch-size change (new buffers, graphs dropped) and parameters assigned between steps."""
     _need_gpu()
-    plain, fast = _pair(cls, sizes, ensemble=ensemble, backend="cupy")
-    tr = fast_trainer(fast, graph=graph, require=True)
-    rng = np.random.default_rng(10)
-    for _ in range(3):
-        b = _batch(rng, ((3,) if ensemble else ()) + (16, sizes[0]))
-        plain.train_step(b, T=5, k=0.3)
-        tr.train_step(b, T=5, k=0.3)
+    ref, _ = _pair(cls, sizes, ensemble=ensemble)                     # NumPy engine
+    _, fast = _pair(cls, sizes, ensemble=ensemble, backend="cupy")    # CuPy fast path
+    tr = fast_trainer(fast, graph=graph, streams=streams, require=True)
     assert tr.mode == ("graph" if graph else "eager")
-    assert _maxdiff(plain, fast) < 1e-10
+    rng = np.random.default_rng(10)
+    prefix = (3,) if ensemble else ()
+    for step, m in enumerate((16, 16, 9)):
+        init = _given_init(rng, ref.sizes, ref.visible, prefix, m)
+        b = _batch(rng, prefix + (m, sizes[0]))
+        ref.train_step(b, T=5, k=0.3, init=init)
+        tr.train_step(b, T=5, k=0.3, init=init)
+        if step == 0:
+            new = {ref.trained[0].name: rng.normal(scale=0.2, size=ref.params[ref.trained[0].name].shape)}
+            ref.params = new
+            fast.params = new
+    assert _maxdiff(ref, fast) < 1e-10
+    if graph:
+        assert tr.ops.graph_error is None and tr.mode == "graph"
+        assert len(tr.ops.graphs) == 1  # the batch-size change dropped the first graph
+
+
+@gpu
+def test_cupy_graph_cache_second_key_and_bound():
+    _need_gpu()
+    ref, _ = _pair(Restricted, (40, 24))
+    _, fast = _pair(Restricted, (40, 24), backend="cupy")
+    tr = fast_trainer(fast, require=True, max_cached=2)
+    rng = np.random.default_rng(13)
+    for T, k in ((5, 0.3), (7, 0.3), (5, 0.3), (5, 0.1)):   # keys: (5, .3), (7, .3), (5, .3) again, (5, .1)
+        init = _given_init(rng, ref.sizes, ref.visible, (), 12)
+        b = _batch(rng, (12, 40))
+        ref.train_step(b, T=T, k=k, init=init)
+        tr.train_step(b, T=T, k=k, init=init)
+    assert tr.mode == "graph" and tr.ops.graph_error is None
+    assert len(tr.ops.graphs) == 2 and len(tr._programs) == 2
+    assert sorted(tr.ops.graphs.keys()) == sorted([(5, 0.1, 0.1), (5, 0.1, 0.3)])
+    assert _maxdiff(ref, fast) < 1e-10
+
+
+@gpu
+def test_cupy_fast_sees_in_place_parameter_changes():
+    _need_gpu()
+    ref, _ = _pair(Deep, (40, 24, 12))
+    _, fast = _pair(Deep, (40, 24, 12), backend="cupy")
+    tr = fast_trainer(fast, require=True)
+    rng = np.random.default_rng(14)
+    import cupy
+
+    for _ in range(3):
+        init = _given_init(rng, ref.sizes, ref.visible, (), 8)
+        b = _batch(rng, (8, 40))
+        ref.train_step(b, T=4, k=0.2, init=init)
+        tr.train_step(b, T=4, k=0.2, init=init)
+        d = rng.normal(scale=0.1, size=ref.params["W2"].shape)
+        ref.params["W2"][...] += d
+        fast.params["W2"][...] += cupy.asarray(d)
+    assert _maxdiff(ref, fast) < 1e-10
 
 
 @gpu
 @pytest.mark.parametrize("ensemble", [False, True])
 def test_cupy_fast_float32_close(ensemble):
     _need_gpu()
-    plain, fast = _pair(Restricted, (196, 128), ensemble=ensemble, dtype="float32", backend="cupy")
+    ref, _ = _pair(Restricted, (196, 128), ensemble=ensemble, dtype="float32")
+    _, fast = _pair(Restricted, (196, 128), ensemble=ensemble, dtype="float32", backend="cupy")
     tr = fast_trainer(fast, require=True)
     rng = np.random.default_rng(11)
+    prefix = (3,) if ensemble else ()
     for _ in range(2):
-        b = _batch(rng, ((3,) if ensemble else ()) + (64, 196), "float32")
-        plain.train_step(b, T=5)
-        tr.train_step(b, T=5)
-    assert _maxdiff(plain, fast) < 1e-4
+        init = {k: {n: x.astype(np.float32) for n, x in v.items()}
+                for k, v in _given_init(rng, ref.sizes, ref.visible, prefix, 64).items()}
+        b = _batch(rng, prefix + (64, 196), "float32")
+        ref.train_step(b, T=5, init=init)
+        tr.train_step(b, T=5, init=init)
+    assert tr.mode == "graph" and tr.ops.graph_error is None and len(tr.ops.graphs) == 1
+    assert [h.math_mode() for h in tr.ops.handles] == [0] * len(tr.ops.handles)  # CUBLAS_DEFAULT_MATH
+    assert _maxdiff(ref, fast) < 1e-4
+
+
+@gpu
+def test_cupy_tf32_math_mode_and_measurable_difference():
+    """TF32 is really on: the math mode reads back as CUBLAS_TF32_TENSOR_OP_MATH, and a GEMM whose inputs
+    need more than TF32's 10 mantissa bits (1 + 2^-12) loses them, while the float32 handle does not."""
+    _need_gpu()
+    import cupy
+
+    from chaossim.kernels.cupy_fast import CUBLAS_TF32_TENSOR_OP_MATH, Handle
+
+    if int(cupy.cuda.Device().compute_capability) < 80:
+        pytest.skip("TF32 tensor cores need compute capability 8.0 (Ampere) or newer")
+    n = 1024
+    a = cupy.full((n, n), 1.0 + 2.0 ** -12, dtype=cupy.float32)
+    b = cupy.ones((n, n), dtype=cupy.float32)
+    cupy.cuda.Device().synchronize()  # the handles' streams are non-blocking: no implicit order with this one
+    out = {}
+    for tf32 in (False, True):
+        stream = cupy.cuda.Stream(non_blocking=True)
+        h = Handle(stream, tf32=tf32)
+        assert h.math_mode() == (CUBLAS_TF32_TENSOR_OP_MATH if tf32 else 0)
+        c = cupy.zeros((n, n), dtype=cupy.float32)
+        h.gemm(np.float32, OP_N, OP_N, n, n, n, 1.0, a.data.ptr, n, 0, b.data.ptr, n, 0, 0.0, c.data.ptr, n, 0, 1)
+        stream.synchronize()
+        out[tf32] = c.get()
+    exact = n * (1.0 + 2.0 ** -12)
+    assert np.abs(out[False] - exact).max() < 1e-3              # float32 keeps the 2^-12
+    assert np.abs(out[True] - exact).min() > 0.5 * n * 2.0 ** -12  # TF32 drops it
 
 
 @gpu
 def test_cupy_tf32_within_seed_spread():
     """TF32 changes the trajectories (chaos amplifies rounding); after training, its distance to the float32
-    result must be of the order of the distance between two float32 runs with different initial states."""
+    result must be of the order of the distance between two float32 runs with different initial states,
+    and not zero (TF32 silently off would give the float32 result exactly)."""
     _need_gpu()
-    from chaossim.backend import derive_seed
+    from chaossim.backend import derive_seed, to_numpy
 
     rng = np.random.default_rng(12)
     data = _batch(rng, (6, 256, 196), "float32")
@@ -211,15 +304,44 @@ def test_cupy_tf32_within_seed_spread():
     def train(tf32, stream_seed):
         m = Restricted(196, 128, seed=0, backend="cupy")
         tr = fast_trainer(m, tf32=tf32, require=True)
+        assert tr.mode == "graph"
         for s, b in enumerate(data):
-            m.rng = m.bk.rng(derive_seed(stream_seed, s))
+            m.bk.reseed(m.rng, derive_seed(stream_seed, s))
             tr.train_step(b, T=100, k=0.05)
-        from chaossim.backend import to_numpy
-
+        assert tr.ops.graph_error is None
         return to_numpy(m.params["A"])
 
-    a32, a32_other, a_tf32 = train(False, 1), train(False, 2), train(True, 1)
+    a32, a32_other, a_tf32, a32_again = train(False, 1), train(False, 2), train(True, 1), train(False, 1)
+    np.testing.assert_array_equal(a32, a32_again)  # the same seed: the same float32 result
     spread = np.linalg.norm(a32 - a32_other)
     assert spread > 0
+    assert not np.array_equal(a_tf32, a32)
     assert np.linalg.norm(a_tf32 - a32) < 2.0 * spread
     assert 0.5 < np.linalg.norm(a_tf32) / np.linalg.norm(a32) < 2.0
+
+
+@gpu
+def test_cupy_fast_step_has_no_host_synchronisation_inside():
+    """With check=False a step only queues work. Ten queued paper-size steps (100 Euler steps each) take the
+    host a fraction of the GPU's time; one synchronisation per step would make the host wait for the GPU
+    (host time >= 9/10 of the GPU time)."""
+    _need_gpu()
+    import time
+
+    import cupy
+
+    m = Restricted(784, 500, backend="cupy")
+    tr = fast_trainer(m, require=True)
+    b = cupy.asarray(_batch(np.random.default_rng(15), (500, 784), "float32"))
+    tr.train_step(b, T=100, check=False)  # capture
+    cupy.cuda.Device().synchronize()
+    start, done = cupy.cuda.Event(), cupy.cuda.Event()
+    start.record()
+    t0 = time.perf_counter()
+    for _ in range(10):
+        tr.train_step(b, T=100, check=False)
+    host = time.perf_counter() - t0
+    done.record()
+    done.synchronize()
+    device = cupy.cuda.get_elapsed_time(start, done) / 1e3
+    assert host < 0.5 * device, (host, device)
