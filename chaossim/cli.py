@@ -129,11 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend")
     p.set_defaults(func=cmd_sample)
 
+    from .doctor import add_parser as add_doctor_parser
     from .evaluate_run import add_parsers as add_evaluation_parsers
     from .sweep.cli import add_parsers as add_sweep_parsers
 
     add_evaluation_parsers(sub)
     add_sweep_parsers(sub)
+    add_doctor_parser(sub)
     return parser
 
 
