@@ -451,7 +451,8 @@ def check_precision() -> str:
     out = {}
     for tf32 in (False, True):
         ref, got, tr = _train_pair("restricted", False, lambda m: fast_trainer(m, tf32=tf32, require=True),
-                                   dtype="float32", steps=1, T=10.0, k=0.1, m=64, sizes=(196, 128), model_backend="cupy")
+                                   dtype="float32", steps=1, T=10.0, k=0.1, m=64, sizes=(196, 128),
+                                   model_backend="cupy")
         assert tr.ops.graph_error is None
         expected = 3 if tf32 else 0  # CUBLAS_TF32_TENSOR_OP_MATH / CUBLAS_DEFAULT_MATH
         modes = [h.math_mode() for h in tr.ops.handles]
@@ -575,7 +576,8 @@ def _versions() -> str:
 
     from . import __version__
 
-    return f"chaossim {__version__}, Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}"
+    return (f"chaossim {__version__}, Python {platform.python_version()}, NumPy {np.__version__}, "
+            f"SciPy {scipy.__version__}")
 
 
 def run(*, require_gpu: bool = False, timing: bool = True, out=None) -> int:

@@ -213,8 +213,8 @@ def test_evaluation_and_metrics(digits):
         gen_s = s.generate(40, 10.0)
         dev = s.bk.asarray(data)
         m = {"E2": metrics.second_moment_error(dev, gen_s), "Es": metrics.spectrum_error(data, gen_s, center=True),
-             "AAI": metrics.aai_fractions(dev, gen_s, max_block_bytes=4096), "ER": metrics.reconstruction_error(s, dev, 5.0),
-             "all": metrics.all_indices(s, dev, gen_s, 5.0)}
+             "AAI": metrics.aai_fractions(dev, gen_s, max_block_bytes=4096),
+             "ER": metrics.reconstruction_error(s, dev, 5.0), "all": metrics.all_indices(s, dev, gen_s, 5.0)}
     _clean(log)
     _same(a, indices_at(n, data, 10.0, seed=3))
     _same(b, indices_vs_time(n, data, [1.0, 10.0, 30.0], seed=3))
@@ -255,7 +255,8 @@ def test_chaos(tmp_path):
                 "relax": relaxation_time(v.mean(axis=(1, 2)), window=5, tol=0.5, atol=0.1)}
 
     for cls, sizes in ARCHS:
-        s, n = cls(*sizes, g=2.0, seed=6, backend="strict", dtype="float64"), cls(*sizes, g=2.0, seed=6, dtype="float64")
+        s = cls(*sizes, g=2.0, seed=6, backend="strict", dtype="float64")
+        n = cls(*sizes, g=2.0, seed=6, dtype="float64")
         with strict.record() as log:
             got = everything(s)
         _clean(log)
@@ -277,13 +278,12 @@ def test_analysis(tmp_path):
         lt = analysis.fixed_points(s, 6, 50.0, seed=1)
         report = analysis.mode_collapse_report(s, 6, 50.0, seed=1)
         steps, traj = analysis.singular_value_trajectories({0: s.params, 5: dict(s.params)}, "A", 3)
-        paths = [analysis.plot_singular_values(xp_steps := s.bk.asarray([0.0, 5.0]), s.bk.asarray(traj),
-                                               tmp_path / "sv"),
+        dev = s.bk.asarray([0.0, 5.0])  # any device vector for the plots' array paths
+        paths = [analysis.plot_singular_values(dev, s.bk.asarray(traj), tmp_path / "sv"),
                  analysis.plot_modes(s.bk.asarray(u), (4, 4), tmp_path / "modes", k=3),
                  analysis.plot_projections(proj, analysis.project(s.generate(5, 50.0), u, 2), None, tmp_path / "pr"),
-                 analysis.plot_lyapunov_vs_g(xp_steps, xp_steps, xp_steps, tmp_path / "lg",
-                                             dmft_curve=(xp_steps, xp_steps)),
-                 analysis.plot_chaos_vs_age(xp_steps, xp_steps, xp_steps, tmp_path / "ca")]
+                 analysis.plot_lyapunov_vs_g(dev, dev, dev, tmp_path / "lg", dmft_curve=(dev, dev)),
+                 analysis.plot_chaos_vs_age(dev, dev, dev, tmp_path / "ca")]
     _clean(log)
     assert all(p.exists() for pair in paths for p in pair)
     _same(svs, analysis.singular_values(n.params["A"], 4))

@@ -4,7 +4,7 @@ Importing this package never imports CuPy; :func:`fast_trainer` picks the CuPy f
 lives on a GPU and falls back to the plain engine otherwise.
 """
 from .cupy_fast import PlainTrainer, fast_path_available, fast_trainer
-from .schedule import HostOps, ScheduledTrainer, build_program, gemm_flops
+from .schedule import HostOps, ScheduledTrainer, build_program, check_program, gemm_flops
 
-__all__ = ["HostOps", "PlainTrainer", "ScheduledTrainer", "build_program", "fast_path_available", "fast_trainer",
-           "gemm_flops"]
+__all__ = ["HostOps", "PlainTrainer", "ScheduledTrainer", "build_program", "check_program", "fast_path_available",
+           "fast_trainer", "gemm_flops"]

@@ -190,7 +190,8 @@ def _check_block(gemms: list, where: int) -> None:
     regions = [(g.stream, *_gemm_regions(g)) for g in gemms]
     for j, (sj, touched_j, write_j) in enumerate(regions):
         for sk, touched_k, write_k in regions[j + 1:]:
-            if sj != sk and (any(_overlap(write_j, t) for t in touched_k) or any(_overlap(write_k, t) for t in touched_j)):
+            if sj != sk and (any(_overlap(write_j, t) for t in touched_k)
+                             or any(_overlap(write_k, t) for t in touched_j)):
                 raise RuntimeError(f"instruction {where}: GEMMs on streams {sj} and {sk} of one fork block touch the "
                                    f"same elements of {write_j[0]!r} or {write_k[0]!r}")
 

@@ -132,9 +132,11 @@ def test_host_gemm_emulation_all_transposes_padded_ld_batched():
             g = Gemm(ta, tb, m, n, k, 0.7, ("A", 5), lda, sa, ("B", 5), ldb, sb, -0.3, ("C", 5), ldc, sc, batch)
             ops._gemm(g, bufs)
             touched = np.zeros(bufs["C"].size, bool)
+
+            def col(buf, off, rows, cols, ld):
+                return np.array([[buf[off + j * ld + i] for j in range(cols)] for i in range(rows)])
+
             for r in range(batch):
-                col = lambda buf, off, rows, cols, ld: np.array([[buf[off + j * ld + i] for j in range(cols)]  # noqa: E731
-                                                                 for i in range(rows)])
                 A = col(bufs["A"], 5 + r * sa, ar, ac, lda)
                 B = col(bufs["B"], 5 + r * sb, br, bc, ldb)
                 C0 = col(before, 5 + r * sc, m, n, ldc)
