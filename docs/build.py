@@ -1,0 +1,261 @@
+"""Build the documentation site: ``python docs/build.py`` (after ``pip install -e ".[docs]"``).
+
+1. Runs the quickstart sweep (the README's first command) into ``build/docs/quickstart.zarr``; its report
+   is the gallery's phase diagram.
+2. Trains three small runs (unrestricted, restricted, deep; digits, 300 steps) and draws every figure the
+   package makes from them, each with the exact command (or Python code) shown on the gallery page.
+3. Executes the notebooks of ``notebooks/`` against that fresh quickstart store, keeping their outputs.
+4. Runs ``mkdocs build --strict`` into ``site/``: a broken link or API reference fails the build.
+
+Everything generated goes to ``build/docs/`` (pages in ``build/docs/pages/``, added to the site by
+``docs/hooks.py``); nothing is committed. ``--reuse`` keeps the generated pages of the previous build
+and only reruns MkDocs (for editing the hand-written pages). Installs nothing; exits non-zero on any
+failure, with the failing command's output.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "docs"
+PAGES = WORK / "pages"
+GALLERY = "build/docs/pages/gallery"     # as written in the commands (run from ROOT)
+RUNS = "build/docs/runs"
+STORE = "build/docs/quickstart.zarr"
+NEEDS = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python", "mkdocs_jupyter", "nbclient",
+         "nbformat", "ipykernel")
+
+
+@dataclass
+class Entry:
+    """One gallery item: shell commands or Python code, run from the repository root, and the figures
+    (stems in the gallery folder) they draw."""
+
+    title: str
+    text: str
+    code: str
+    figures: list[str] = field(default_factory=list)
+    python: bool = False
+    seconds: float = 0.0
+
+
+TRAIN = ("chaossim train --run {run} --set model.arch={arch}{extra} --set dynamics.T=20 "
+         "--set training.steps=300 --set training.batch_size=100 --set training.k=0.1 "
+         "--set training.log_every=25 --set training.n_eval=359 --no-progress")
+ARCHS = {
+    "unrestricted": "",
+    "restricted": " --set model.n_hidden=64 --set training.snapshot_every=25 --set training.chaos_every=50",
+    "deep": " --set model.n_hidden=64 --set model.n_hidden2=32",
+}
+THREE = " ".join(f"{RUNS}/{a}" for a in ARCHS)
+
+
+def entries() -> list[Entry]:
+    res = f"{RUNS}/restricted"
+    return [
+        Entry("Phase diagram of a sweep",
+              "The README's first command with the store and the report placed in the build folder: a g × T "
+              "grid of the restricted model on the digits (1000 training steps per point). Each panel is one "
+              "index at the last training step (lower is better). `chaossim sweep-report STORE --out DIR` "
+              "redraws it from the store.",
+              f"chaossim sweep sweeps/quickstart.toml --store {STORE} --out {GALLERY} --no-progress "
+              "--dashboard none",
+              ["phase_diagram"]),
+        Entry("Training runs and their evaluation",
+              "Three small runs (the digits, T = 20, 300 steps of k = 0.1) and, for each, the indices vs "
+              "generation time t after training, the samples at t = T and the snapshots that the figures "
+              "below read. No figure on this page is the paper's result: these are the package's outputs at "
+              "a size that builds in seconds.",
+              "\n".join([TRAIN.format(run=f"{RUNS}/{a}", arch=a, extra=x) for a, x in ARCHS.items()]
+                        + [f"chaossim evaluate {RUNS}/{a}" for a in ARCHS])),
+        Entry("Samples beside data (paper Fig. 2)",
+              "Generated samples φ(v(T)) of each run, one row per run, beside held-out data.",
+              f"chaossim plot samples {THREE} --out {GALLERY}", ["fig2_samples"]),
+        Entry("Snapshots along generation time (paper Fig. 3a)",
+              "One set of random starts followed in time, from t = 0 to 50 T: the samples form near t = T; "
+              "long after T the dynamics falls onto a few learned fixed points.",
+              f"chaossim plot snapshots {res} --out {GALLERY}", ["fig3a_snapshots"]),
+        Entry("Indices vs generation time (paper Fig. 3b)",
+              "The four indices along generation time t after training, from one set of random starts; the "
+              "dashed line marks t = T.",
+              f"chaossim plot indices-vs-t {THREE} --out {GALLERY}", ["fig3b_indices_vs_t"]),
+        Entry("Receptive fields (paper Fig. 4)",
+              "(W_ia + A_ia)/g of randomly chosen hidden units a of the restricted run, as images.",
+              f"chaossim plot receptive-fields {res} --out {GALLERY}", ["fig4_receptive_fields"]),
+        Entry("Indices along training (paper Fig. 5)",
+              "The four indices at T* = T vs training step t_age, one curve per run.",
+              f"chaossim plot training {THREE} --out {GALLERY}", ["fig5_training"]),
+        Entry("Singular values of A over training",
+              "The SVD view of learning: the top singular values of the trained matrix A, read from the "
+              "parameter snapshots the restricted run wrote every 25 steps (`training.snapshot_every`).",
+              f'from chaossim import analysis\n\n'
+              f'steps, S = analysis.singular_value_trajectories("{res}", which="A", k=8)\n'
+              f'analysis.plot_singular_values(steps, S, "{GALLERY}/sv_A", title="singular values of A")',
+              ["sv_A"], python=True),
+        Entry("Top modes of A and the data projected on them",
+              "The top left singular vectors of A (visible side) as images, and held-out data, generated "
+              "samples at t = T and long-time states (t = 50 T) projected on the first two.",
+              f'import chaossim as cs\nfrom chaossim import analysis\n\n'
+              f'config, model, _ = cs.load_run("{res}")\n'
+              f'U, s, Vt = analysis.svd_modes(model.params["A"], 9)\n'
+              f'analysis.plot_modes(U, (8, 8), "{GALLERY}/modes_A", k=9, title="top left singular vectors of A")\n'
+              f'data = cs.load_dataset("digits", seed=config.model.seed)\n'
+              f'model.rng = model.bk.rng(0)\n'
+              f'generated = model.generate(300, config.dynamics.T)\n'
+              f'late = analysis.fixed_points(model, 100, 50 * config.dynamics.T, seed=0)\n'
+              f'analysis.plot_projections(analysis.project(data.test[:300], U, 2), analysis.project(generated, U, 2),\n'
+              f'                          analysis.project(late.points, U, 2), "{GALLERY}/projections_A")',
+              ["modes_A", "projections_A"], python=True),
+        Entry("Chaos along training",
+              "The largest Lyapunov exponent of the free dynamics (in units of 1/τ) and the variance of φ(v), "
+              "recorded by the trainer every 50 steps (`training.chaos_every`) with a fixed budget of 8 "
+              "replicas. How they move with t_age is the lens on how training reshapes the dynamics: the "
+              "learned attractors make the free dynamics contract (a more negative exponent) while the activity "
+              "takes on the data's contrast.",
+              f'import numpy as np\nimport chaossim as cs\nfrom chaossim import analysis\n\n'
+              f'config, model, checkpoint = cs.load_run("{res}")\n'
+              f'chaos = checkpoint["chaos"]\n'
+              f'analysis.plot_chaos_vs_age(chaos["t_age"], np.asarray(chaos["lambda_max"]) * model.tau,\n'
+              f'                           chaos["activity_var"], "{GALLERY}/chaos_vs_age")',
+              ["chaos_vs_age"], python=True),
+        Entry("Largest Lyapunov exponent of the untrained network vs g",
+              "The unrestricted network with A = 0, b = 0 (N = 1000, dt = 1, τ = 10), tangent method, 8 "
+              "replicas of one network. Below g = 1 the exponent is that of the stable fixed point v = 0, the "
+              "dashed curve (the circular law for the Euler map); above g = 1 it turns positive: chaos. Close to "
+              "g = 1 a finite network's exponent stays near zero.",
+              f'import numpy as np\nimport chaossim as cs\nfrom chaossim import analysis\n'
+              f'from chaossim.chaos import lyapunov_max\n\n'
+              f'gs = [0.25, 0.5, 0.75, 1.25, 1.5, 2.0, 3.0, 4.0]\n'
+              f'runs = [lyapunov_max(cs.Unrestricted(1000, g=g, seed=1), t_burn=500.0, t_run=1000.0) for g in gs]\n'
+              f'a = 0.1  # dt / tau\n'
+              f'low = np.linspace(0.05, 1.0, 40)\n'
+              f'analysis.plot_lyapunov_vs_g(gs, [r.value * 10 for r in runs], [r.stderr * 10 for r in runs],\n'
+              f'                            "{GALLERY}/lyapunov_vs_g",\n'
+              f'                            linear_curve=(low, np.log(1 - a + a * np.sqrt(low)) / a))',
+              ["lyapunov_vs_g"], python=True),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- running
+def _env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("NO_MKDOCS_2_WARNING", "1")  # Material's notice about its successor, printed on every build
+    return env
+
+
+def _chaossim_argv(line: str) -> list[str]:
+    """The command line as run: ``chaossim`` is this environment's console script (or ``python -m chaossim``)."""
+    argv = shlex.split(line)
+    if argv[0] == "chaossim":
+        script = Path(sys.executable).with_name("chaossim")
+        argv = ([str(script)] if script.exists() else [sys.executable, "-m", "chaossim"]) + argv[1:]
+    return argv
+
+
+def run_entry(entry: Entry) -> None:
+    started = time.perf_counter()
+    if entry.python:
+        namespace = {"__name__": "__gallery__"}
+        exec(compile(entry.code, f"<gallery: {entry.title}>", "exec"), namespace)
+    else:
+        for line in entry.code.splitlines():
+            done = subprocess.run(_chaossim_argv(line), cwd=ROOT, env=_env(), capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"docs build: this gallery command failed (exit {done.returncode}):\n  {line}\n"
+                                 f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+    entry.seconds = time.perf_counter() - started
+    for stem in entry.figures:
+        if not (PAGES / "gallery" / f"{stem}.png").is_file():
+            raise SystemExit(f"docs build: '{entry.title}' ran but did not draw gallery/{stem}.png.")
+
+
+def gallery_page(items: list[Entry]) -> str:
+    out = ["# Gallery", "",
+           "Every figure below was drawn while this site was built, by the command or the Python code shown "
+           "above it, run from the repository's root in the order of this page (the commands write into "
+           "`build/docs/`). Each figure is also saved as PDF. The runs are small (the bundled 8×8 digits, a "
+           "few hundred training steps), so the figures show what the package draws, not the paper's results; "
+           "`sweeps/paper.toml` runs the paper's settings.", ""]
+    for e in items:
+        out += [f"## {e.title}", "", e.text, "", f"```{'python' if e.python else 'bash'}", e.code, "```", "",
+                f"<small>{e.seconds:.0f} s on the machine that built this page.</small>", ""]
+        for stem in e.figures:
+            out += [f"![{e.title}](gallery/{stem}.png)", "", f"[PDF](gallery/{stem}.pdf)", ""]
+    return "\n".join(out)
+
+
+def execute_notebooks() -> list[tuple[str, float]]:
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["CHAOSSIM_STORE"] = str(ROOT / STORE)
+    os.environ.pop("MPLBACKEND", None)  # the kernel draws inline
+    target = PAGES / "notebooks"
+    target.mkdir(parents=True, exist_ok=True)
+    times = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        started = time.perf_counter()
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+        if errors:
+            raise SystemExit(f"docs build: notebook {path.name} raised {errors[0].get('ename')}: {errors[0].get('evalue')}")
+        nbformat.write(nb, target / path.name)
+        times.append((path.name, time.perf_counter() - started))
+    return times
+
+
+def check_tools() -> None:
+    import importlib.util
+
+    missing = [m for m in NEEDS if importlib.util.find_spec(m.split(".")[0]) is None
+               or importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"docs build: missing {', '.join(missing)}; install the docs extra: "
+                         f"python -m pip install -e \".[docs]\"")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the generated pages of the previous build (build/docs/pages) and only run MkDocs")
+    ap.add_argument("--site-dir", default="site", help="output folder (default: site/)")
+    args = ap.parse_args(argv)
+    check_tools()
+    t0 = time.perf_counter()
+    if not (args.reuse and (PAGES / "gallery.md").is_file()):
+        shutil.rmtree(WORK, ignore_errors=True)
+        (PAGES / "gallery").mkdir(parents=True)
+        items = entries()
+        for e in items:
+            print(f"[docs] {e.title} ...", flush=True)
+            run_entry(e)
+            print(f"[docs]   {e.seconds:.1f} s", flush=True)
+        (PAGES / "gallery.md").write_text(gallery_page(items))
+        print("[docs] executing the notebooks against the fresh quickstart store ...", flush=True)
+        for name, seconds in execute_notebooks():
+            print(f"[docs]   {name}: {seconds:.1f} s", flush=True)
+    print("[docs] mkdocs build --strict ...", flush=True)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", args.site_dir],
+                          cwd=ROOT, env=_env())
+    if done.returncode != 0:
+        print("docs build: mkdocs build --strict failed (see its messages above).", file=sys.stderr)
+        return done.returncode
+    print(f"[docs]   {time.perf_counter() - started:.1f} s; site in {ROOT / args.site_dir}")
+    print(f"[docs] total {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
