@@ -224,7 +224,7 @@ class RBM(ParamsOwner):
         (device arrays, no host synchronisation).
         """
         xp = self.xp
-        batch = self._check_visible(batch, "batch")
+        batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, min_rows=1)
         steps = _check_count("T", T)
         k = _check_rate(k)
         v0 = self._negative_start(batch.shape[0], init)

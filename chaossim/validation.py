@@ -66,14 +66,19 @@ def check_record(record, steps: int) -> list[int] | None:
     return rec
 
 
-def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_range: bool = False):
-    """Shape, finiteness and (optionally) range check of an array of either backend."""
+def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_range: bool = False,
+                min_rows: int = 0):
+    """Shape, finiteness and (optionally) range check of an array of either backend; ``min_rows``: the
+    fewest rows (samples) it may have."""
     xp = array_module(a)
     if not hasattr(a, "shape"):
         raise DataError(f"{name} must be an array, got {type(a).__name__}.")
     if a.ndim != ndim:
         shape_txt = "samples x features" if ndim == 2 else f"{ndim}-D"
         raise DataError(f"{name} must be {shape_txt}, got shape {tuple(a.shape)}.")
+    if a.shape[0] < min_rows:
+        raise DataError(f"{name} has {a.shape[0]} rows (samples) but needs at least {min_rows}; "
+                        "pass a non-empty minibatch (training.batch_size >= 1 and data with at least that many points).")
     if width is not None and a.shape[-1] != width:
         raise DataError(
             f"{name} has {a.shape[-1]} columns but the model expects {width}; check the dataset "
