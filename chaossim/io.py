@@ -36,7 +36,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if isinstance(exc, OSError) and exc.errno is not None and not exc.filename:  # ENOSPC from write(): name the file
+        if isinstance(exc, OSError) and exc.errno is not None and not exc.filename:  # e.g. ENOSPC: name it
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 

@@ -209,7 +209,7 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
             chaos = _maybe_chaos(model, config, 0, chaos)
         for step in range(start, end):
             if interrupts.requested():
-                last_ckpt = _stop_cleanly(run_dir, config, model, step, history, chaos, last_ckpt)
+                _stop_cleanly(run_dir, config, model, step, history, chaos, last_ckpt)
             model.rng = bk.rng(derive_seed(config.model.seed, STEP_STREAM, step))
             batch = train_dev[batch_indices(len(train_x), tc.batch_size, config.model.seed, step)]
             model.train_step(batch, dyn.dt, dyn.tau, dyn.T, tc.k, force=config.backend.force)
@@ -235,9 +235,9 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
         if run_dir is not None:
             write_meta(run_dir, config, "diverged", step=last_ckpt, last_good_step=last_ckpt)
         raise
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the last checkpoint is kept, the stop recorded
+    except (KeyboardInterrupt, OSError) as exc:  # Ctrl-C, SIGTERM, a full disk: the last checkpoint is kept
         if run_dir is not None:
-            _record_interruption(run_dir, config, last_ckpt, history, exc)
+            _record_interruption(run_dir, config, getattr(exc, "checkpoint", None) or last_ckpt, history, exc)
         raise
     finally:
         if bar is not None:
@@ -260,15 +260,21 @@ def _stop_cleanly(run_dir, config: RunConfig, model, step: int, history: dict, c
     if run_dir is not None and last_ckpt != step:
         save_checkpoint(run_dir, model, step, history, chaos)
         write_history_csv(run_dir, history)
-        last_ckpt = step
     where = f"; checkpoint at step {step} kept in {run_dir}" if run_dir is not None else ""
-    raise interrupts.Interrupted(signum, f"stopped by {interrupts.signal_name(signum)} at step {step}{where}")
+    exc = interrupts.Interrupted(signum, f"stopped by {interrupts.signal_name(signum)} at step {step}{where}")
+    exc.checkpoint = step if run_dir is not None else None
+    raise exc
 
 
 def _record_interruption(run_dir: Path, config: RunConfig, last_ckpt, history: dict, exc) -> None:
     from .rundir import read_meta
 
-    how = interrupts.signal_name(exc.signum) if isinstance(exc, interrupts.Interrupted) else "KeyboardInterrupt"
+    if isinstance(exc, interrupts.Interrupted):
+        how = interrupts.signal_name(exc.signum)
+    elif isinstance(exc, OSError):
+        how = f"write error: {exc.strerror} ({exc.filename})"
+    else:
+        how = "KeyboardInterrupt"
     entries = list(read_meta(run_dir).get("interruptions", []))
     entries.append({"step": last_ckpt, "how": how, "noticed": time.strftime("%Y-%m-%dT%H:%M:%S")})
     try:

@@ -77,8 +77,8 @@ def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_r
         shape_txt = "samples x features" if ndim == 2 else f"{ndim}-D"
         raise DataError(f"{name} must be {shape_txt}, got shape {tuple(a.shape)}.")
     if a.shape[0] < min_rows:
-        raise DataError(f"{name} has {a.shape[0]} rows (samples) but needs at least {min_rows}; "
-                        "pass a non-empty minibatch (training.batch_size >= 1 and data with at least that many points).")
+        raise DataError(f"{name} has {a.shape[0]} rows (samples) but needs at least {min_rows}; pass a "
+                        "non-empty minibatch (training.batch_size >= 1 and data with at least that many points).")
     if width is not None and a.shape[-1] != width:
         raise DataError(
             f"{name} has {a.shape[-1]} columns but the model expects {width}; check the dataset "

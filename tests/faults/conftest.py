@@ -30,19 +30,22 @@ def env():
     return e
 
 
-def chaossim(*args, cwd=None, timeout=300, user=None, module="chaossim", **kw):
-    """Run ``python -m chaossim ARGS`` (or another module) in a subprocess; ``user``: a uid to run as."""
-    extra = {}
-    if user is not None:
-        extra["preexec_fn"] = lambda: _become(user)
+def chaossim(*args, cwd=None, timeout=300, preexec=None, module="chaossim", **kw):
+    """Run ``python -m chaossim ARGS`` (or another module) in a subprocess (``preexec``: run in the child
+    before it starts, e.g. :func:`drop_dac_override`)."""
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=env(), capture_output=True,
-                          text=True, timeout=timeout, **extra, **kw)
+                          text=True, timeout=timeout, preexec_fn=preexec, **kw)
 
 
-def _become(uid: int) -> None:
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
+def drop_dac_override() -> None:
+    """In a child process of root: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the capability bounding
+    set, so that after exec root obeys file permission bits like any user (prctl PR_CAPBSET_DROP)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
 def snapshot(folder) -> dict:
@@ -128,19 +131,20 @@ def fill_disk(folder, leave: int = 0) -> Path:
     return filler
 
 
-def unprivileged_uid():
-    """A uid without root's powers that can run this Python (None if there is none)."""
-    if not IS_ROOT:
-        return None
-    try:
-        import pwd
+def permission_bits_bind_root() -> bool:
+    """Whether a child of root that called :func:`drop_dac_override` is denied writing a 0555 folder."""
+    import tempfile
 
-        uid = pwd.getpwnam("nobody").pw_uid
-    except (ImportError, KeyError):
-        return None
-    probe = subprocess.run([sys.executable, "-c", "import chaossim"], env=env(), capture_output=True,
-                           preexec_fn=lambda: _become(uid))
-    return uid if probe.returncode == 0 else None
+    with tempfile.TemporaryDirectory() as d:
+        target = Path(d) / "locked"
+        target.mkdir(mode=0o555)
+        code = f"open({str(target / 'x')!r}, 'w')"
+        try:
+            r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env(),
+                               preexec_fn=drop_dac_override)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return r.returncode != 0 and "PermissionError" in r.stderr
 
 
 def copy_store(src, dst):

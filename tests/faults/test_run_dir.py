@@ -208,3 +208,18 @@ def test_sigterm_and_ctrl_c_keep_a_checkpoint_and_record_the_stop(tmp_path, sign
     assert res.returncode == 0, res.stderr
     assert_same_params(params_of(run), params_of(ref))
     np.testing.assert_array_equal(load_checkpoint(run)["history"]["E2"], load_checkpoint(ref)["history"]["E2"])
+
+
+def test_a_run_being_trained_is_not_resumed_by_a_second_process(tmp_path):
+    run = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "chaossim", "train", "--run", str(run), *LONG, "--steps", "100000"],
+                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _poll(lambda: _meta(run).get("step", 0) >= 3)
+        before = load_checkpoint(run)["step"]
+        line = one_line_error(chaossim("train", "--run", run, "--resume", "--no-progress"), PROG)
+        assert f"is being trained right now by pid {proc.pid} on host" in line and f"kill {proc.pid}" in line
+        assert proc.poll() is None and load_checkpoint(run)["step"] >= before
+    finally:
+        proc.kill()
+        proc.wait()
