@@ -173,8 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: what to do when a command cannot write (full disk, read-only folder), by subcommand
 _WRITE_ADVICE = {
-    "train": "the last checkpoint is kept; free some space or fix the folder, then continue with "
-             "`chaossim train --run {run} --resume`",
+    "train": "{kept}free some space or fix the folder, then continue with `chaossim train --run {run} --resume`",
     "sample": "give --out FILE.npz in a writable place with free space",
     "evaluate": "give --out DIR in a writable place with free space",
     "plot": "give --out DIR in a writable place with free space",
@@ -188,7 +187,9 @@ def _os_error_line(exc: OSError, args) -> str | None:
 
     if exc.errno not in USER_ERRNOS:
         return None
-    advice = _WRITE_ADVICE.get(args.command, "").format(run=getattr(args, "run", ""))
+    step = getattr(exc, "checkpoint", None)
+    kept = f"the checkpoint of step {step} is kept; " if step is not None else ""
+    advice = _WRITE_ADVICE.get(args.command, "").format(run=getattr(args, "run", ""), kept=kept)
     return os_error_message(exc, advice)
 
 

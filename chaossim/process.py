@@ -39,8 +39,19 @@ def this_process() -> dict:
     """{host, pid, started, boot_id, proc_start, command} of the calling process."""
     pid = os.getpid()
     return {"host": hostname(), "pid": pid, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "boot_id": _boot_id(), "proc_start": _proc_start(pid),
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:500] if sys.argv else ""}
+            "boot_id": _boot_id(), "proc_start": _proc_start(pid), "command": _command()}
+
+
+def _command() -> str:
+    """The command line, as typed: ``chaossim sweep ...`` or ``python -m chaossim.sweep ...``."""
+    if not sys.argv or not sys.argv[0]:
+        return ""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name.endswith(".__main__"):
+        head = f"python -m {spec.name.removesuffix('.__main__')}"
+    else:
+        head = Path(sys.argv[0]).name
+    return " ".join([head, *sys.argv[1:]])[:500]
 
 
 def is_alive(record: dict) -> bool | None:

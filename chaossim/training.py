@@ -237,6 +237,8 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
         raise
     except (KeyboardInterrupt, OSError) as exc:  # Ctrl-C, SIGTERM, a full disk: the last checkpoint is kept
         if run_dir is not None:
+            if isinstance(exc, OSError):
+                exc.checkpoint = last_ckpt  # for the message: which step is kept
             _record_interruption(run_dir, config, getattr(exc, "checkpoint", None) or last_ckpt, history, exc)
         raise
     finally:

@@ -133,8 +133,8 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
     store.parent.mkdir(parents=True, exist_ok=True)
     with StoreLock(store) as lock:
         if lock.broke:
-            print(f"sweep: took over the stale lock of {lock.broke.get('pid')} on {lock.broke.get('host')} (that "
-                  "process is no longer running)", file=sys.stderr)
+            print(f"sweep: took over the stale lock of pid {lock.broke.get('pid')} on host {lock.broke.get('host')} "
+                  "(that process is no longer running)", file=sys.stderr)
         _remove_leftovers(store)
         existed = store.exists()
         if existed:

@@ -55,7 +55,8 @@ def test_case8_full_disk_while_training_keeps_the_checkpoint(tmpfs, tmp_path):
     res = chaossim("train", "--run", run, "--resume", "--steps", 30, "--no-progress")
     line = one_line_error(res, TRAIN)
     assert line.startswith(f"{TRAIN}: error: cannot write {run / 'checkpoint.npz'}: the disk is full ([Errno 28]")
-    assert f"continue with `chaossim train --run {run} --resume`" in line
+    assert line.endswith(f"the checkpoint of step 10 is kept; free some space or fix the folder, then continue with "
+                         f"`chaossim train --run {run} --resume`.")
     assert load_checkpoint(run)["step"] == 10 and not list(run.glob(".*.tmp"))
     filler.unlink()
     train_cli(run, "--resume", steps=30)
