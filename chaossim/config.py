@@ -209,6 +209,9 @@ def _section(name: str, klass, values: dict):
     typed = {}
     for key, value in values.items():
         kind = known[key].type
+        if kind in ("float", float, "int", int) and isinstance(value, bool):  # float(True) would be 1.0
+            raise ConfigError(f"{name}.{key} must be a number ({getattr(kind, '__name__', kind)}), got the "
+                              f"boolean {str(value).lower()}.")
         try:
             if kind in ("float", float):
                 value = float(value)

@@ -19,3 +19,7 @@ class DivergenceError(ChaossimError, FloatingPointError):
 
 class StoreError(ChaossimError):
     """A run directory or sweep store is missing, corrupt or does not match the request."""
+
+
+class ChaossimWarning(UserWarning):
+    """Something was adjusted that the user should know about (e.g. a setting capped to the data size)."""

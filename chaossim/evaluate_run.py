@@ -88,22 +88,32 @@ def _check_times(times, dt: float) -> list[float]:
 
 
 def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | None = None, seed: int = 0, *,
-                 backend: str | None = None, write: bool = True) -> dict:
+                 backend: str | None = None, write: bool = True, out_dir=None) -> dict:
     """Evaluate a trained run (SPEC "Accuracy indices", generic T* = t; paper Figs. 2, 3a, 3b).
 
     ``times``: generation times (default :func:`default_times`: log-spaced from dt to 20 T); T is always added.
     ``n_eval``: Ns, the number of held-out points and generated points (default the run's
     ``training.n_eval``, capped to the size of the test set). ``seed``: seeds of the random starts
-    (see the module docstring). ``write``: store the files listed in the module docstring.
+    (see the module docstring). ``write``: store the files listed in the module docstring, in ``out_dir``
+    (default: the run directory; checked to be writable before anything is computed). The plot commands
+    read them from there (``chaossim plot samples OUT_DIR``).
 
     Returns ``{"t", "E2", "Es", "EAAI", "ER"}`` (NumPy arrays over t; ER is NaN for the unrestricted
     model) plus ``"T"``, ``"at_T"`` (the four indices at t = T), ``"n_eval"``, ``"seed"``, ``"arch"`` and
     ``"samples"`` (the arrays of samples.npz).
     """
+    import warnings
+
+    from .errors import ChaossimWarning
+    from .fs import check_writable
     from .training import load_data, load_run
 
     run_dir = Path(run_dir)
     config, model, _ = load_run(run_dir, backend=backend)
+    out_dir = run_dir if out_dir is None else Path(out_dir)
+    if write:
+        check_writable(out_dir, "the run directory" if out_dir == run_dir else "the output folder",
+                       "give --out DIR in a writable place (the plot commands then read DIR)")
     T, dt = float(config.dynamics.T), _time_step(config)
     times = default_times(T, dt) if times is None else _check_times([*times, T], dt)
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
@@ -112,6 +122,9 @@ def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | No
     data = load_data(config)
     test = data.test
     n = min(config.training.n_eval, len(test)) if n_eval is None else int(n_eval)
+    if n_eval is None and config.training.n_eval > len(test):
+        warnings.warn(ChaossimWarning(f"training.n_eval = {config.training.n_eval} exceeds the {len(test)} held-out "
+                                      f"points of {data.name}: the indices use all {len(test)}."), stacklevel=2)
     if n < 2 or n > len(test):
         raise ConfigError(f"n_eval = {n_eval} must lie in [2, {len(test)}] (the held-out points of "
                           f"{data.name}); lower it or use a larger test set.")
@@ -135,11 +148,12 @@ def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | No
     out = {"t": np.asarray(times, dtype=float), **{k: np.asarray(result[k], dtype=float) for k in INDEX_NAMES},
            "T": T, "at_T": at_T, "n_eval": n, "seed": seed, "arch": config.model.arch, "samples": samples}
     if write:
-        atomic_savez(run_dir / EVALUATION_FILE, {k: out[k] for k in ("t", *INDEX_NAMES)} |
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_savez(out_dir / EVALUATION_FILE, {k: out[k] for k in ("t", *INDEX_NAMES)} |
                      {"T": np.array(T), "n_eval": np.array(n), "seed": np.array(seed)})
-        atomic_write_text(run_dir / "evaluation.csv", _csv(out))
-        atomic_write_text(run_dir / "evaluation.txt", format_table(out) + "\n")
-        atomic_savez(run_dir / SAMPLES_FILE, samples)
+        atomic_write_text(out_dir / "evaluation.csv", _csv(out))
+        atomic_write_text(out_dir / "evaluation.txt", format_table(out) + "\n")
+        atomic_savez(out_dir / SAMPLES_FILE, samples)
     return out
 
 
@@ -215,18 +229,21 @@ _PLOTS = {
 
 
 def cmd_evaluate(args) -> int:
-    res = evaluate_run(args.run, times=args.times, n_eval=args.n_eval, seed=args.seed, backend=args.backend)
+    res = evaluate_run(args.run, times=args.times, n_eval=args.n_eval, seed=args.seed, backend=args.backend,
+                       out_dir=args.out)
     print(format_table(res))
-    print(f"wrote evaluation.npz, evaluation.csv, evaluation.txt and samples.npz to {args.run}")
+    print(f"wrote evaluation.npz, evaluation.csv, evaluation.txt and samples.npz to {args.out or args.run}")
     return 0
 
 
 def cmd_plot(args) -> int:
     from . import figures
+    from .fs import check_writable
 
     func_name, stem, many, _ = _PLOTS[args.figure]
     func = getattr(figures, func_name)
     path = Path(args.out) / stem
+    check_writable(args.out, "the output folder", "give --out DIR in a writable place")
     if many:
         kwargs = {"labels": args.label} if args.label else {}
         paths = func(args.run, path, **kwargs)
@@ -249,7 +266,7 @@ def add_parsers(subparsers) -> None:
                     "accuracy indices (E2, Es, EAAI, ER; lower is better) against held-out data at each "
                     "generation time t (paper Fig. 3b). Also stores samples at t = T (Fig. 2) and snapshots at "
                     "t = 0 .. 50 T (Fig. 3a). Writes evaluation.npz/.csv/.txt and samples.npz into the run "
-                    "directory and prints the table.",
+                    "directory (or --out DIR) and prints the table.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  chaossim evaluate runs/r1 --times 10 50 100 500 --n-eval 1000")
     p.add_argument("run", help="run directory made by `chaossim train`")
@@ -259,6 +276,8 @@ def add_parsers(subparsers) -> None:
                                                "(default: the run's training.n_eval)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
     p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend (default: the run's)")
+    p.add_argument("--out", metavar="DIR", help="folder of the files (default: the run directory); the plot commands "
+                                               "then take DIR in place of the run")
     p.set_defaults(func=cmd_evaluate)
 
     plot = subparsers.add_parser(

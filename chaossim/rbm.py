@@ -225,7 +225,8 @@ class RBM(ParamsOwner):
         are still checked); the step then reads nothing back from the device.
         """
         xp = self.xp
-        batch = self._check_visible(batch, "batch", values=check)
+        batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check,
+                            min_rows=1)
         steps = _check_count("T", T)
         k = _check_rate(k)
         v0 = self._negative_start(batch.shape[0], init, check=check)

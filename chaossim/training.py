@@ -9,7 +9,8 @@ steps an uninterrupted run would have taken.
 Run directory layout::
 
     config.toml        the exact RunConfig
-    meta.json          package version, backend, device, status ("running", "finished", "diverged")
+    meta.json          package version, backend, device, status ("running", "finished", "interrupted",
+                       "diverged"), step and indices of the last checkpoint, earlier interruptions
     checkpoint.npz     params, buffers, step and the history so far (written atomically)
     history.csv        indices vs t_age, for people
     snapshots/step_XXXXXXX.npz   all parameters at chosen steps (training.snapshot_every)
@@ -18,17 +19,19 @@ from __future__ import annotations
 
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, interrupts
 from .backend import derive_seed, get_backend, to_numpy
 from .config import RunConfig
-from .errors import ConfigError, DivergenceError, StoreError
+from .errors import ChaossimWarning, ConfigError, DivergenceError, StoreError
 from .evaluation import INDEX_NAMES, eval_seed, indices_at
-from .io import atomic_savez, atomic_write_json, atomic_write_text, load_npz
+from .io import atomic_savez, atomic_write_text, load_npz
+from .rundir import write_meta
 from .validation import check_values
 
 BATCH_STREAM, STEP_STREAM = 3, 2
@@ -173,15 +176,24 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
 
     ``run_dir``: where the config, checkpoints and history go (None: in memory only).
     ``resume``: continue from ``run_dir``'s checkpoint; on NumPy the result equals, to the bit, that of
-    an uninterrupted run. ``dataset``: a :class:`chaossim.data.Dataset` to use instead of ``config.data``.
+    an uninterrupted run. ``"auto"``: resume if ``run_dir`` holds a run, else start one. The run
+    directory is checked before anything is written into it (:mod:`chaossim.rundir`).
+    ``dataset``: a :class:`chaossim.data.Dataset` to use instead of ``config.data``.
     ``stop_after``: stop (with a checkpoint) after this many steps in this call, for tests and time limits.
     """
     tc, dyn = config.training, config.dynamics
+    if run_dir is not None:  # refuse a run directory before loading anything (the checkpoint is checked later)
+        from .rundir import check_run_dir
+
+        check_run_dir(run_dir, config, None, resume)
     data = dataset if dataset is not None else load_data(config)
     train_x, test_x = data.train, data.test
     if tc.batch_size > len(train_x):
         raise ConfigError(f"training.batch_size = {tc.batch_size} exceeds the {len(train_x)} training points of "
                           f"{data.name}; lower it or use more data.")
+    if tc.n_eval > len(test_x):
+        warnings.warn(ChaossimWarning(f"training.n_eval = {tc.n_eval} exceeds the {len(test_x)} held-out points of "
+                                      f"{data.name}: the indices use all {len(test_x)}."), stacklevel=2)
     test_x = test_x[: tc.n_eval]
     check_values(train_x, f"the training points of {data.name}", unit_range=True)  # once, on the host
     model = build_model(config, train_x.shape[1])
@@ -200,6 +212,8 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
             history = _append(history, 0, _evaluate(model, test_dev, config, 0, run_dir, last_ckpt))
             chaos = _maybe_chaos(model, config, 0, chaos)
         for step in range(start, end):
+            if interrupts.requested():
+                _stop_cleanly(run_dir, config, model, step, history, chaos, last_ckpt)
             bk.reseed(model.rng, derive_seed(config.model.seed, STEP_STREAM, step))
             batch = train_dev[batch_indices(len(train_x), tc.batch_size, config.model.seed, step)]
             model.train_step(batch, dyn.dt, dyn.tau, dyn.T, tc.k, force=config.backend.force, check=False)
@@ -218,45 +232,61 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
                 save_checkpoint(run_dir, model, done, history, chaos)
                 write_history_csv(run_dir, history)
                 last_ckpt = done
+                write_meta(run_dir, config, "running", step=done, history=history)
             if bar is not None:
                 bar.update(1)
     except DivergenceError:
         if run_dir is not None:
-            atomic_write_json(run_dir / "meta.json", _meta(config, "diverged", last_good_step=last_ckpt))
+            write_meta(run_dir, config, "diverged", step=last_ckpt, last_good_step=last_ckpt)
+        raise
+    except (KeyboardInterrupt, OSError) as exc:  # Ctrl-C, SIGTERM, a full disk: the last checkpoint is kept
+        if run_dir is not None:
+            if isinstance(exc, OSError):
+                exc.checkpoint = last_ckpt  # for the message: which step is kept
+            _record_interruption(run_dir, config, getattr(exc, "checkpoint", None) or last_ckpt, history, exc)
         raise
     finally:
         if bar is not None:
             bar.close()
     if run_dir is not None:
-        status = "finished" if end == tc.steps else "running"
-        atomic_write_json(run_dir / "meta.json", _meta(config, status, step=end))
+        status = "finished" if end == tc.steps else "stopped"
+        write_meta(run_dir, config, status, step=end, history=history)
     return TrainResult(model=model, history=history, chaos=chaos, run_dir=run_dir, step=end)
 
 
-def _prepare_run_dir(run_dir: Path, config: RunConfig, model, resume: bool):
-    ckpt = run_dir / "checkpoint.npz"
-    cfg_path = run_dir / "config.toml"
-    if cfg_path.exists():
-        if not resume:
-            raise StoreError(f"{run_dir} already holds a run; pass resume=True (--resume) to continue it, "
-                             "or choose a new directory.")
-        stored = RunConfig.load(cfg_path)
-        if stored.replace(**{"training.steps": config.training.steps}) != config:
-            raise StoreError(f"the config of {run_dir} differs from the one given (only training.steps may change "
-                             "on resume); use the stored config.toml or a new directory.")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(cfg_path)
-    if resume and ckpt.exists():
-        ck = load_checkpoint(run_dir)
-        model.params = ck["params"]
-        for k, v in ck["buffers"].items():
-            model.buffers[k] = model.bk.asarray(v)
-        hist = ck["history"] or _empty_history()
-        chaos = ck["chaos"] or _empty_chaos()
-        atomic_write_json(run_dir / "meta.json", _meta(config, "running", step=ck["step"]))
-        return ck["step"], hist, chaos
-    atomic_write_json(run_dir / "meta.json", _meta(config, "running", step=0))
-    return 0, _empty_history(), _empty_chaos()
+def _prepare_run_dir(run_dir: Path, config: RunConfig, model, resume):
+    from .rundir import open_run
+
+    return open_run(run_dir, config, model, resume)
+
+
+def _stop_cleanly(run_dir, config: RunConfig, model, step: int, history: dict, chaos: dict, last_ckpt):
+    """A stop was requested (:mod:`chaossim.interrupts`): checkpoint at this step boundary, then raise."""
+    signum = interrupts.requested()
+    if run_dir is not None and last_ckpt != step:
+        save_checkpoint(run_dir, model, step, history, chaos)
+        write_history_csv(run_dir, history)
+    where = f"; checkpoint at step {step} kept in {run_dir}" if run_dir is not None else ""
+    exc = interrupts.Interrupted(signum, f"stopped by {interrupts.signal_name(signum)} at step {step}{where}")
+    exc.checkpoint = step if run_dir is not None else None
+    raise exc
+
+
+def _record_interruption(run_dir: Path, config: RunConfig, last_ckpt, history: dict, exc) -> None:
+    from .rundir import read_meta
+
+    if isinstance(exc, interrupts.Interrupted):
+        how = interrupts.signal_name(exc.signum)
+    elif isinstance(exc, OSError):
+        how = f"write error: {exc.strerror} ({exc.filename})"
+    else:
+        how = "KeyboardInterrupt"
+    entries = list(read_meta(run_dir).get("interruptions", []))
+    entries.append({"step": last_ckpt, "how": how, "noticed": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    try:
+        write_meta(run_dir, config, "interrupted", step=last_ckpt, interruptions=entries)
+    except OSError:  # e.g. the disk filled up: the checkpoint is what matters
+        pass
 
 
 def _maybe_chaos(model, config: RunConfig, step: int, chaos: dict) -> dict:

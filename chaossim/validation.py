@@ -67,17 +67,21 @@ def check_record(record, steps: int) -> list[int] | None:
 
 
 def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_range: bool = False,
-                values: bool = True):
+                values: bool = True, min_rows: int = 0):
     """Shape, finiteness and (optionally) range check of an array of either backend.
 
     ``values=False`` checks the shape only. The value check reads one flag from the device (one host
-    synchronisation), and more only to word an error message.
+    synchronisation), and more only to word an error message. ``min_rows``: the fewest rows (samples)
+    it may have.
     """
     if not hasattr(a, "shape"):
         raise DataError(f"{name} must be an array, got {type(a).__name__}.")
     if a.ndim != ndim:
         shape_txt = "samples x features" if ndim == 2 else f"{ndim}-D"
         raise DataError(f"{name} must be {shape_txt}, got shape {tuple(a.shape)}.")
+    if a.shape[0] < min_rows:
+        raise DataError(f"{name} has {a.shape[0]} rows (samples) but needs at least {min_rows}; pass a "
+                        "non-empty minibatch (training.batch_size >= 1 and data with at least that many points).")
     if width is not None and a.shape[-1] != width:
         raise DataError(
             f"{name} has {a.shape[-1]} columns but the model expects {width}; check the dataset "

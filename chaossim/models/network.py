@@ -383,7 +383,7 @@ class Network(ParamsOwner):
         """
         dt, tau = check_dynamics(self.dt if dt is None else dt, self.tau if tau is None else tau, force=force or self.force)
         steps = steps_for(T, dt)
-        batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check)
+        batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check, min_rows=1)
         k = float(k)
         if not math.isfinite(k) or k < 0:
             raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")

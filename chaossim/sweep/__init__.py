@@ -6,7 +6,7 @@ package is cheap). ``xarray.open_zarr(PATH)`` is all a notebook needs to read a 
 from .spec import GridDim, RecordSpec, SweepSpec, load_spec, parse_spec
 
 __all__ = ["GridDim", "RecordSpec", "SweepSpec", "load_spec", "parse_spec", "run_sweep", "run_point",
-           "compute_point", "sweep_report", "open_sweep", "point_model"]
+           "compute_point", "sweep_report", "open_sweep", "point_model", "verify_store"]
 
 
 def __getattr__(name):
@@ -22,6 +22,9 @@ def __getattr__(name):
     if name == "point_model":
         from .reload import point_model
         return point_model
+    if name == "verify_store":
+        from .verify import verify_store
+        return verify_store
     if name == "open_sweep":
         from .store import open_sweep
         return open_sweep

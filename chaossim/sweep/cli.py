@@ -1,4 +1,7 @@
-"""Command-line hooks: ``chaossim sweep`` and ``chaossim sweep-report`` (wired by :func:`add_parsers`)."""
+"""Command-line hooks: ``chaossim sweep``, ``sweep-report`` and ``sweep-verify`` (wired by :func:`add_parsers`).
+
+Errors are reported by :func:`chaossim.cli.run_command` (one line, exit status 1; see ``chaossim --help``).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,17 +9,18 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import ChaossimError
-
 SWEEP_HELP = "run a grid of training runs on a Dask cluster into one zarr store (resumable)"
 SWEEP_DESCRIPTION = """\
 Run every point of the grid in SPEC (a TOML file, see sweeps/quickstart.toml) on a Dask cluster and
 store the results in one zarr store that `xarray.open_zarr(STORE)` reads.
 
-Running the same command again resumes: points already done are skipped, the others continue from
-their checkpoints (kept in STORE.runs/). A store made from a different spec is refused.
-Points that fail (e.g. diverge) are recorded with status "failed" and their error; the sweep goes on.
-At the end the report (best points, phase diagram over g and T) is printed and drawn.
+Running the same command again resumes: every chunk of the store is verified, points done and intact
+are skipped, the others (pending, failed, or damaged on disk) continue from their checkpoints (kept in
+STORE.runs/). A store made from a different spec is refused. One client per store: a second one is
+refused while STORE.lock names a running sweep (a lock left by a crashed client is taken over).
+Points that fail (e.g. diverge) are recorded with status "failed" and their error; the sweep goes on,
+prints one line per failed point and appends the full tracebacks to STORE.log. Exit status 1 when a
+point failed. At the end the report (best points, phase diagram over g and T) is printed and drawn.
 
 examples:
   chaossim sweep sweeps/quickstart.toml                      # local CPU workers, store quickstart.zarr
@@ -58,6 +62,16 @@ def add_parsers(subparsers) -> None:
     r.add_argument("--out", metavar="DIR", default=None, help="folder of the figures (default: <store>-report/)")
     r.set_defaults(func=cmd_report)
 
+    v = subparsers.add_parser("sweep-verify", help="read every chunk of a sweep store and list damaged or missing ones",
+                              description="Read every chunk of every point of a sweep store and check it against its "
+                                          "crc32c checksum; a point marked done must have all its chunks. Prints the "
+                                          "damaged or missing chunks per point; exit status 1 if there are any. "
+                                          "`chaossim sweep SPEC --store STORE` re-runs the damaged points (from "
+                                          "their checkpoints in STORE.runs/ where those are intact).")
+    v.add_argument("store", metavar="PATH.zarr", help="a sweep store made by `chaossim sweep`")
+    v.add_argument("--limit", type=int, default=10, metavar="N", help="problems shown per point (default 10)")
+    v.set_defaults(func=cmd_verify)
+
 
 def default_store(spec_path) -> Path:
     return Path.cwd() / (Path(spec_path).stem + ".zarr")
@@ -68,32 +82,75 @@ def cmd_sweep(args) -> int:
     from .report import sweep_report
     from .spec import load_spec
 
-    try:
-        spec = load_spec(args.spec)
-        store = Path(args.store) if args.store else default_store(args.spec)
-        dashboard = None if str(args.dashboard).lower() in ("none", "") else args.dashboard
-        started = time.perf_counter()
-        print(f"sweep {spec.name}: {spec.n_points} points over {dict(zip(spec.dims, spec.shape))} -> {store}",
-              file=sys.stderr)
-        result = run_sweep(spec, store, workers=args.workers, gpus=args.gpus, scheduler=args.scheduler,
-                           backend=args.backend, progress=not args.no_progress, retries=args.retries,
-                           dashboard_address=dashboard)
-        print(f"{len(result.done)} point(s) run, {len(result.skipped)} already done, {len(result.failed)} failed "
-              f"in {time.perf_counter() - started:.1f} s; store: {store}", file=sys.stderr)
-        if not args.no_report:
-            sweep_report(store, args.out)
-    except ChaossimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    spec = load_spec(args.spec)
+    store = Path(args.store) if args.store else default_store(args.spec)
+    dashboard = None if str(args.dashboard).lower() in ("none", "") else args.dashboard
+    started = time.perf_counter()
+    print(f"sweep {spec.name}: {spec.n_points} points over {dict(zip(spec.dims, spec.shape))} -> {store}",
+          file=sys.stderr)
+    result = run_sweep(spec, store, workers=args.workers, gpus=args.gpus, scheduler=args.scheduler,
+                       backend=args.backend, progress=not args.no_progress, retries=args.retries,
+                       dashboard_address=dashboard)
+    repaired = f", {len(result.repaired)} of them repaired" if result.repaired else ""
+    print(f"{len(result.done)} point(s) run{repaired}, {len(result.skipped)} already done, {len(result.failed)} "
+          f"failed in {time.perf_counter() - started:.1f} s; store: {store}", file=sys.stderr)
+    if result.failed and result.log:
+        print(f"full tracebacks of the failed points: {result.log}", file=sys.stderr)
+    if not args.no_report:
+        sweep_report(store, args.out)
     return 1 if result.failed else 0
 
 
 def cmd_report(args) -> int:
     from .report import sweep_report
 
-    try:
-        sweep_report(args.store, args.out)
-    except ChaossimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    sweep_report(args.store, args.out)
     return 0
+
+
+def cmd_verify(args) -> int:
+    from .lock import holder_of
+    from .store import runs_dir
+    from .verify import summary_line, verify_store
+
+    holder, alive = holder_of(args.store)
+    if holder is not None and alive is not False:
+        from ..process import describe
+
+        print(f"note: a sweep is running on this store ({describe(holder)}); points being written may show as "
+              "damaged until it ends", file=sys.stderr)
+    report = verify_store(args.store)
+    for line in report.lines(limit=args.limit):
+        print(line)
+    spec = _stored_spec(args.store) if report.damaged_points else None
+    if spec is not None:
+        from .verify import checkpoint_state
+
+        for i in report.damaged_points:
+            print(f"point {i} re-run: {checkpoint_state(args.store, spec, i)}")
+    if report.unchecked:
+        print(f"note: {len(report.unchecked)} arrays carry no checksum (a store of an older chaossim): changed bytes "
+              "in them cannot be detected, only missing chunks", file=sys.stderr)
+    print(f"{args.store}: {summary_line(report)}")
+    if report.ok:
+        return 0
+    if report.shared:
+        print(f"the store is damaged outside its points: move it away and run `chaossim sweep SPEC --store "
+              f"{args.store}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
+              file=sys.stderr)
+    else:
+        print(f"repair: `chaossim sweep SPEC --store {args.store}` (SPEC: the spec the sweep was made with, also "
+              "in the store's spec_toml attribute) re-runs the damaged points", file=sys.stderr)
+    return 1
+
+
+def _stored_spec(store):
+    """The spec a store was made with (from its attributes), or None when it cannot be read."""
+    try:
+        from .spec import parse_spec
+        from .store import open_sweep
+
+        ds = open_sweep(store, check=False)
+        return parse_spec(ds.attrs["spec_toml"], ds.attrs.get("name", "sweep"))
+    except Exception:
+        return None

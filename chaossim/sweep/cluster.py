@@ -14,17 +14,21 @@ failed inside the task; the sweep goes on either way.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
+from ..fs import check_writable
+from .lock import StoreLock
 from .point import run_point
 from .spec import SweepSpec, with_backend
-from .store import consolidate, describe_error, done_mask, open_or_create, write_failure
+from .store import consolidate, describe_error, log_path, open_or_create, reset_point, runs_dir, write_failure
 
 
 @dataclass
@@ -37,6 +41,8 @@ class SweepResult:
     done: list = field(default_factory=list)      # indices completed by this call
     failed: dict = field(default_factory=dict)    # index -> error message
     summaries: list = field(default_factory=list)
+    repaired: dict = field(default_factory=dict)  # index -> problems: marked done but damaged, re-run now
+    log: Path | None = None                       # where the tracebacks of failed points went
 
     @property
     def complete(self) -> bool:
@@ -109,26 +115,100 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
 
     ``client``: an existing ``distributed.Client`` to use (else one is made from workers/gpus/scheduler).
     ``backend``: force backend.name of every point ("numpy", "cupy", "auto"); ``gpus`` implies "cupy".
+
+    One client per store: the lock ``PATH.zarr.lock`` refuses a second one (:mod:`chaossim.sweep.lock`).
+    Resuming reads every chunk first (:func:`chaossim.sweep.verify.verify_store`): points marked done
+    whose chunks are damaged or missing are reset and run again, from their checkpoints where intact.
+    Full tracebacks of failed points are appended to ``PATH.zarr.log`` (``result.log``).
     """
+    from .verify import verify_store
+
     store = Path(store).absolute()
     if gpus:
         if client is None and scheduler is None:
             _local_cuda_cluster()  # fail before laying out the store
         backend = "cupy"
     spec = with_backend(spec, backend)
-    open_or_create(store, spec, backend=spec.base.backend.name)
-    done = done_mask(store).reshape(-1)
-    result = SweepResult(store=store, n_points=spec.n_points, skipped=[int(i) for i in np.flatnonzero(done)])
-    pending = [int(i) for i in np.flatnonzero(~done)]
-    if pending:
-        if client is not None:
-            _run_tasks(client, spec, store, pending, backend, progress, retries, result)
-        else:
-            with make_client(workers=workers, gpus=gpus, scheduler=scheduler,
-                             dashboard_address=dashboard_address, quiet=not progress) as c:
-                _run_tasks(c, spec, store, pending, backend, progress, retries, result)
-    consolidate(store)
+    check_writable(store.parent, "the folder of the sweep store", "give a --store in a writable place")
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with StoreLock(store) as lock:
+        if lock.broke:
+            print(f"sweep: took over the stale lock of pid {lock.broke.get('pid')} on host {lock.broke.get('host')} "
+                  "(that process is no longer running)", file=sys.stderr)
+        _remove_leftovers(store)
+        existed = store.exists()
+        if existed:
+            for folder, what in ((store, "the sweep store"), (runs_dir(store), "the checkpoint folder")):
+                if folder.exists():
+                    check_writable(folder, what, "copy the store (and PATH.zarr.runs/) to a writable place and "
+                                                 "resume there")
+        open_or_create(store, spec, backend=spec.base.backend.name)
+        result = SweepResult(store=store, n_points=spec.n_points)
+        done = np.zeros(spec.n_points, dtype=bool)
+        if existed:
+            report = verify_store(store)
+            if report.shared:
+                raise StoreError(f"{store} is damaged outside its points ({'; '.join(map(str, report.shared[:5]))}). "
+                                 "Move it away and run the same command: the store is rebuilt and every point "
+                                 f"continues from its checkpoint in {runs_dir(store).name}/.")
+            for i in report.damaged_points:
+                result.repaired[i] = [str(p) for p in report.problems[i]]
+                reset_point(store, spec, i)
+            if result.repaired:
+                print(f"sweep: {len(result.repaired)} point(s) damaged in the store will be run again "
+                      f"(from their checkpoints where intact): {sorted(result.repaired)}; "
+                      "`chaossim sweep-verify` lists the damage", file=sys.stderr)
+            done = report.intact_done
+        result.skipped = [int(i) for i in np.flatnonzero(done)]
+        pending = [int(i) for i in np.flatnonzero(~done)]
+        if pending:
+            try:
+                if client is not None:
+                    _run_tasks(client, spec, store, pending, backend, progress, retries, result)
+                else:
+                    with make_client(workers=workers, gpus=gpus, scheduler=scheduler,
+                                     dashboard_address=dashboard_address, quiet=not progress) as c:
+                        _run_tasks(c, spec, store, pending, backend, progress, retries, result)
+            finally:
+                _write_log(store, spec, result)
+        try:
+            consolidate(store)
+        except OSError as exc:  # zarr writes atomically: the consolidated metadata of the layout is intact
+            print(f"sweep: could not refresh the consolidated metadata of {store} ({exc.strerror}); the one written "
+                  "with the layout is intact and still valid", file=sys.stderr)
     return result
+
+
+def _remove_leftovers(store: Path) -> None:
+    """What a killed client or writer leaves (only called while holding the lock): the temporary folder of
+    a store being laid out, and zarr's half-written ``.partial`` chunk files."""
+    for tmp in store.parent.glob(f".{store.name}.tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    if store.is_dir():
+        for part in store.rglob("*.partial"):
+            try:
+                part.unlink()
+            except OSError:
+                pass
+
+
+def _write_log(store: Path, spec: SweepSpec, result: SweepResult) -> None:
+    """Append the failed points of this run, with their full tracebacks, to ``PATH.zarr.log``."""
+    failed = [s for s in result.summaries if s.get("status") != "done"]
+    if not failed:
+        return
+    path = log_path(store)
+    lines = [f"=== sweep {spec.name}: {len(failed)} failed point(s), {time.strftime('%Y-%m-%dT%H:%M:%S%z')}, "
+             f"pid {os.getpid()}"]
+    for s in failed:
+        lines.append(f"--- point {s['index']} ({spec.point_label(s['index'])}): {s.get('error', '')}")
+        lines.append((s.get("traceback") or "(no traceback: the worker process died)").rstrip())
+    try:
+        with open(path, "a") as fh:
+            fh.write("\n".join(lines) + "\n")
+        result.log = path
+    except OSError as exc:
+        print(f"sweep: could not write the log {path}: {exc.strerror}", file=sys.stderr)
 
 
 def _run_tasks(client, spec, store, pending, backend, progress, retries, result: SweepResult) -> None:
@@ -151,21 +231,29 @@ def _run_tasks(client, spec, store, pending, backend, progress, retries, result:
                 summary = fut.result()
             except KilledWorker as exc:
                 msg = killed_message(i, exc)
-                write_failure(store, spec, i, msg)
+                _record_failure(store, spec, i, msg)
                 summary = {"index": i, "status": "failed", "error": msg}
             except Exception as exc:  # a Python error that survived the retries
                 msg = f"task failed after {retries} retries: {describe_error(exc)}"
-                write_failure(store, spec, i, msg)
-                summary = {"index": i, "status": "failed", "error": msg}
+                _record_failure(store, spec, i, msg)
+                summary = {"index": i, "status": "failed", "error": msg, "traceback": _remote_traceback(fut, exc)}
             result.summaries.append(summary)
             if summary["status"] == "done":
                 result.done.append(i)
             else:
                 result.failed[i] = summary["error"]
+                line = f"point {i} ({spec.point_label(i)}) failed: " + " ".join(str(summary["error"]).split())
                 if bar is None:
-                    print(f"point {i} ({spec.point_label(i)}) failed: {summary['error']}", file=sys.stderr)
+                    print(line, file=sys.stderr)
                 else:
-                    bar.write(f"point {i} ({spec.point_label(i)}) failed: {summary['error']}")
+                    bar.write(line)
+            if summary.get("set_aside"):
+                line = (f"point {i} ({spec.point_label(i)}): its run directory could not be continued (damaged "
+                        f"checkpoint); moved to {summary['set_aside']} and trained from scratch")
+                if bar is None:
+                    print(line, file=sys.stderr)
+                else:
+                    bar.write(line)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(failed=len(result.failed))
@@ -173,3 +261,20 @@ def _run_tasks(client, spec, store, pending, backend, progress, retries, result:
     finally:
         if bar is not None:
             bar.close()
+
+
+def _record_failure(store, spec, index: int, message: str) -> None:
+    try:
+        write_failure(store, spec, index, message)
+    except OSError:  # e.g. a full disk: the point stays not done, the message is printed and logged
+        pass
+
+
+def _remote_traceback(fut, exc) -> str:
+    import traceback
+
+    try:
+        tb = fut.traceback()
+    except Exception:
+        tb = None
+    return "".join(traceback.format_exception(type(exc), exc, tb))

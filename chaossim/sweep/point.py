@@ -7,19 +7,22 @@ continues from the point's checkpoint (``PATH.zarr.runs/<point key>/``, see
 """
 from __future__ import annotations
 
+import shutil
 import time
+import traceback
 import uuid
 from pathlib import Path
 
 import numpy as np
 
 from ..backend import derive_seed, to_numpy
-from ..errors import ChaossimError
+from ..errors import ChaossimError, StoreError
+from ..fs import os_error_message
 from ..evaluation import INDEX_NAMES, indices_vs_time
 from ..training import CHAOS_NAMES, train
 from .spec import SweepSpec
-from .store import (DONE_VARIABLE, INDEX_T_NAMES, dataset_for, describe_error, open_sweep, runs_dir,
-                    write_failure, write_point)
+from .store import (DONE_VARIABLE, INDEX_T_NAMES, dataset_for, describe_error, fill_values, open_sweep,
+                    runs_dir, write_failure, write_point)
 
 # generator streams of the post-training records (training uses 1..5 and 100+)
 INDICES_T_STREAM, SAMPLES_STREAM, TRAJECTORY_STREAM = 41, 42, 43
@@ -32,7 +35,7 @@ def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | N
     rec = spec.record
     data = dataset_for(config)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run raises DivergenceError instead
-        result = train(config, run_dir, resume=run_dir is not None, progress=False, dataset=data)
+        result = train(config, run_dir, resume="auto" if run_dir is not None else False, progress=False, dataset=data)
     model, seed = result.model, config.model.seed
     out: dict = {}
     # training curves on the store's t_age axis
@@ -79,8 +82,11 @@ def run_point(spec: SweepSpec, index: int, store, backend: str | None = None) ->
     """Run grid point ``index`` of ``spec`` and write its region of the sweep store at ``store``.
 
     A failure of the point itself (a :class:`chaossim.errors.ChaossimError`, e.g. a
-    DivergenceError) is recorded in the store as ``status="failed"`` with its message; other
-    exceptions propagate (Dask retries the task). Returns a small summary of plain Python/NumPy values.
+    DivergenceError) or a full or read-only disk is recorded in the store (as far as it can be written) as
+    ``status="failed"`` with its message; other exceptions propagate (Dask retries the task). A run
+    directory whose checkpoint is damaged or lost its config.toml is set aside
+    (``<point key>.damaged-<time>``) and the point trained from scratch. Returns a small summary of plain
+    Python/NumPy values (``traceback`` too when the point failed).
     """
     store = Path(store)
     started = time.perf_counter()
@@ -89,26 +95,66 @@ def run_point(spec: SweepSpec, index: int, store, backend: str | None = None) ->
     template = open_sweep(store, check=False)
     summary = {"index": int(index), "label": spec.point_label(index), "run_id": run_id}
     try:
+        summary["set_aside"] = _set_aside_if_damaged(run_dir)
         out = compute_point(spec, index, run_dir, backend=backend)
-    except ChaossimError as exc:
-        message = describe_error(exc)
+        values = _point_values(out, template, spec)
         wall = time.perf_counter() - started
-        write_failure(store, spec, index, message, wall_time=wall, run_id=run_id, device=_device(spec, index, backend))
-        return {**summary, "status": "failed", "error": message, "wall_time": wall}
-    values = {k: v for k, v in out.items() if not k.startswith("_")}
+        values.update(status="done", error="", wall_time=wall, run_id=run_id,
+                      completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        values[DONE_VARIABLE] = True  # write_point writes it last, in its own write
+        write_point(store, spec, index, values, template=template)
+    except (ChaossimError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is None:
+            raise  # not about a file: a Python error, retried by Dask
+        if isinstance(exc, OSError) and not exc.filename:  # e.g. from inside zarr: name where the point writes
+            exc = OSError(exc.errno, exc.strerror, f"{store} (or {run_dir})")
+        message = describe_error(exc) if isinstance(exc, ChaossimError) else os_error_message(
+            exc, "free some space or fix the folder, then run the same command again: this point resumes from "
+                 "its checkpoint")
+        wall = time.perf_counter() - started
+        try:
+            write_failure(store, spec, index, message, wall_time=wall, run_id=run_id,
+                          device=_device(spec, index, backend))
+        except OSError:  # the disk may be full: the point stays not done either way
+            pass
+        return {**summary, "status": "failed", "error": message, "wall_time": wall,
+                "traceback": traceback.format_exc()}
+    final = {n: float(out[n][-1]) for n in INDEX_NAMES}
+    return {**summary, "status": "done", "error": "", "wall_time": wall, "steps_done": out["steps_done"],
+            "device": out["device"], **final}
+
+
+def _point_values(out: dict, template, spec: SweepSpec) -> dict:
+    """What a point writes: every variable of the store (fill values for those ``out`` lacks, so that a
+    done point has all its chunks), the training curves placed on the store's step axes."""
+    values = fill_values(template, spec)
+    values.pop(DONE_VARIABLE)
+    values.update({k: v for k, v in out.items() if not k.startswith("_")})
     for n in INDEX_NAMES:
         values[n] = _on_axis(out[n], out["_t_age"], template["t_age"].values)
     if "_t_age_chaos" in out and "t_age_chaos" in template.coords:
         for n in CHAOS_NAMES:
             values[n] = _on_axis(out[n], out["_t_age_chaos"], template["t_age_chaos"].values)
-    wall = time.perf_counter() - started
-    values.update(status="done", error="", wall_time=wall, run_id=run_id,
-                  completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    values[DONE_VARIABLE] = True  # write_point writes it last, in its own write
-    write_point(store, spec, index, values, template=template)
-    final = {n: float(out[n][-1]) for n in INDEX_NAMES}
-    return {**summary, "status": "done", "error": "", "wall_time": wall, "steps_done": out["steps_done"],
-            "device": out["device"], **final}
+    return values
+
+
+def _set_aside_if_damaged(run_dir: Path) -> str:
+    """Move a run directory that cannot be continued (unreadable checkpoint, or a checkpoint without its
+    config.toml) to ``<name>.damaged-<time>`` so the point starts from scratch; returns the new path or ''."""
+    from ..io import load_npz
+
+    ck = run_dir / "checkpoint.npz"
+    if not ck.exists():
+        return ""
+    try:
+        if not (run_dir / "config.toml").is_file():
+            raise StoreError("no config.toml")
+        load_npz(ck)
+        return ""
+    except StoreError:
+        aside = run_dir.with_name(f"{run_dir.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        shutil.move(str(run_dir), str(aside))
+        return str(aside)
 
 
 def _device(spec: SweepSpec, index: int, backend: str | None) -> str:

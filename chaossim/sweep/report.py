@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import StoreError
 from ..evaluation import INDEX_NAMES
-from .store import open_sweep
+from .store import DONE_VARIABLE, open_sweep
 
 AVERAGED_DIMS = ("seed",)
 
@@ -116,16 +117,21 @@ def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..fs import check_writable
+
     path = Path(path)
     ds = open_sweep(path)
+    dims = list(ds.attrs.get("grid_dims", []))
+    keep = _axes_dims(ds, dims)
+    out_dir = Path(out_dir) if out_dir is not None else path.with_name(path.name.removesuffix(".zarr") + "-report")
+    if keep:
+        check_writable(out_dir, "the report folder", "give --out DIR in a writable place")
+    check_intact(path, ("status", "error", *INDEX_NAMES))
     table = best_points_table(ds, n_best)
     if not quiet:
         print(table)
-    dims = list(ds.attrs.get("grid_dims", []))
-    keep = _axes_dims(ds, dims)
     if not keep:
         return []
-    out_dir = Path(out_dir) if out_dir is not None else path.with_name(path.name.removesuffix(".zarr") + "-report")
     out_dir.mkdir(parents=True, exist_ok=True)
     finals = final_indices(ds)
     fig, axes = plt.subplots(1, len(INDEX_NAMES), figsize=(4.2 * len(INDEX_NAMES), 3.8), squeeze=False)
@@ -155,6 +161,20 @@ def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) ->
     if not quiet:
         print(f"\nphase diagram: {paths[0]} (and .pdf)")
     return paths
+
+
+def check_intact(path, variables) -> None:
+    """Refuse (StoreError) to report from damaged chunks or from done points whose chunks are missing:
+    those would read as other numbers or as NaN, and the point would silently drop out."""
+    from .verify import verify_store
+
+    report = verify_store(path, variables=[DONE_VARIABLE, *variables])
+    if report.ok:
+        return
+    lines = report.lines(limit=3)
+    shown = "; ".join(lines[:6]) + (f"; ... ({len(lines) - 6} more)" if len(lines) > 6 else "")
+    raise StoreError(f"{path} is damaged: {shown}. Run `chaossim sweep-verify {path}` for the full list and "
+                     f"`chaossim sweep SPEC --store {path}` (the spec it was made with) to re-run the damaged points.")
 
 
 def _heatmap(fig, ax, arr, yvals, xvals, keep, name):

@@ -8,6 +8,11 @@ Metadata is consolidated right away (it never changes afterwards) and again at t
 Each point then writes only its own chunk-aligned region with ``to_zarr(region=..., mode="r+")``,
 which touches chunks and never metadata; its ``done`` flag is written last. No sharding.
 
+Integrity (schema 2, docs/faults.md): every array, coordinates included, is stored with zarr's
+``crc32c`` checksum codec after compression, so damaged bytes fail to decode instead of reading back
+as other numbers; a point writes every one of its chunks, all-NaN ones too, so a chunk missing from a
+done point is detectable (:mod:`chaossim.sweep.verify`).
+
 Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
 
 =========================================  ===========================================================
@@ -44,7 +49,8 @@ from ..evaluation import INDEX_NAMES
 from ..training import CHAOS_NAMES, build_model, load_data
 from .spec import SweepSpec, spec_differences
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: crc32c checksums on every array, every chunk of a done point written
+READABLE_SCHEMAS = (1, 2)  # schema 1 stores can still be read (report, notebooks), not resumed
 MARKER = "chaossim_sweep"
 INDEX_T_NAMES = tuple(f"{n}_t" for n in INDEX_NAMES)
 STATUS_DTYPE, ERROR_DTYPE, DEVICE_DTYPE, STAMP_DTYPE, ID_DTYPE = "<U8", "<U1000", "<U64", "<U32", "<U32"
@@ -78,6 +84,19 @@ def quiet_zarr():
         except ImportError:  # pragma: no cover
             pass
         yield
+
+
+def checksummed():
+    """The codec chain of every array: zstd compression, then a crc32c checksum of the compressed bytes."""
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    return {"compressors": [ZstdCodec(), Crc32cCodec()]}
+
+
+def log_path(store) -> Path:
+    """Where a sweep appends the full tracebacks of failed points: ``PATH.zarr.log``."""
+    store = Path(store)
+    return store.with_name(store.name + ".log")
 
 
 def runs_dir(store) -> Path:
@@ -286,11 +305,13 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
         rest = tuple(layout.sizes[d] for d in dims[len(grid_shape):])
         arr = da.full(grid_shape + rest, fill, dtype=dtype, chunks=(1,) * len(grid_shape) + rest)
         data_vars[name] = xr.Variable(dims, arr, attrs=attrs)
+        encoding[name] = checksummed()
         if np.dtype(dtype).kind != "f":
-            encoding[name] = {"fill_value": fill}
+            encoding[name]["fill_value"] = fill
     if layout.data_samples is not None:
         data_vars["data_samples"] = xr.Variable(layout.data_dims, layout.data_samples,
                                                 attrs={"description": "held-out data points (for plots)"})
+        encoding["data_samples"] = checksummed()
     coords = {}
     for d in spec.grid:
         vals = np.asarray(d.values)
@@ -300,6 +321,7 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
     for name, vals in layout.coords.items():
         coords[name] = (name, np.asarray(vals))
     ds = xr.Dataset(data_vars, coords=coords)
+    encoding.update({name: checksummed() for name in coords})
     ds.attrs.update({
         MARKER: SCHEMA_VERSION, "name": spec.name, "spec_toml": spec.text,
         "spec_canonical": json.dumps(spec.canonical(), sort_keys=True), "spec_fingerprint": spec.fingerprint(),
@@ -348,9 +370,9 @@ def open_sweep(path, *, check: bool = True, chunks=None):
         if MARKER not in ds.attrs:
             raise StoreError(f"{path} is a zarr store but not a chaossim sweep (no '{MARKER}' attribute); "
                              "choose another --store path.")
-        if ds.attrs[MARKER] != SCHEMA_VERSION:
-            raise StoreError(f"{path} has sweep schema version {ds.attrs[MARKER]}, this chaossim writes "
-                             f"{SCHEMA_VERSION}; use a new --store or the chaossim version that made it.")
+        if ds.attrs[MARKER] not in READABLE_SCHEMAS:
+            raise StoreError(f"{path} has sweep schema version {ds.attrs[MARKER]}, this chaossim reads "
+                             f"{list(READABLE_SCHEMAS)}; use a new --store or the chaossim version that made it.")
         missing = [v for v in (DONE_VARIABLE, *POINT_VARIABLES, *INDEX_NAMES) if v not in ds.variables]
         missing += [d for d in ds.attrs.get("grid_dims", []) if d not in ds.dims]
         if missing:
@@ -379,6 +401,10 @@ def open_or_create(path, spec: SweepSpec, backend: str = "numpy"):
     path = Path(path)
     if path.exists():
         ds = open_sweep(path)
+        if ds.attrs[MARKER] != SCHEMA_VERSION:
+            raise StoreError(f"{path} was written by an older chaossim (sweep schema {ds.attrs[MARKER]}, without "
+                             f"checksums); it can be read but not continued. Give a new --store (move {path.name}.runs "
+                             "along to reuse its checkpoints) or finish it with the chaossim version that made it.")
         check_matches(ds, spec, path)
         return ds
     create_store(path, spec, backend=backend)
@@ -429,11 +455,49 @@ def write_point(path, spec: SweepSpec, index: int, values: dict, *, template=Non
         else:
             arr = arr.astype(var.dtype)
         (last if name == DONE_VARIABLE else first)[name] = xr.Variable(var.dims, arr.reshape((1,) * ng + target))
-    with quiet_zarr():
+    with quiet_zarr():  # every chunk is written, all-NaN ones too: a done point has all its chunks on disk
         if first:
-            xr.Dataset(first).to_zarr(path, region=region, mode="r+", consolidated=False)
+            xr.Dataset(first).to_zarr(path, region=region, mode="r+", consolidated=False, write_empty_chunks=True)
         if last:
-            xr.Dataset(last).to_zarr(path, region=region, mode="r+", consolidated=False)
+            xr.Dataset(last).to_zarr(path, region=region, mode="r+", consolidated=False, write_empty_chunks=True)
+
+
+def fill_values(template, spec: SweepSpec) -> dict:
+    """name -> the fill value of every variable of a point (NaN, False, 0, '' or 'pending')."""
+    ng = len(spec.dims)
+    out = {}
+    for name, var in template.data_vars.items():
+        if tuple(var.dims[:ng]) != tuple(spec.dims):
+            continue
+        if name == DONE_VARIABLE:
+            out[name] = False
+        elif name in POINT_VARIABLES:
+            out[name] = POINT_VARIABLES[name][1]
+        else:
+            out[name] = np.full(var.shape[ng:], math.nan)
+    return out
+
+
+def reset_point(path, spec: SweepSpec, index: int) -> None:
+    """Make point ``index`` pending again (before re-running a damaged point): ``done`` is cleared FIRST,
+    then every variable is overwritten with its fill value (damaged chunks are replaced, not read)."""
+    import xarray as xr
+
+    template = open_sweep(path, check=False)
+    region = region_of(spec, index)
+    fills = fill_values(template, spec)
+    ng = len(spec.dims)
+    done = {DONE_VARIABLE: xr.Variable(template[DONE_VARIABLE].dims, np.zeros((1,) * ng, dtype=bool))}
+    rest = {}
+    for name, value in fills.items():
+        if name == DONE_VARIABLE:
+            continue
+        var = template[name]
+        arr = np.asarray(value, dtype=var.dtype)
+        rest[name] = xr.Variable(var.dims, np.broadcast_to(arr, (1,) * ng + var.shape[ng:]).copy())
+    with quiet_zarr():
+        xr.Dataset(done).to_zarr(path, region=region, mode="r+", consolidated=False)
+        xr.Dataset(rest).to_zarr(path, region=region, mode="r+", consolidated=False)
 
 
 def _pad(arr: np.ndarray, target: tuple) -> np.ndarray:

@@ -45,9 +45,12 @@ def test_schema_opens_with_plain_xarray(tiny_store):
     # one point's trajectory is one chunk, compressed, not sharded
     enc = ds.trajectory.encoding
     assert enc["chunks"] == (1, 1, 2, 5, 64) and enc.get("shards") is None and enc["compressors"]
+    # every array, coordinates included, ends its codec chain with a crc32c checksum
+    for name in ds.variables:
+        assert type(ds[name].encoding["compressors"][-1]).__name__ == "Crc32cCodec", name
     assert all(c == 1 for c in ds.E2.encoding["chunks"][:2])
     a = ds.attrs
-    assert a["chaossim_sweep"] == 1 and a["name"] == "tiny" and "[grid]" in a["spec_toml"]
+    assert a["chaossim_sweep"] == 2 and a["name"] == "tiny" and "[grid]" in a["spec_toml"]
     assert set(a["versions"]) >= {"chaossim", "numpy", "dask", "xarray", "zarr"}
     assert a["backend"] == "numpy" and a["dtype"] == "float32" and a["created"]
     assert a["image_shape"] == [8, 8] and a["grid_dims"] == ["g", "T"]
@@ -194,9 +197,9 @@ def test_cli_entry_help_and_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     assert "--scheduler" in capsys.readouterr().out
-    assert main([str(tmp_path / "nope.toml")]) == 2
+    assert main([str(tmp_path / "nope.toml")]) == 1
     assert "does not exist" in capsys.readouterr().err
-    assert main(["sweep-report", str(tmp_path / "nope.zarr")]) == 2
+    assert main(["sweep-report", str(tmp_path / "nope.zarr")]) == 1
 
 
 def test_gpus_without_dask_cuda_is_a_clear_error(tmp_path, capsys):
@@ -210,7 +213,7 @@ def test_gpus_without_dask_cuda_is_a_clear_error(tmp_path, capsys):
     from .conftest import tiny_text
     spec_file = tmp_path / "s.toml"
     spec_file.write_text(tiny_text())
-    assert main([str(spec_file), "--store", str(tmp_path / "s.zarr"), "--gpus", "--no-progress"]) == 2
+    assert main([str(spec_file), "--store", str(tmp_path / "s.zarr"), "--gpus", "--no-progress"]) == 1
     assert "pip install 'chaossim[gpu]'" in capsys.readouterr().err
     assert not (tmp_path / "s.zarr").exists()  # refused before anything was written
 

@@ -1,0 +1,188 @@
+"""The run-directory guard: everything that can make training refuse a run directory is checked before
+the first byte is written into it, and ``meta.json`` tells what happened to the run (docs/faults.md).
+
+Modes (``resume`` of :func:`chaossim.training.train`):
+
+* ``False``: a new run; the directory must not hold one already.
+* ``True``: continue a run; the directory must exist and hold its ``config.toml``; the given config
+  must equal the stored one except ``training.steps``; the checkpoint must load and fit the model.
+* ``"auto"`` (sweep points): resume when a run is there, else start one.
+
+A checkpoint whose ``config.toml`` is gone is never continued: the settings it was trained with are
+unknown, and continuing it under other ones would silently mix two runs.
+
+``meta.json`` holds ``status`` ("running", "finished", "stopped" (``stop_after`` reached), "interrupted",
+"diverged"), ``step`` (of the
+last checkpoint), the last logged indices, the process (host, pid) and a list ``interruptions`` of
+earlier sessions that ended without finishing (killed, or stopped by a signal).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import ConfigError, StoreError
+from .fs import check_writable, remove_orphan_temporaries
+from .process import describe, is_alive, this_process
+
+RUN_FILES = ("config.toml", "checkpoint.npz", "meta.json", "history.csv")
+META_FILE = "meta.json"
+
+
+def config_differences(stored: RunConfig, given: RunConfig, ignore=("training.steps",)) -> list[str]:
+    """['model.g: the run has 1.5, given 0.7', ...] for every setting that differs."""
+    out = []
+    for section in ("model", "dynamics", "training", "data", "backend"):
+        a, b = getattr(stored, section), getattr(given, section)
+        for f in fields(a):
+            key = f"{section}.{f.name}"
+            va, vb = getattr(a, f.name), getattr(b, f.name)
+            if key not in ignore and va != vb:
+                out.append(f"{key}: the run has {va!r}, given {vb!r}")
+    return out
+
+
+def _no_config(run_dir: Path, present: list[str]) -> StoreError:
+    return StoreError(
+        f"{run_dir} holds {', '.join(present)} but no config.toml: the settings this run was trained with are "
+        "lost, so it cannot be continued (continuing under other settings would silently mix two runs). "
+        "Nothing was written. Put the run's exact config.toml back (from a backup, or the sweep spec that made "
+        "it), or start a new run in another directory.")
+
+
+def resume_config(run_dir) -> RunConfig:
+    """The stored config of a run to be resumed; clear refusals when there is none (nothing is written)."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise StoreError(f"cannot resume: {run_dir} does not exist, so there is no run to continue. Check the "
+                         "path, or leave out --resume to start a new run there.")
+    if not run_dir.is_dir():
+        raise StoreError(f"cannot resume: {run_dir} is a file, not a run directory.")
+    present = [n for n in RUN_FILES if (run_dir / n).exists()]
+    cfg_path = run_dir / "config.toml"
+    if not cfg_path.is_file():
+        if present:
+            raise _no_config(run_dir, present)
+        raise StoreError(f"cannot resume: {run_dir} holds no chaossim run (no config.toml nor checkpoint.npz). "
+                         "Check the path, or leave out --resume to start a new run there.")
+    try:
+        return RunConfig.load(cfg_path)
+    except ConfigError as exc:
+        raise StoreError(f"{cfg_path} is not a valid run config ({exc}); restore the run's config.toml or start "
+                         "a new run in another directory.") from None
+
+
+def read_meta(run_dir) -> dict:
+    """The run's meta.json ({} when missing or unreadable)."""
+    try:
+        meta = json.loads((Path(run_dir) / META_FILE).read_text())
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def check_run_dir(run_dir, config: RunConfig, model, resume) -> dict | None:
+    """Refuse a run directory that ``train(config, run_dir, resume=resume)`` must not write into;
+    writes nothing. Returns the loaded checkpoint to continue from (None: start at step 0); with
+    ``model=None`` the checkpoint is not read (the cheap checks, before the data are loaded)."""
+    from .training import load_checkpoint
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise StoreError(f"{run_dir} is a file, not a run directory; choose another --run path.")
+    present = [n for n in RUN_FILES if (run_dir / n).exists()]
+    has_config = (run_dir / "config.toml").is_file()
+    strict = resume is True
+    if resume == "auto":
+        if present and not has_config:
+            raise _no_config(run_dir, present)
+        resume = has_config
+    elif not resume and present:
+        raise StoreError(f"{run_dir} already holds a run ({', '.join(present)}); pass resume=True (--resume) to "
+                         "continue it, or choose a new directory.")
+    if resume:
+        stored = resume_config(run_dir)
+        diff = config_differences(stored, config)
+        if diff:
+            raise StoreError(f"the config of {run_dir} differs from the one given (only training.steps may change "
+                             f"on resume): {'; '.join(diff)}. Use the stored config.toml or a new directory.")
+        meta = read_meta(run_dir)
+        if strict and meta.get("status") == "running" and meta.get("pid") and is_alive(meta) \
+                and meta.get("pid") != this_process()["pid"]:
+            raise StoreError(f"{run_dir} is being trained right now by {describe(meta)}; wait for it to end, or "
+                             f"stop it (kill {meta['pid']}) and resume then.")
+    advice = ("copy the run directory to a writable place and resume there" if resume else
+              "choose a --run directory in a writable place")
+    check_writable(run_dir, "the run directory", advice)
+    if model is None or not (resume and (run_dir / "checkpoint.npz").exists()):
+        return None
+    ck = load_checkpoint(run_dir)
+    params = model.params.to_numpy() if hasattr(model.params, "to_numpy") else dict(model.params)
+    bad = [f"{k} {tuple(np.shape(ck['params'].get(k)))} (the config gives {tuple(np.shape(v))})"
+           for k, v in params.items() if np.shape(ck["params"].get(k)) != np.shape(v)]
+    if bad:
+        raise StoreError(f"the checkpoint of {run_dir} does not fit its config.toml: parameters {', '.join(bad)}. "
+                         "config.toml was changed after the run started; restore it or start a new run.")
+    if ck["step"] > config.training.steps:
+        raise StoreError(f"{run_dir} is already trained to step {ck['step']}, beyond training.steps = "
+                         f"{config.training.steps}; give at least {ck['step']} steps (--steps) to continue it.")
+    return ck
+
+
+def open_run(run_dir, config: RunConfig, model, resume):
+    """Check (:func:`check_run_dir`), then prepare the run directory: clean what a killed run left, record
+    an interrupted previous session, load the checkpoint into ``model``. Returns (start, history, chaos)."""
+    from .training import _empty_chaos, _empty_history
+
+    run_dir = Path(run_dir)
+    ck = check_run_dir(run_dir, config, model, resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_orphan_temporaries(run_dir)
+    remove_orphan_temporaries(run_dir / "snapshots")
+    if not (run_dir / "config.toml").is_file():
+        config.save(run_dir / "config.toml")
+    start, hist, chaos = 0, _empty_history(), _empty_chaos()
+    if ck is not None:
+        model.params = ck["params"]
+        for k, v in ck["buffers"].items():
+            model.buffers[k] = model.bk.asarray(v)
+        start, hist, chaos = ck["step"], ck["history"] or hist, ck["chaos"] or chaos
+    previous = read_meta(run_dir)
+    interruptions = list(previous.get("interruptions", []))
+    if previous.get("status") == "running":  # that session ended without a word: it was killed
+        interruptions.append({"step": start, "how": "killed (no clean stop was recorded)",
+                              "host": previous.get("host"), "pid": previous.get("pid"),
+                              "noticed": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_meta(run_dir, config, "running", step=start, history=hist, interruptions=interruptions)
+    return start, hist, chaos
+
+
+def write_meta(run_dir, config: RunConfig, status: str, *, step: int | None, history: dict | None = None,
+               interruptions: list | None = None, **extra) -> None:
+    """Write meta.json: versions and device, ``status``, ``step`` (last checkpoint), the last logged
+    indices, this process, and the ``interruptions`` so far (read back from meta.json when not given)."""
+    from .evaluation import INDEX_NAMES
+    from .io import atomic_write_json
+    from .training import _meta
+
+    run_dir = Path(run_dir)
+    if interruptions is None:
+        interruptions = read_meta(run_dir).get("interruptions", [])
+    proc = this_process()
+    meta = _meta(config, status, step=step, **extra)
+    meta.update({k: proc[k] for k in ("host", "pid", "boot_id", "proc_start")})
+    if history is not None and len(history.get("t_age", ())):
+        meta["last_indices"] = {"t_age": int(history["t_age"][-1]),
+                                **{n: _finite_or_none(history[n][-1]) for n in INDEX_NAMES if n in history}}
+    meta["interruptions"] = interruptions
+    atomic_write_json(run_dir / META_FILE, meta)
+
+
+def _finite_or_none(x):
+    x = float(x)
+    return x if np.isfinite(x) else None  # JSON has no NaN
