@@ -345,10 +345,7 @@ def check_cublas_entry(dtype, batched: bool) -> str:
         dev = {name: cupy.asarray(v.astype(dtype)) for name, v in host.items()}
         want = _gemm_reference(g, {name: v.astype(dtype).astype(np.float64) for name, v in host.items()})
         cupy.cuda.Device().synchronize()  # the handle's stream is non-blocking
-        item = np.dtype(dtype).itemsize
-        h.gemm(dtype, g.transa, g.transb, g.m, g.n, g.k, g.alpha, dev["A"].data.ptr + g.A[1] * item, g.lda, g.stride_a,
-               dev["B"].data.ptr + g.B[1] * item, g.ldb, g.stride_b, g.beta, dev["C"].data.ptr + g.C[1] * item, g.ldc,
-               g.stride_c, g.batch)
+        h.gemm(g, dtype, {name: dev[name].data.ptr for name in g.buffers})
         stream.synchronize()
         worst = max(worst, _rel(dev["C"].get(), want))
         count += 1
@@ -358,8 +355,10 @@ def check_cublas_entry(dtype, batched: bool) -> str:
 
 def _elementwise_program():
     """Every element-wise instruction on column ranges that are not the whole row."""
-    return [("pre", "X", "ACT", (0, 7), 0.1), ("pre", "X", "ACT", (2, 3), 0.3), ("exact", "XC", (4, 3), 0.6),
-            ("tanh", "XC", "ACTC", (1, 5)), ("form", 0)]
+    from .kernels.schedule import Exact, Form, Pre, Tanh
+
+    return [Pre("X", "ACT", 0, 7, 0.1), Pre("X", "ACT", 2, 3, 0.3), Exact("XC", 4, 3, 0.6),
+            Tanh("XC", "ACTC", 1, 5), Form(0)]
 
 
 def check_elementwise(dtype, graph: bool) -> str:
@@ -396,18 +395,18 @@ def check_two_stream_capture() -> str:
 
     from .kernels import HostOps
     from .kernels.cupy_fast import CupyOps
-    from .kernels.schedule import Layout, _coupling_gemm, _gemm_block
+    from .kernels.schedule import Fork, Form, Gemm, Layout, Pre, Tanh, _coupling_gemm, _gemm_block
     from .models import Restricted
 
     model, R, M, a = Restricted(6, 5), 2, 3, 0.2
     lay = Layout.of(model)
-    prog = [("form", i) for i in range(len(model.couplings))]
+    prog = [Form(i) for i in range(len(model.couplings))]
     for _ in range(3):
-        prog.append(("pre", "X", "ACT", (0, lay.ntot), a))
+        prog.append(Pre("X", "ACT", 0, lay.ntot, a))
         prog += _gemm_block([_coupling_gemm(i, c, lay, M, R, a, "ACT", "X", i) for i, c in enumerate(model.couplings)],
                             2)
-    prog.append(("tanh", "X", "ACT", (0, lay.ntot)))
-    assert ("fork",) in prog and any(ins[0] == "gemm" and ins[1].stream == 1 for ins in prog)
+    prog.append(Tanh("X", "ACT", 0, lay.ntot))
+    assert Fork() in prog and any(isinstance(ins, Gemm) and ins.stream == 1 for ins in prog)
     rng = np.random.default_rng(4)
     host = {"X": rng.normal(size=R * M * lay.ntot), "ACT": np.zeros(R * M * lay.ntot),
             "BIAS": rng.normal(size=R * lay.ntot), "T:A": rng.normal(scale=0.1, size=R * 30)}
@@ -468,8 +467,7 @@ def check_tf32_rounding() -> str:
     """A GEMM of 1 + 2^-12 (which needs 13 mantissa bits) by ones: TF32 (10 bits) must lose the 2^-12."""
     import cupy
 
-    from .kernels.cupy_fast import Handle
-    from .kernels.schedule import OP_N
+    from .kernels.cupy_fast import Handle, square_gemm
 
     if int(cupy.cuda.Device().compute_capability) < 80:
         return "no TF32 tensor cores on this device (compute capability < 8.0)"
@@ -483,7 +481,7 @@ def check_tf32_rounding() -> str:
         h = Handle(stream, tf32=tf32)
         c = cupy.zeros((n, n), dtype=cupy.float32)
         cupy.cuda.Device().synchronize()
-        h.gemm(np.float32, OP_N, OP_N, n, n, n, 1.0, a.data.ptr, n, 0, b.data.ptr, n, 0, 0.0, c.data.ptr, n, 0, 1)
+        h.gemm(square_gemm(n), np.float32, {"A": a.data.ptr, "B": b.data.ptr, "C": c.data.ptr})
         stream.synchronize()
         err[tf32] = float(np.abs(c.get().astype(np.float64) - n * (1.0 + 2.0 ** -12)).max())
     assert err[False] < 1e-3, f"float32 GEMM error {err[False]:.3g} (expected exact)"

@@ -25,12 +25,29 @@ from __future__ import annotations
 
 import ctypes
 import warnings
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..backend import gpu_available
 from ..errors import ConfigError
-from .schedule import MAX_CACHED, OP_N, LRUCache, ScheduledTrainer, supports
+from .schedule import (
+    MAX_CACHED,
+    OP_N,
+    Exact,
+    Fork,
+    Form,
+    Gemm,
+    Join,
+    LRUCache,
+    Pre,
+    Program,
+    ScheduledTrainer,
+    Tanh,
+    supports,
+)
 
 CUBLAS_DEFAULT_MATH = 0
 CUBLAS_TF32_TENSOR_OP_MATH = 3
@@ -107,7 +124,7 @@ class Cublas:
     _lib = None
 
     @classmethod
-    def lib(cls):
+    def lib(cls) -> Any:
         if cls._lib is None:
             import cupy
 
@@ -141,15 +158,24 @@ class Cublas:
     """The file of the libcublas these entry points come from (the one CuPy mapped into the process)."""
 
     @staticmethod
-    def check(status: int, what: str):
+    def check(status: int, what: str) -> None:
         if status != 0:
             raise RuntimeError(f"{what} failed with cuBLAS status {status}")
+
+
+def square_gemm(n: int, buffers: tuple[str, str, str] = ("A", "B", "C")) -> Gemm:
+    """The descriptor of ``C = A B`` for three contiguous n x n matrices (no batch, no transposes, beta = 0)."""
+    a, b, c = buffers
+    return Gemm(
+        transa=OP_N, transb=OP_N, m=n, n=n, k=n, alpha=1.0,
+        A=(a, 0), lda=n, stride_a=0, B=(b, 0), ldb=n, stride_b=0, beta=0.0, C=(c, 0), ldc=n, stride_c=0, batch=1,
+    )  # fmt: skip
 
 
 class Handle:
     """A private cuBLAS handle bound to one stream with its own workspace (set once, before any capture)."""
 
-    def __init__(self, stream, *, tf32: bool = False, workspace_bytes: int = WORKSPACE_BYTES):
+    def __init__(self, stream: Any, *, tf32: bool = False, workspace_bytes: int = WORKSPACE_BYTES) -> None:
         import cupy
 
         self.lib = Cublas.lib()
@@ -158,8 +184,10 @@ class Handle:
         self.ptr = h
         self.workspace = cupy.empty(workspace_bytes, dtype=cupy.uint8)
         Cublas.check(self.lib.cublasSetStream_v2(h, ctypes.c_void_p(stream.ptr)), "cublasSetStream")
-        Cublas.check(self.lib.cublasSetWorkspace_v2(h, ctypes.c_void_p(self.workspace.data.ptr), workspace_bytes),
-                     "cublasSetWorkspace")
+        Cublas.check(
+            self.lib.cublasSetWorkspace_v2(h, ctypes.c_void_p(self.workspace.data.ptr), workspace_bytes),
+            "cublasSetWorkspace",
+        )
         mode = CUBLAS_TF32_TENSOR_OP_MATH if tf32 else CUBLAS_DEFAULT_MATH
         Cublas.check(self.lib.cublasSetMathMode(h, mode), "cublasSetMathMode")
 
@@ -175,23 +203,28 @@ class Handle:
         Cublas.check(self.lib.cublasGetVersion_v2(self.ptr, ctypes.byref(v)), "cublasGetVersion")
         return v.value
 
-    def gemm(self, dtype, transa, transb, m, n, k, alpha, a_ptr, lda, sa, b_ptr, ldb, sb, beta, c_ptr, ldc, sc,
-             batch):
-        """C = alpha op(A) op(B) + beta C (column-major), strided-batched when batch > 1."""
-        f64 = np.dtype(dtype) == np.float64
+    def gemm(self, g: Gemm, dtype: DTypeLike, base: Mapping[str, int]) -> None:
+        """``C = alpha op(A) op(B) + beta C`` as described by ``g`` (column-major; strided-batched when
+        ``g.batch > 1``), issued on this handle's stream. ``base``: the device address of each buffer ``g``
+        names (``g.buffers``); the operands' element offsets are added here."""
+        dt = np.dtype(dtype)
+        f64 = dt == np.float64
         scalar = ctypes.c_double if f64 else ctypes.c_float
-        al, be = scalar(alpha), scalar(beta)
+        al, be = scalar(g.alpha), scalar(g.beta)
         pa, pb = ctypes.c_void_p(ctypes.addressof(al)), ctypes.c_void_p(ctypes.addressof(be))
-        A, B, C = ctypes.c_void_p(a_ptr), ctypes.c_void_p(b_ptr), ctypes.c_void_p(c_ptr)
-        if batch == 1:
+        A, B, C = (ctypes.c_void_p(base[name] + offset * dt.itemsize) for name, offset in (g.A, g.B, g.C))
+        if g.batch == 1:
             fn = self.lib.cublasDgemm_v2 if f64 else self.lib.cublasSgemm_v2
-            status = fn(self.ptr, transa, transb, m, n, k, pa, A, lda, B, ldb, pb, C, ldc)
+            status = fn(self.ptr, g.transa, g.transb, g.m, g.n, g.k, pa, A, g.lda, B, g.ldb, pb, C, g.ldc)
         else:
             fn = self.lib.cublasDgemmStridedBatched if f64 else self.lib.cublasSgemmStridedBatched
-            status = fn(self.ptr, transa, transb, m, n, k, pa, A, lda, sa, B, ldb, sb, pb, C, ldc, sc, batch)
+            status = fn(
+                self.ptr, g.transa, g.transb, g.m, g.n, g.k,
+                pa, A, g.lda, g.stride_a, B, g.ldb, g.stride_b, pb, C, g.ldc, g.stride_c, g.batch,
+            )  # fmt: skip
         Cublas.check(status, "gemm")
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.lib.cublasDestroy_v2(self.ptr)
         except Exception:
@@ -207,40 +240,59 @@ const long long bidx = (row / m) * ntot + col;
 """
 
 
-def _kernels(dtype):
-    """The three fused passes of the schedule (same index arithmetic as HostOps._index) and the operator sum."""
+class Kernels(NamedTuple):
+    """The compiled element-wise kernels, one per element-wise instruction type of the schedule."""
+
+    pre: Any  # Pre: ACT = tanh(X); X = (1 - a) X + a BIAS
+    exact: Any  # Exact: X = d X + (1 - d) BIAS
+    tanh: Any  # Tanh: ACT = tanh(X)
+    form: Any  # Form: OP = SCALE (F + TR)
+
+
+def _kernels(dtype: DTypeLike) -> Kernels:
+    """The three fused passes of the schedule (same index arithmetic as HostOps) and the operator sum."""
     import cupy
 
     t = np.dtype(dtype).name
     tanh = "tanhf" if t == "float32" else "tanh"
     geom = "int64 m, int64 ntot, int64 c0, int64 nc"
     pre = cupy.ElementwiseKernel(
-        f"raw {t} B, {t} a, {geom}", f"raw {t} X, raw {t} ACT",
+        f"raw {t} B, {t} a, {geom}",
+        f"raw {t} X, raw {t} ACT",
         _INDEX + f"const {'float' if t == 'float32' else 'double'} x = X[idx];\n"
         f"ACT[idx] = {tanh}(x);\nX[idx] = (1 - a) * x + a * B[bidx];",
-        f"chaossim_euler_pre_{t}")
+        f"chaossim_euler_pre_{t}",
+    )
     exact = cupy.ElementwiseKernel(
-        f"raw {t} B, {t} d, {geom}", f"raw {t} X",
+        f"raw {t} B, {t} d, {geom}",
+        f"raw {t} X",
         _INDEX + "X[idx] = d * X[idx] + (1 - d) * B[bidx];",
-        f"chaossim_exact_pre_{t}")
+        f"chaossim_exact_pre_{t}",
+    )
     tanh_k = cupy.ElementwiseKernel(
-        f"raw {t} X, {geom}", f"raw {t} ACT",
-        _INDEX + f"ACT[idx] = {tanh}(X[idx]);",
-        f"chaossim_tanh_cols_{t}")
+        f"raw {t} X, {geom}", f"raw {t} ACT", _INDEX + f"ACT[idx] = {tanh}(X[idx]);", f"chaossim_tanh_cols_{t}"
+    )
     form = cupy.ElementwiseKernel(f"{t} f, {t} tr, {t} s", f"{t} o", "o = s * (f + tr)", f"chaossim_form_op_{t}")
-    return {"pre": pre, "exact": exact, "tanh": tanh_k, "form": form}
+    return Kernels(pre=pre, exact=exact, tanh=tanh_k, form=form)
 
 
 class CupyOps:
     """Executes a schedule on the GPU: eagerly, or captured once per key as a CUDA graph and replayed."""
 
-    def __init__(self, dtype, *, tf32: bool = False, graph: bool = True, streams: int = 2,
-                 max_graphs: int = MAX_CACHED):
+    def __init__(
+        self,
+        dtype: DTypeLike,
+        *,
+        tf32: bool = False,
+        graph: bool = True,
+        streams: int = 2,
+        max_graphs: int = MAX_CACHED,
+    ) -> None:
         import cupy
 
         self.cp = cupy
         self.xp = cupy
-        self.dtype = np.dtype(dtype)
+        self.dtype: np.dtype[Any] = np.dtype(dtype)
         if tf32 and self.dtype != np.float32:
             raise ConfigError("tf32=True applies to float32 models only.")
         self.n_streams = max(1, int(streams))
@@ -259,53 +311,44 @@ class CupyOps:
     def mode(self) -> str:
         return "graph" if self.use_graph else "eager"
 
-    def empty(self, n: int):
+    def empty(self, n: int) -> Any:
         return self.cp.zeros(n, dtype=self.dtype)
 
-    def reset(self):
+    def reset(self) -> None:
         """Drop the captured graphs (they hold the addresses of buffers about to be replaced)."""
         self.streams[0].synchronize()
         self.graphs.clear()
 
     # one pass over the program, on self.streams[0] (and the side streams for forked GEMMs)
-    def _issue(self, program, bufs, R, M):
+    def _issue(self, program: Program, bufs: dict[str, Any], R: int, M: int) -> None:
         main = self.streams[0]
         ntot = bufs["BIAS"].size // R
-        item = self.dtype.itemsize
+        k = self.k
         with main:
             for ins in program:
-                op = ins[0]
-                if op == "gemm":
-                    g = ins[1]
-                    self.handles[g.stream].gemm(
-                        self.dtype, g.transa, g.transb, g.m, g.n, g.k, g.alpha,
-                        bufs[g.A[0]].data.ptr + g.A[1] * item, g.lda, g.stride_a,
-                        bufs[g.B[0]].data.ptr + g.B[1] * item, g.ldb, g.stride_b, g.beta,
-                        bufs[g.C[0]].data.ptr + g.C[1] * item, g.ldc, g.stride_c, g.batch)
-                elif op == "pre":
-                    _, x, act, (c0, nc), a = ins
-                    self.k["pre"](bufs["BIAS"], a, M, ntot, c0, nc, bufs[x], bufs[act], size=R * M * nc)
-                elif op == "exact":
-                    _, x, (c0, nc), d = ins
-                    self.k["exact"](bufs["BIAS"], d, M, ntot, c0, nc, bufs[x], size=R * M * nc)
-                elif op == "tanh":
-                    _, x, act, (c0, nc) = ins
-                    self.k["tanh"](bufs[x], M, ntot, c0, nc, bufs[act], size=R * M * nc)
-                elif op == "form":
-                    i = ins[1]
-                    self.k["form"](bufs[f"F{i}"], bufs[f"TR{i}"], bufs[f"SCALE{i}"], bufs[f"OP{i}"])
-                elif op == "fork":
-                    for s in range(1, self.n_streams):
-                        self.fork_events[s].record(main)
-                        self.streams[s].wait_event(self.fork_events[s])
-                elif op == "join":
-                    for s in range(1, self.n_streams):
-                        self.join_events[s].record(self.streams[s])
-                        main.wait_event(self.join_events[s])
-                else:
-                    raise ValueError(f"unknown instruction {op!r}")
+                match ins:
+                    case Gemm():
+                        self.handles[ins.stream].gemm(ins, self.dtype, {n: bufs[n].data.ptr for n in ins.buffers})
+                    case Pre(x, act, c0, nc, a):
+                        k.pre(bufs["BIAS"], a, M, ntot, c0, nc, bufs[x], bufs[act], size=R * M * nc)
+                    case Exact(x, c0, nc, decay):
+                        k.exact(bufs["BIAS"], decay, M, ntot, c0, nc, bufs[x], size=R * M * nc)
+                    case Tanh(x, act, c0, nc):
+                        k.tanh(bufs[x], M, ntot, c0, nc, bufs[act], size=R * M * nc)
+                    case Form(i):
+                        k.form(bufs[f"F{i}"], bufs[f"TR{i}"], bufs[f"SCALE{i}"], bufs[f"OP{i}"])
+                    case Fork():
+                        for s in range(1, self.n_streams):
+                            self.fork_events[s].record(main)
+                            self.streams[s].wait_event(self.fork_events[s])
+                    case Join():
+                        for s in range(1, self.n_streams):
+                            self.join_events[s].record(self.streams[s])
+                            main.wait_event(self.join_events[s])
+                    case _:
+                        raise TypeError(f"unknown instruction {ins!r}")
 
-    def _capture(self, key, program, bufs, R, M):
+    def _capture(self, key: Any, program: Program, bufs: dict[str, Any], R: int, M: int) -> Any:
         """Warm up (kernels compiled, cuBLAS loaded) with the parameters saved and restored, then capture."""
         main = self.streams[0]
         keep = ("X", "XC", "ACTC", "BIAS")
@@ -328,12 +371,15 @@ class CupyOps:
             if main.is_capturing():
                 main.end_capture()
             self.graph_error = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"CUDA graph capture failed ({self.graph_error}); chaossim continues with eager kernels.",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"CUDA graph capture failed ({self.graph_error}); chaossim continues with eager kernels.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             self.use_graph = False
             return None
 
-    def execute(self, key, program, bufs, shape):
+    def execute(self, key: Any, program: Program, bufs: dict[str, Any], shape: tuple[int, int]) -> None:
         R, M = shape
         cur, main = self.cp.cuda.get_current_stream(), self.streams[0]
         self.enter.record(cur)
@@ -360,16 +406,17 @@ def gemm_ceiling(n: int = 8192, *, tf32: bool = False, repeats: int = 10) -> flo
     b = cupy.random.standard_normal((n, n), dtype=cupy.float32)
     c = cupy.zeros((n, n), dtype=cupy.float32)
     cupy.cuda.Device().synchronize()  # the inputs were written on another stream; `stream` is non-blocking
+    g = square_gemm(n, ("a", "b", "c"))
     start, stop = cupy.cuda.Event(), cupy.cuda.Event()
     times = []
     for i in range(repeats + 2):
         start.record(stream)
-        h.gemm(np.float32, OP_N, OP_N, n, n, n, 1.0, a.data.ptr, n, 0, b.data.ptr, n, 0, 0.0, c.data.ptr, n, 0, 1)
+        h.gemm(g, np.float32, {"a": a.data.ptr, "b": b.data.ptr, "c": c.data.ptr})
         stop.record(stream)
         stop.synchronize()
         if i >= 2:
             times.append(cupy.cuda.get_elapsed_time(start, stop) / 1e3)
-    return 2.0 * n ** 3 / float(np.median(times)) / 1e12
+    return 2.0 * n**3 / float(np.median(times)) / 1e12
 
 
 __all__ = ["CupyOps", "Cublas", "Handle", "PlainTrainer", "fast_path_available", "fast_trainer", "gemm_ceiling"]

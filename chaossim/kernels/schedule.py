@@ -23,20 +23,85 @@ trained matrices (A += (k/M) ACTc_a^T ACTc_b - (k/M) ACT_a^T ACT_b) and into the
 
 cuBLAS is column-major: a row-major (r x c) block with leading dimension ld is the column-major
 (c x r) matrix with the same ld, so the row-major C += A B is issued as C^T += B^T A^T.
+
+A program is a list of small frozen records, one type per kind of work: :class:`Form` (an operator P_c),
+:class:`Pre` (the element-wise half of an Euler step), :class:`Exact` (the clamped phase in closed form),
+:class:`Tanh` (final activities), :class:`Gemm` and the stream markers :class:`Fork` / :class:`Join`.
+Executors dispatch on the record's type; the buffers are named in the records and resolved by the executor.
 """
+
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..errors import ConfigError, DataError
 from ..validation import check_dynamics, check_values, steps_for
 
 OP_N, OP_T = 0, 1
+
+
+# ---------------------------------------------------------------------------------------------- instructions
+# A program is a list of these frozen records; the executors (HostOps, cupy_fast.CupyOps) dispatch on their type.
+# Element-wise instructions act on columns [c0, c0 + nc) of every row of the packed (R, M, Ntot) buffers and read
+# the packed biases BIAS (R, Ntot).
+
+
+@dataclass(frozen=True)
+class Form:
+    """OP_i = SCALE_i (F_i + TR_i): the operator of coupling ``coupling`` (fixed + trained matrix, times
+    1/sqrt(N_pre)), formed once per training step."""
+
+    coupling: int
+
+
+@dataclass(frozen=True)
+class Pre:
+    """The element-wise half of an Euler step: ``act = tanh(x); x = (1 - a) x + a BIAS`` (a = dt/tau); the
+    coupling GEMMs that follow add ``a act @ P_c``."""
+
+    x: str
+    act: str
+    c0: int
+    nc: int
+    a: float
+
+
+@dataclass(frozen=True)
+class Exact:
+    """``x = decay x + (1 - decay) BIAS`` with decay = exp(-steps a): the clamped phase solved exactly for
+    layers whose inputs are all clamped (the GEMMs that follow add ``(1 - decay) act @ P_c``)."""
+
+    x: str
+    c0: int
+    nc: int
+    decay: float
+
+
+@dataclass(frozen=True)
+class Tanh:
+    """``act = tanh(x)``: the activities of the final state."""
+
+    x: str
+    act: str
+    c0: int
+    nc: int
+
+
+@dataclass(frozen=True)
+class Fork:
+    """The side streams wait for everything issued before on the main stream (stream 0)."""
+
+
+@dataclass(frozen=True)
+class Join:
+    """The main stream waits for everything issued before on the side streams."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +128,18 @@ class Gemm:
     batch: int
     stream: int = 0
 
+    @property
+    def buffers(self) -> tuple[str, str, str]:
+        """The names of the buffers holding A, B and C."""
+        return self.A[0], self.B[0], self.C[0]
+
+
+Instruction = Form | Pre | Exact | Tanh | Fork | Join | Gemm
+"""One step of a program."""
+
+Program = list[Instruction]
+"""The instructions of one training step, in issue order."""
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -74,7 +151,7 @@ class Layout:
     ntot: int
 
     @classmethod
-    def of(cls, model) -> "Layout":
+    def of(cls, model: Any) -> Layout:
         names = tuple(layer.name for layer in model.layers)
         sizes = tuple(layer.size for layer in model.layers)
         offsets = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)[:-1]]))
@@ -87,42 +164,65 @@ class Layout:
         return self.sizes[self.names.index(name)]
 
 
-def supports(model) -> tuple[bool, str]:
+def supports(model: Any) -> tuple[bool, str]:
     """Whether the schedule applies to ``model`` (its tables), with the reason when not."""
     layers = getattr(model, "layers", None)
     if not layers or not hasattr(model, "couplings") or not hasattr(model, "trained"):
-        return False, f"{type(model).__name__} is not a chaossim layered model (Unrestricted, Restricted, Deep or an Ensemble)"
+        return (
+            False,
+            f"{type(model).__name__} is not a chaossim layered model (Unrestricted, Restricted, Deep or an Ensemble)",
+        )
     if layers[0].name != model.visible:
         return False, "the visible layer must be the first layer of the model's table"
     return True, ""
 
 
-def _coupling_gemm(c_index: int, c, lay: Layout, m_rows: int, R: int, alpha: float, act: str, state: str, stream: int):
+def _coupling_gemm(
+    c_index: int, c: Any, lay: Layout, m_rows: int, R: int, alpha: float, act: str, state: str, stream: int
+) -> Gemm:
     n_pre, n_post = lay.size(c.pre), lay.size(c.post)
     pre_major = bool(c.transpose)  # operator stored (N_pre x N_post) row-major, else (N_post x N_pre)
-    return Gemm(transa=OP_N if pre_major else OP_T, transb=OP_N, m=n_post, n=m_rows, k=n_pre, alpha=alpha,
-                A=(f"OP{c_index}", 0), lda=n_post if pre_major else n_pre, stride_a=n_pre * n_post,
-                B=(act, lay.off(c.pre)), ldb=lay.ntot, stride_b=m_rows * lay.ntot, beta=1.0,
-                C=(state, lay.off(c.post)), ldc=lay.ntot, stride_c=m_rows * lay.ntot, batch=R, stream=stream)
+    return Gemm(
+        transa=OP_N if pre_major else OP_T,
+        transb=OP_N,
+        m=n_post,
+        n=m_rows,
+        k=n_pre,
+        alpha=alpha,
+        A=(f"OP{c_index}", 0),
+        lda=n_post if pre_major else n_pre,
+        stride_a=n_pre * n_post,
+        B=(act, lay.off(c.pre)),
+        ldb=lay.ntot,
+        stride_b=m_rows * lay.ntot,
+        beta=1.0,
+        C=(state, lay.off(c.post)),
+        ldc=lay.ntot,
+        stride_c=m_rows * lay.ntot,
+        batch=R,
+        stream=stream,
+    )
 
 
-def _gemm_block(gemms: list, n_streams: int) -> list:
+def _gemm_block(gemms: list[Gemm], n_streams: int) -> Program:
     """The GEMMs of one Euler step, inside a fork/join pair whenever any of them is off the main stream
     (stream 0): the side streams then start after the main stream's preceding kernels and the main stream
     continues after theirs, also inside a CUDA graph capture (a side stream that was never forked from
     the capturing stream would run eagerly, outside the graph, racing it)."""
     if all(g.stream == 0 for g in gemms):
-        return [("gemm", g) for g in gemms]
-    return [("fork",)] + [("gemm", g) for g in gemms] + [("join",)]
+        return list(gemms)
+    return [Fork(), *gemms, Join()]
 
 
-def build_program(model, lay: Layout, R: int, M: int, steps: int, a: float, k: float, n_streams: int = 1) -> list:
+def build_program(
+    model: Any, lay: Layout, R: int, M: int, steps: int, a: float, k: float, n_streams: int = 1
+) -> Program:
     """The instruction list of one training step (see the module docstring); pure Python, no arrays."""
     couplings = list(model.couplings)
     posts = list(dict.fromkeys(c.post for c in couplings))
     stream_of = {p: i % max(1, n_streams) for i, p in enumerate(posts)}
     vis = model.visible
-    prog: list = [("form", i) for i in range(len(couplings))]
+    prog: Program = [Form(i) for i in range(len(couplings))]
 
     nv = lay.size(vis)
     hidden_cols = (nv, lay.ntot - nv)
@@ -130,73 +230,124 @@ def build_program(model, lay: Layout, R: int, M: int, steps: int, a: float, k: f
     if hidden_cols[1] > 0:
         if all(c.pre == vis for _, c in into_hidden):
             decay = math.exp(-steps * a)
-            prog.append(("exact", "XC", hidden_cols, decay))
-            prog += [("gemm", _coupling_gemm(i, c, lay, M, R, 1.0 - decay, "ACTC", "XC", 0)) for i, c in into_hidden]
+            prog.append(Exact("XC", *hidden_cols, decay))
+            prog += [_coupling_gemm(i, c, lay, M, R, 1.0 - decay, "ACTC", "XC", 0) for i, c in into_hidden]
         else:
             for _ in range(steps):
-                prog.append(("pre", "XC", "ACTC", hidden_cols, a))
-                prog += _gemm_block([_coupling_gemm(i, c, lay, M, R, a, "ACTC", "XC", stream_of[c.post])
-                                     for i, c in into_hidden], n_streams)
-        prog.append(("tanh", "XC", "ACTC", hidden_cols))
+                prog.append(Pre("XC", "ACTC", *hidden_cols, a))
+                prog += _gemm_block(
+                    [_coupling_gemm(i, c, lay, M, R, a, "ACTC", "XC", stream_of[c.post]) for i, c in into_hidden],
+                    n_streams,
+                )
+        prog.append(Tanh("XC", "ACTC", *hidden_cols))
 
     all_cols = (0, lay.ntot)
     for _ in range(steps):
-        prog.append(("pre", "X", "ACT", all_cols, a))
-        prog += _gemm_block([_coupling_gemm(i, c, lay, M, R, a, "ACT", "X", stream_of[c.post])
-                             for i, c in enumerate(couplings)], n_streams)
-    prog.append(("tanh", "X", "ACT", all_cols))
+        prog.append(Pre("X", "ACT", *all_cols, a))
+        prog += _gemm_block(
+            [_coupling_gemm(i, c, lay, M, R, a, "ACT", "X", stream_of[c.post]) for i, c in enumerate(couplings)],
+            n_streams,
+        )
+    prog.append(Tanh("X", "ACT", *all_cols))
 
     for act, sign in (("ACTC", 1.0), ("ACT", -1.0)):
         alpha = sign * k / M
         for t in model.trained:
             na, nb = lay.size(t.a), lay.size(t.b)
-            prog.append(("gemm", Gemm(transa=OP_N, transb=OP_T, m=nb, n=na, k=M, alpha=alpha,
-                                      A=(act, lay.off(t.b)), lda=lay.ntot, stride_a=M * lay.ntot,
-                                      B=(act, lay.off(t.a)), ldb=lay.ntot, stride_b=M * lay.ntot, beta=1.0,
-                                      C=(f"T:{t.name}", 0), ldc=nb, stride_c=na * nb, batch=R)))
-        prog.append(("gemm", Gemm(transa=OP_N, transb=OP_N, m=lay.ntot, n=1, k=M, alpha=alpha,
-                                  A=(act, 0), lda=lay.ntot, stride_a=M * lay.ntot, B=("ONES", 0), ldb=M, stride_b=M,
-                                  beta=1.0, C=("BIAS", 0), ldc=lay.ntot, stride_c=lay.ntot, batch=R)))
+            prog.append(
+                Gemm(
+                    transa=OP_N,
+                    transb=OP_T,
+                    m=nb,
+                    n=na,
+                    k=M,
+                    alpha=alpha,
+                    A=(act, lay.off(t.b)),
+                    lda=lay.ntot,
+                    stride_a=M * lay.ntot,
+                    B=(act, lay.off(t.a)),
+                    ldb=lay.ntot,
+                    stride_b=M * lay.ntot,
+                    beta=1.0,
+                    C=(f"T:{t.name}", 0),
+                    ldc=nb,
+                    stride_c=na * nb,
+                    batch=R,
+                )
+            )
+        prog.append(
+            Gemm(
+                transa=OP_N,
+                transb=OP_N,
+                m=lay.ntot,
+                n=1,
+                k=M,
+                alpha=alpha,
+                A=(act, 0),
+                lda=lay.ntot,
+                stride_a=M * lay.ntot,
+                B=("ONES", 0),
+                ldb=M,
+                stride_b=M,
+                beta=1.0,
+                C=("BIAS", 0),
+                ldc=lay.ntot,
+                stride_c=lay.ntot,
+                batch=R,
+            )
+        )
     return prog
 
 
-def gemm_flops(program: list) -> int:
+def gemm_flops(program: Program) -> int:
     """2 m n k per GEMM per batch member, summed over the program."""
-    return sum(2 * g.m * g.n * g.k * g.batch for op, *rest in program if op == "gemm" for g in rest)
+    return sum(2 * g.m * g.n * g.k * g.batch for g in program if isinstance(g, Gemm))
 
 
-def _operand_elements(name_off: tuple[str, int], rows: int, cols: int, ld: int, stride: int, batch: int):
+_Region = tuple[str, np.ndarray]
+
+
+def _operand_elements(name_off: tuple[str, int], rows: int, cols: int, ld: int, stride: int, batch: int) -> _Region:
     """(buffer, sorted element indices) a column-major strided-batched operand touches."""
     name, off = name_off
-    idx = (off + np.arange(batch)[:, None, None] * stride + np.arange(cols)[None, :, None] * ld
-           + np.arange(rows)[None, None, :])
+    idx = (
+        off
+        + np.arange(batch)[:, None, None] * stride
+        + np.arange(cols)[None, :, None] * ld
+        + np.arange(rows)[None, None, :]
+    )
     return name, np.unique(idx)
 
 
-def _gemm_regions(g: Gemm):
+def _gemm_regions(g: Gemm) -> tuple[list[_Region], _Region]:
     a_shape = (g.m, g.k) if g.transa == OP_N else (g.k, g.m)
     b_shape = (g.k, g.n) if g.transb == OP_N else (g.n, g.k)
-    reads = [_operand_elements(g.A, *a_shape, g.lda, g.stride_a, g.batch),
-             _operand_elements(g.B, *b_shape, g.ldb, g.stride_b, g.batch)]
+    reads = [
+        _operand_elements(g.A, *a_shape, g.lda, g.stride_a, g.batch),
+        _operand_elements(g.B, *b_shape, g.ldb, g.stride_b, g.batch),
+    ]
     write = _operand_elements(g.C, g.m, g.n, g.ldc, g.stride_c, g.batch)
     return reads + [write], write
 
 
-def _overlap(a, b) -> bool:
+def _overlap(a: _Region, b: _Region) -> bool:
     return a[0] == b[0] and np.intersect1d(a[1], b[1], assume_unique=True).size > 0
 
 
-def _check_block(gemms: list, where: int) -> None:
+def _check_block(gemms: list[Gemm], where: int) -> None:
     regions = [(g.stream, *_gemm_regions(g)) for g in gemms]
     for j, (sj, touched_j, write_j) in enumerate(regions):
-        for sk, touched_k, write_k in regions[j + 1:]:
-            if sj != sk and (any(_overlap(write_j, t) for t in touched_k)
-                             or any(_overlap(write_k, t) for t in touched_j)):
-                raise RuntimeError(f"instruction {where}: GEMMs on streams {sj} and {sk} of one fork block touch the "
-                                   f"same elements of {write_j[0]!r} or {write_k[0]!r}")
+        for sk, touched_k, write_k in regions[j + 1 :]:
+            if sj != sk and (
+                any(_overlap(write_j, t) for t in touched_k) or any(_overlap(write_k, t) for t in touched_j)
+            ):
+                raise RuntimeError(
+                    f"instruction {where}: GEMMs on streams {sj} and {sk} of one fork block touch the "
+                    f"same elements of {write_j[0]!r} or {write_k[0]!r}"
+                )
 
 
-def check_program(program: list, n_streams: int) -> None:
+def check_program(program: Program, n_streams: int) -> None:
     """Raise ``RuntimeError`` if ``program`` would race on a GPU with ``n_streams`` streams.
 
     Rules: a GEMM off the main stream (stream 0) only between ``fork`` and ``join``; no element-wise pass
@@ -204,33 +355,36 @@ def check_program(program: list, n_streams: int) -> None:
     an element that a GEMM on another stream reads or writes (checked element by element, so the index
     arithmetic of the operands is proved race-free, not assumed; identical blocks are checked once).
     """
-    block: list | None = None
-    seen: set = set()
+    block: list[Gemm] | None = None
+    seen: set[tuple[Gemm, ...]] = set()
     for i, ins in enumerate(program):
-        op = ins[0]
-        if op == "fork":
-            if block is not None:
-                raise RuntimeError(f"instruction {i}: fork inside a fork block")
-            block = []
-        elif op == "join":
-            if block is None:
-                raise RuntimeError(f"instruction {i}: join without a fork")
-            if tuple(block) not in seen:
-                _check_block(block, i)
-                seen.add(tuple(block))
-            block = None
-        elif op == "gemm":
-            g = ins[1]
-            if not 0 <= g.stream < max(1, n_streams):
-                raise RuntimeError(f"instruction {i}: GEMM on stream {g.stream} but only {n_streams} stream(s)")
-            if block is not None:
-                block.append(g)
-            elif g.stream != 0:
-                raise RuntimeError(f"instruction {i}: GEMM on side stream {g.stream} outside a fork/join block; "
-                                   "it would run unordered with the main stream (and escape a graph capture)")
-        elif block is not None:
-            raise RuntimeError(f"instruction {i}: {op!r} inside a fork block (it runs on the main stream, unordered "
-                               "with the side streams' GEMMs)")
+        match ins:
+            case Fork():
+                if block is not None:
+                    raise RuntimeError(f"instruction {i}: fork inside a fork block")
+                block = []
+            case Join():
+                if block is None:
+                    raise RuntimeError(f"instruction {i}: join without a fork")
+                if tuple(block) not in seen:
+                    _check_block(block, i)
+                    seen.add(tuple(block))
+                block = None
+            case Gemm():
+                if not 0 <= ins.stream < max(1, n_streams):
+                    raise RuntimeError(f"instruction {i}: GEMM on stream {ins.stream} but only {n_streams} stream(s)")
+                if block is not None:
+                    block.append(ins)
+                elif ins.stream != 0:
+                    raise RuntimeError(
+                        f"instruction {i}: GEMM on side stream {ins.stream} outside a fork/join block; "
+                        "it would run unordered with the main stream (and escape a graph capture)"
+                    )
+            case _ if block is not None:
+                raise RuntimeError(
+                    f"instruction {i}: {type(ins).__name__} inside a fork block (it runs on the main "
+                    "stream, unordered with the side streams' GEMMs)"
+                )
     if block is not None:
         raise RuntimeError("the program ends inside a fork block (missing join)")
 
@@ -239,24 +393,24 @@ class LRUCache:
     """A mapping that keeps its ``maxsize`` most recently used entries (the graph and program caches:
     one entry per (Euler steps, dt/tau, k) key, so a caller cycling through keys cannot grow memory)."""
 
-    def __init__(self, maxsize: int, on_evict=None):
+    def __init__(self, maxsize: int, on_evict: Callable[[Any, Any], None] | None = None) -> None:
         if int(maxsize) < 1:
             raise ConfigError(f"the cache size must be >= 1, got {maxsize!r}.")
         self.maxsize = int(maxsize)
         self.on_evict = on_evict
-        self._d: OrderedDict = OrderedDict()
+        self._d: OrderedDict[Any, Any] = OrderedDict()
 
-    def __contains__(self, key) -> bool:
+    def __contains__(self, key: Any) -> bool:
         return key in self._d
 
     def __len__(self) -> int:
         return len(self._d)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         self._d.move_to_end(key)
         return self._d[key]
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: Any, value: Any) -> None:
         self._d[key] = value
         self._d.move_to_end(key)
         while len(self._d) > self.maxsize:
@@ -264,10 +418,10 @@ class LRUCache:
             if self.on_evict is not None:
                 self.on_evict(old_key, old)
 
-    def keys(self):
+    def keys(self) -> list[Any]:
         return list(self._d)
 
-    def clear(self):
+    def clear(self) -> None:
         self._d.clear()
 
 
@@ -288,65 +442,57 @@ class HostOps:
 
     mode = "host"
 
-    def __init__(self, dtype, streams: int = 1, xp=np):
-        self.dtype = np.dtype(dtype)
+    def __init__(self, dtype: DTypeLike, streams: int = 1, xp: Any = np) -> None:
+        self.dtype: np.dtype[Any] = np.dtype(dtype)
         self.xp = xp
         self.n_streams = max(1, int(streams))  # shapes the program (fork/join markers); runs in order
-        self.checked: set = set()
+        self.checked: set[Any] = set()
 
-    def empty(self, n: int):
+    def empty(self, n: int) -> Any:
         return self.xp.zeros(n, dtype=self.dtype)
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget anything tied to the current buffers (the programs checked for races: new shapes)."""
         self.checked.clear()
 
-    def execute(self, key, program: list, bufs: dict, shape: tuple[int, int]):
+    def execute(self, key: Any, program: Program, bufs: dict[str, Any], shape: tuple[int, int]) -> None:
         R, M = shape
         if key not in self.checked:
             check_program(program, self.n_streams)
             self.checked.add(key)
+        ntot = bufs["BIAS"].size // R
+        xp, t = self.xp, self.dtype.type
         for ins in program:
-            op = ins[0]
-            if op == "gemm":
-                self._gemm(ins[1], bufs)
-            elif op in ("fork", "join"):
-                continue
-            elif op == "form":
-                i = ins[1]
-                self.xp.multiply(bufs[f"SCALE{i}"], bufs[f"F{i}"] + bufs[f"TR{i}"], out=bufs[f"OP{i}"])
-            else:
-                self._elementwise(ins, bufs, R, M)
+            match ins:
+                case Gemm():
+                    self._gemm(ins, bufs)
+                case Fork() | Join():
+                    continue  # one stream: the program runs in order
+                case Form(i):
+                    xp.multiply(bufs[f"SCALE{i}"], bufs[f"F{i}"] + bufs[f"TR{i}"], out=bufs[f"OP{i}"])
+                case Pre(x, act, c0, nc, a):
+                    idx, bidx = self._index(R, M, ntot, c0, nc)
+                    X = bufs[x]
+                    v = X[idx]
+                    bufs[act][idx] = xp.tanh(v)
+                    X[idx] = (1 - t(a)) * v + t(a) * bufs["BIAS"][bidx]
+                case Exact(x, c0, nc, decay):
+                    idx, bidx = self._index(R, M, ntot, c0, nc)
+                    d = t(decay)
+                    bufs[x][idx] = d * bufs[x][idx] + (1 - d) * bufs["BIAS"][bidx]
+                case Tanh(x, act, c0, nc):
+                    idx, _ = self._index(R, M, ntot, c0, nc)
+                    bufs[act][idx] = xp.tanh(bufs[x][idx])
+                case _:
+                    raise TypeError(f"unknown instruction {ins!r}")
 
-    def _index(self, R: int, M: int, ntot: int, c0: int, nc: int):
+    def _index(self, R: int, M: int, ntot: int, c0: int, nc: int) -> tuple[Any, Any]:
         i = self.xp.arange(R * M * nc, dtype=np.int64)
         row = i // nc
         col = c0 + i % nc
         return row * ntot + col, (row // M) * ntot + col
 
-    def _elementwise(self, ins, bufs, R, M):
-        op, xname = ins[0], ins[1]
-        X = bufs[xname]
-        ntot = bufs["BIAS"].size // R
-        if op == "pre":
-            _, _, actname, (c0, nc), a = ins
-            idx, bidx = self._index(R, M, ntot, c0, nc)
-            x = X[idx]
-            bufs[actname][idx] = self.xp.tanh(x)
-            X[idx] = (1 - self.dtype.type(a)) * x + self.dtype.type(a) * bufs["BIAS"][bidx]
-        elif op == "exact":
-            _, _, (c0, nc), d = ins
-            idx, bidx = self._index(R, M, ntot, c0, nc)
-            d = self.dtype.type(d)
-            X[idx] = d * X[idx] + (1 - d) * bufs["BIAS"][bidx]
-        elif op == "tanh":
-            _, _, actname, (c0, nc) = ins
-            idx, _ = self._index(R, M, ntot, c0, nc)
-            bufs[actname][idx] = self.xp.tanh(X[idx])
-        else:
-            raise ValueError(f"unknown instruction {op!r}")
-
-    def _view(self, flat, off: int, rows: int, cols: int, ld: int):
+    def _view(self, flat: Any, off: int, rows: int, cols: int, ld: int) -> Any:
         if ld < max(1, rows):
             raise ValueError(f"leading dimension {ld} < rows {rows}")
         last = off + (cols - 1) * ld + rows - 1
@@ -355,7 +501,7 @@ class HostOps:
         it = flat.itemsize
         return self.xp.lib.stride_tricks.as_strided(flat[off:], shape=(rows, cols), strides=(it, ld * it))
 
-    def _gemm(self, g: Gemm, bufs):
+    def _gemm(self, g: Gemm, bufs: dict[str, Any]) -> None:
         a_rows, a_cols = (g.m, g.k) if g.transa == OP_N else (g.k, g.m)
         b_rows, b_cols = (g.k, g.n) if g.transb == OP_N else (g.n, g.k)
         alpha, beta = self.dtype.type(g.alpha), self.dtype.type(g.beta)
@@ -385,7 +531,7 @@ class ScheduledTrainer:
     at most :data:`MAX_CACHED` of them.
     """
 
-    def __init__(self, model, ops, *, max_cached: int = MAX_CACHED):
+    def __init__(self, model: Any, ops: Any, *, max_cached: int = MAX_CACHED) -> None:
         ok, why = supports(model)
         if not ok:
             raise ConfigError(f"the fused training schedule cannot train this model: {why}.")
@@ -394,8 +540,8 @@ class ScheduledTrainer:
         self.R = getattr(model, "n_members", 1)
         self.stacked = hasattr(model, "n_members")
         self.n_streams = getattr(ops, "n_streams", 1)
-        self.bufs: dict = {}
-        self.M = None
+        self.bufs: dict[str, Any] = {}
+        self.M: int | None = None
         self._programs = LRUCache(max_cached)
 
     @property
@@ -403,7 +549,7 @@ class ScheduledTrainer:
         return self.ops.mode
 
     # buffers ---------------------------------------------------------------------------------------
-    def _alloc(self, M: int):
+    def _alloc(self, M: int) -> None:
         R, lay, ops, p = self.R, self.lay, self.ops, self.model.params
         b = {name: ops.empty(R * M * lay.ntot) for name in ("X", "ACT", "XC", "ACTC")}
         b["BIAS"] = ops.empty(R * lay.ntot)
@@ -421,10 +567,10 @@ class ScheduledTrainer:
         self.bufs, self.M = b, M
         self._programs.clear()
 
-    def _v(self, name: str, *shape):
+    def _v(self, name: str, *shape: int) -> Any:
         return self.bufs[name].reshape((self.R,) + shape)
 
-    def _copy_in_params(self):
+    def _copy_in_params(self) -> None:
         p, lay = self.model.params, self.lay
         for i, c in enumerate(self.model.couplings):
             f = p[c.fixed].swapaxes(-1, -2) if c.transpose else p[c.fixed]
@@ -434,21 +580,31 @@ class ScheduledTrainer:
             self._v(f"T:{t.name}", lay.size(t.a), lay.size(t.b))[...] = p[t.name]
         bias = self._v("BIAS", lay.ntot)
         for layer in self.model.layers:
-            bias[:, lay.off(layer.name):lay.off(layer.name) + layer.size] = p[layer.bias]
+            bias[:, lay.off(layer.name) : lay.off(layer.name) + layer.size] = p[layer.bias]
 
-    def _copy_out_params(self):
+    def _copy_out_params(self) -> None:
         d, lay = self.model.params._d, self.lay
         for t in self.model.trained:
             new = self._v(f"T:{t.name}", lay.size(t.a), lay.size(t.b)).copy()
             d[t.name] = new if self.stacked else new[0]
         bias = self._v("BIAS", lay.ntot)
         for layer in self.model.layers:
-            new = bias[:, lay.off(layer.name):lay.off(layer.name) + layer.size].copy()
+            new = bias[:, lay.off(layer.name) : lay.off(layer.name) + layer.size].copy()
             d[layer.bias] = new if self.stacked else new[0]
 
     # the step --------------------------------------------------------------------------------------
-    def train_step(self, batch, dt: float | None = None, tau: float | None = None, T: float = 100.0,
-                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False, check: bool = True) -> None:
+    def train_step(
+        self,
+        batch: Any,
+        dt: float | None = None,
+        tau: float | None = None,
+        T: float = 100.0,
+        k: float = 0.01,
+        init: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        check: bool = True,
+    ) -> None:
         """One contrastive Hebbian update (SPEC "Training"); arguments as ``model.train_step``.
 
         ``check=True`` validates the values of ``batch`` and of the given ``init`` (one host synchronisation
@@ -457,8 +613,9 @@ class ScheduledTrainer:
         from ..ensemble import initial_states
 
         model = self.model
-        dt, tau = check_dynamics(model.dt if dt is None else dt, model.tau if tau is None else tau,
-                                 force=force or model.force)
+        dt, tau = check_dynamics(
+            model.dt if dt is None else dt, model.tau if tau is None else tau, force=force or model.force
+        )
         steps = steps_for(T, dt)
         k = float(k)
         if not math.isfinite(k) or k < 0:
@@ -475,8 +632,9 @@ class ScheduledTrainer:
         free0, clamped0 = initial_states(model, M, init, check=check)
         for n, x in list(free0.items()) + list(clamped0.items()):
             if x.shape[-2:] != (M, self.lay.size(n)):
-                raise DataError(f"initial state of layer {n!r} has shape {tuple(x.shape)}; expected (..., {M}, "
-                                f"{self.lay.size(n)}).")
+                raise DataError(
+                    f"initial state of layer {n!r} has shape {tuple(x.shape)}; expected (..., {M}, {self.lay.size(n)})."
+                )
         if self.M != M:
             self._alloc(M)
         self._copy_in_params()
@@ -485,9 +643,9 @@ class ScheduledTrainer:
         act_c[:, :, :nv] = batch
         X, XC = self._v("X", M, lay.ntot), self._v("XC", M, lay.ntot)
         for n, x in free0.items():
-            X[:, :, lay.off(n):lay.off(n) + lay.size(n)] = x
+            X[:, :, lay.off(n) : lay.off(n) + lay.size(n)] = x
         for n, x in clamped0.items():
-            XC[:, :, lay.off(n):lay.off(n) + lay.size(n)] = x
+            XC[:, :, lay.off(n) : lay.off(n) + lay.size(n)] = x
         a = dt / tau
         key = (steps, a, k)
         if key not in self._programs:
@@ -497,5 +655,6 @@ class ScheduledTrainer:
 
     def flops(self, steps: int, M: int | None = None) -> int:
         """GEMM FLOPs of one training step with ``steps`` Euler steps (2 m n k per GEMM)."""
-        return gemm_flops(build_program(self.model, self.lay, self.R, M or self.M or 1, steps, 0.1, 0.01,
-                                        self.n_streams))
+        return gemm_flops(
+            build_program(self.model, self.lay, self.R, M or self.M or 1, steps, 0.1, 0.01, self.n_streams)
+        )

@@ -268,7 +268,7 @@ def test_cupy_tf32_math_mode_and_measurable_difference():
     _need_gpu()
     import cupy
 
-    from chaossim.kernels.cupy_fast import CUBLAS_TF32_TENSOR_OP_MATH, Handle
+    from chaossim.kernels.cupy_fast import CUBLAS_TF32_TENSOR_OP_MATH, Handle, square_gemm
 
     if int(cupy.cuda.Device().compute_capability) < 80:
         pytest.skip("TF32 tensor cores need compute capability 8.0 (Ampere) or newer")
@@ -282,7 +282,7 @@ def test_cupy_tf32_math_mode_and_measurable_difference():
         h = Handle(stream, tf32=tf32)
         assert h.math_mode() == (CUBLAS_TF32_TENSOR_OP_MATH if tf32 else 0)
         c = cupy.zeros((n, n), dtype=cupy.float32)
-        h.gemm(np.float32, OP_N, OP_N, n, n, n, 1.0, a.data.ptr, n, 0, b.data.ptr, n, 0, 0.0, c.data.ptr, n, 0, 1)
+        h.gemm(square_gemm(n), np.float32, {"A": a.data.ptr, "B": b.data.ptr, "C": c.data.ptr})
         stream.synchronize()
         out[tf32] = c.get()
     exact = n * (1.0 + 2.0 ** -12)

@@ -6,7 +6,9 @@ import pytest
 from chaossim.ensemble import Ensemble
 from chaossim.errors import ConfigError
 from chaossim.kernels import HostOps, ScheduledTrainer, build_program
-from chaossim.kernels.schedule import OP_N, OP_T, Gemm, Layout, LRUCache, _gemm_block, check_program
+from chaossim.kernels.schedule import (
+    OP_N, OP_T, Fork, Gemm, Join, Layout, LRUCache, Pre, _gemm_block, check_program,
+)
 from chaossim.models import Deep, Restricted, Unrestricted
 
 ARCHS = [(Unrestricted, (10,)), (Restricted, (10, 7)), (Deep, (10, 7, 5))]
@@ -18,28 +20,28 @@ def _gemm(stream, c=("C", 0), a=("A", 0)):
 
 def test_block_entirely_on_a_side_stream_is_forked_and_joined():
     """Defect: fork/join was added only when a block used more than one stream."""
-    assert _gemm_block([_gemm(0), _gemm(0)], 2) == [("gemm", _gemm(0))] * 2
+    assert _gemm_block([_gemm(0), _gemm(0)], 2) == [_gemm(0)] * 2
     side_only = _gemm_block([_gemm(1)], 2)
-    assert side_only[0] == ("fork",) and side_only[-1] == ("join",)
+    assert side_only == [Fork(), _gemm(1), Join()]
     check_program(side_only, 2)
     with pytest.raises(RuntimeError, match="outside a fork/join block"):
-        check_program([("gemm", _gemm(1))], 2)
+        check_program([_gemm(1)], 2)
 
 
 def test_program_checker_finds_races_and_bad_structure():
-    ok = [("fork",), ("gemm", _gemm(0, c=("C", 0))), ("gemm", _gemm(1, c=("C", 8))), ("join",)]
+    ok = [Fork(), _gemm(0, c=("C", 0)), _gemm(1, c=("C", 8)), Join()]
     check_program(ok, 2)
-    write_write = [("fork",), ("gemm", _gemm(0, c=("C", 0))), ("gemm", _gemm(1, c=("C", 1))), ("join",)]
+    write_write = [Fork(), _gemm(0, c=("C", 0)), _gemm(1, c=("C", 1)), Join()]
     with pytest.raises(RuntimeError, match="touch the same elements"):
         check_program(write_write, 2)
-    read_write = [("fork",), ("gemm", _gemm(0, c=("C", 0))), ("gemm", _gemm(1, c=("D", 0), a=("C", 2))), ("join",)]
+    read_write = [Fork(), _gemm(0, c=("C", 0)), _gemm(1, c=("D", 0), a=("C", 2)), Join()]
     with pytest.raises(RuntimeError, match="touch the same elements"):
         check_program(read_write, 2)
-    same_stream = [("fork",), ("gemm", _gemm(1, c=("C", 0))), ("gemm", _gemm(1, c=("C", 1))), ("join",)]
+    same_stream = [Fork(), _gemm(1, c=("C", 0)), _gemm(1, c=("C", 1)), Join()]
     check_program(same_stream, 2)  # one stream runs its GEMMs in order: no race
-    for bad, msg in (([("fork",), ("pre", "X", "ACT", (0, 1), 0.1), ("join",)], "inside a fork block"),
-                     ([("fork",), ("fork",)], "fork inside"), ([("join",)], "without a fork"),
-                     ([("fork",), ("gemm", _gemm(1))], "missing join"), ([("gemm", _gemm(2))], "only 2 stream")):
+    for bad, msg in (([Fork(), Pre("X", "ACT", 0, 1, 0.1), Join()], "Pre inside a fork block"),
+                     ([Fork(), Fork()], "fork inside"), ([Join()], "without a fork"),
+                     ([Fork(), _gemm(1)], "missing join"), ([_gemm(2)], "only 2 stream")):
         with pytest.raises(RuntimeError, match=msg):
             check_program(bad, 2)
 
@@ -51,7 +53,7 @@ def test_every_program_is_race_free(cls, sizes, R, streams):
     m = cls(*sizes)
     prog = build_program(m, Layout.of(m), R, 4, 3, 0.1, 0.01, streams)
     check_program(prog, streams)
-    side = [g for op, *rest in prog if op == "gemm" for g in rest if g.stream != 0]
+    side = [g for g in prog if isinstance(g, Gemm) and g.stream != 0]
     assert bool(side) == (streams > 1 and cls is not Unrestricted)
 
 
@@ -60,8 +62,8 @@ def test_side_stream_only_clamped_block_of_deep_with_three_streams():
     still be inside fork/join."""
     m = Deep(10, 7, 5)
     prog = build_program(m, Layout.of(m), 1, 4, 2, 0.1, 0.01, 3)
-    first_gemm = next(i for i, ins in enumerate(prog) if ins[0] == "gemm")
-    assert prog[first_gemm - 1] == ("fork",) and prog[first_gemm][1].stream != 0
+    first_gemm = next(i for i, ins in enumerate(prog) if isinstance(ins, Gemm))
+    assert prog[first_gemm - 1] == Fork() and prog[first_gemm].stream != 0
     check_program(prog, 3)
 
 
@@ -145,3 +147,10 @@ def test_host_gemm_emulation_all_transposes_padded_ld_batched():
                 for j in range(n):
                     touched[5 + r * sc + j * ldc:5 + r * sc + j * ldc + m] = True
             np.testing.assert_array_equal(bufs["C"][~touched], before[~touched])  # padding untouched
+
+
+def test_executor_refuses_an_unknown_instruction():
+    """The executors dispatch on the instruction's type; anything else is named in the error."""
+    bufs = {"BIAS": np.zeros(2)}
+    with pytest.raises(TypeError, match="unknown instruction"):
+        HostOps(np.float64).execute("k", [("pre", "X", "ACT", (0, 1), 0.1)], bufs, (1, 1))
