@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chaossim import analysis  # noqa: E402
+from chaossim import plotting  # noqa: E402
 from chaossim.chaos.lyapunov import lyapunov_max  # noqa: E402
 from chaossim.models.architectures import Unrestricted  # noqa: E402
 
@@ -63,9 +64,10 @@ def part_a(out: str, n: int, quick: bool, sizes: tuple[int, ...]) -> dict:
     gl = np.linspace(0.05, 1.0, 60)
     gd = np.linspace(0.25, 4.0, 80)
     dmft_curve = (gd, [dmft_lyapunov(float(x), 1.0) for x in gd]) if dmft_lyapunov is not None else None
-    paths = analysis.plot_lyapunov_vs_g(
-        [r["g"] for r in rows], [r["lam"] for r in rows], [r["err"] for r in rows], os.path.join(out, "lyapunov_vs_g"),
+    fig = plotting.plot_lyapunov_vs_g(
+        [r["g"] for r in rows], [r["lam"] for r in rows], [r["err"] for r in rows],
         dmft_curve=dmft_curve, linear_curve=(gl, np.log(1 - 0.1 + 0.1 * np.sqrt(gl)) / 0.1))
+    paths = plotting.save_figure(fig, os.path.join(out, "lyapunov_vs_g"))
     print("wrote", *paths)
 
     side = []
@@ -102,11 +104,13 @@ def part_b(out: str, steps: int) -> dict:
     for t, lam, var in zip(c["t_age"], c["lambda_max"], c["activity_var"]):
         print(f"{int(t):6d} {lam * tau:11.4f} {var:11.4f}")
     print("indices at the end:", {k: float(v[-1]) for k, v in res.history.items() if k != "t_age"})
-    p1 = analysis.plot_chaos_vs_age(c["t_age"], np.asarray(c["lambda_max"]) * tau, c["activity_var"],
-                                    os.path.join(out, "chaos_vs_age"))
-    p2 = analysis.plot_singular_values(sv_steps, sv, os.path.join(out, "sv_A"), title="singular values of A")
+    p1 = plotting.save_figure(plotting.plot_chaos_vs_age(c["t_age"], np.asarray(c["lambda_max"]) * tau,
+                                                         c["activity_var"]), os.path.join(out, "chaos_vs_age"))
+    p2 = plotting.save_figure(plotting.plot_singular_values(sv_steps, sv, title="singular values of A"),
+                              os.path.join(out, "sv_A"))
     u, s, _ = analysis.svd_modes(res.model.params["A"], 9)
-    p3 = analysis.plot_modes(u, (8, 8), os.path.join(out, "modes_A"), k=9, title="top left singular vectors of A")
+    p3 = plotting.save_figure(plotting.plot_modes(u, (8, 8), k=9, title="top left singular vectors of A"),
+                              os.path.join(out, "modes_A"))
     lt = analysis.fixed_points(res.model, 200, 2000.0, seed=0)
     n_distinct, _ = analysis.count_distinct(lt.points, 0.1 * math.sqrt(64))
     print(f"long runs (t = 2000 = 200 tau, 200 starts): {n_distinct} distinct states (dist < 0.8), "

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from chaossim.config import RunConfig
-from chaossim.figures import plot_training_curves
+from chaossim.plotting import plot_training_curves, save_figure
 from chaossim.training import load_data, train
 
 
@@ -69,8 +69,10 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print(table)
     (out / "table.txt").write_text(table + "\n")
-    paths = plot_training_curves([runs["restricted"], runs["rbm"]], out / "fig_compare",
-                                 labels=["restricted chaotic", f"RBM (Rdm, {int(args.T)} sweeps)"])
+    histories = {arch: h for arch, h, _ in rows}
+    fig = plot_training_curves([histories["restricted"], histories["rbm"]],
+                               labels=["restricted chaotic", f"RBM (Rdm, {int(args.T)} sweeps)"])
+    paths = save_figure(fig, out / "fig_compare")
     print("figure:", *paths)
     return 0
 

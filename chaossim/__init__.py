@@ -3,7 +3,8 @@
 Models (SPEC.md "The three architectures"): :class:`Unrestricted`, :class:`Restricted`, :class:`Deep`,
 trained together as an :class:`Ensemble`; the baseline :class:`RBM`. Training: :func:`train` with a
 :class:`RunConfig`. Indices: :mod:`chaossim.metrics`. Chaos diagnostics and DMFT: :mod:`chaossim.chaos`.
-SVD view of learning: :mod:`chaossim.analysis`. Sweeps (Dask, zarr): :mod:`chaossim.sweep`.
+SVD view of learning: :mod:`chaossim.analysis`. Figures (from arrays, returned as matplotlib Figures):
+:mod:`chaossim.plotting`. Sweeps (Dask, zarr): :mod:`chaossim.sweep`.
 """
 __version__ = "0.1.0"
 

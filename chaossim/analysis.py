@@ -1,13 +1,16 @@
-"""The SVD view of learning and the chaos figures (SPEC "The related talk"; Decelle, Fissore, Furtlehner).
+"""The SVD view of learning (after Decelle, Fissore and Furtlehner's analysis of RBM training), long-time
+states and receptive fields.
 
 Training is read through the SVD of a coupling matrix, K = U S V^T (A, or fixed + trained such as W + A):
 singular-value trajectories over training (snapshots written by ``training.snapshot_every``), the top
-left singular vectors (visible side) drawn as images, and data, generated samples and long-time states
-(fixed points, "mode collapse", SPEC "Accuracy indices") projected onto the top modes.
+left singular vectors (visible side), and data, generated samples and long-time states (fixed points,
+"mode collapse", docs/indices.md) projected onto the top modes; and the receptive fields of hidden
+units (paper Fig. 4).
 
 Everything returned is NumPy float64 (arrays of either backend are accepted and converted at this
-boundary). Figures are written with matplotlib's Agg backend as PNG and PDF; each plotting function
-returns the paths it wrote.
+boundary). Nothing here draws: :mod:`chaossim.plotting` turns these arrays into figures
+(:func:`~chaossim.plotting.plot_singular_values`, :func:`~chaossim.plotting.plot_modes`,
+:func:`~chaossim.plotting.plot_projections`, :func:`~chaossim.plotting.plot_receptive_fields`).
 """
 from __future__ import annotations
 
@@ -231,151 +234,49 @@ def mode_collapse_report(model, n: int, t_long: float, seed: int, *, dist_tol: f
             "fraction_fixed": lt.fraction_fixed, "median_speed": float(np.median(lt.speed))}
 
 
-# ------------------------------------------------------------------ figures
+# ------------------------------------------------------------------ receptive fields
 
 
-def _pyplot():
-    import matplotlib
+def receptive_fields(params: Mapping, image_shape, n: int = 9, g: float = 1.0, *, units=None,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Receptive fields of hidden units (paper Fig. 4): for hidden unit a, the couplings {W_ia + A_ia}_i to
+    the visible layer reshaped as an image, divided by g (the paper: "the overall color scale has been
+    divided by g").
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path) -> list[Path]:
-    path = Path(path)
-    base = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf") else path
-    base.parent.mkdir(parents=True, exist_ok=True)
-    out = [base.with_suffix(".png"), base.with_suffix(".pdf")]
-    fig.savefig(out[0], dpi=150, bbox_inches="tight")
-    fig.savefig(out[1], bbox_inches="tight")
-    _pyplot().close(fig)
-    return out
-
-
-def _vector(a, name: str) -> np.ndarray:
-    v = np.asarray(to_numpy(a), dtype=np.float64).ravel()
-    if v.size == 0:
-        raise DataError(f"{name} is empty; nothing to plot.")
-    return v
-
-
-def plot_singular_values(steps, S, path, *, title: str = "singular values over training") -> list[Path]:
-    """Top singular values (S: n_steps x k) vs training step; log y, log x when all steps are > 0."""
-    plt = _pyplot()
-    steps = _vector(steps, "steps")
-    s = np.asarray(to_numpy(S), dtype=np.float64)
-    if s.ndim != 2 or s.shape[0] != steps.size:
-        raise DataError(f"S must be (n_steps, k) with n_steps = {steps.size}, got shape {s.shape}.")
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    colors = plt.cm.viridis(np.linspace(0, 0.9, s.shape[1]))
-    for i in range(s.shape[1]):
-        ax.plot(steps, s[:, i], color=colors[i], marker="." if steps.size < 30 else None, label=f"s{i + 1}")
-    if np.all(s > 0):
-        ax.set_yscale("log")
-    if np.all(steps > 0) and steps.max() / steps.min() > 10:
-        ax.set_xscale("log")
-    ax.set_xlabel("training step t_age")
-    ax.set_ylabel("singular value")
-    ax.set_title(title)
-    if s.shape[1] <= 10:
-        ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
-
-
-def plot_modes(U, image_shape, path, k: int = 9, *, title: str = "top singular vectors") -> list[Path]:
-    """The first ``k`` columns of ``U`` (Nv x >= k) as images of ``image_shape``, in a square-ish grid,
-    on a symmetric diverging colour scale."""
-    plt = _pyplot()
-    u = _matrix(U, "U")
-    k = _check_k(k, u.shape[1], "columns of U")
-    shape = tuple(int(d) for d in image_shape)
-    if int(np.prod(shape)) != u.shape[0]:
-        raise DataError(f"image_shape {shape} has {int(np.prod(shape))} pixels but U has {u.shape[0]} rows.")
-    cols = math.ceil(math.sqrt(k))
-    rows = math.ceil(k / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.8 * cols, 1.8 * rows + 0.3), squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if i < k:
-            lim = np.abs(u[:, i]).max() or 1.0
-            ax.imshow(u[:, i].reshape(shape), cmap="RdBu_r", vmin=-lim, vmax=lim)
-            ax.set_title(f"mode {i + 1}", fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
-
-
-def plot_projections(proj_data, proj_gen, proj_fixed, path, *, title: str = "projections on modes 1-2") -> list[Path]:
-    """Scatter of data, generated samples and long-time states on modes 1 and 2 (columns 0, 1); any set may
-    be None."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    drawn = 0
-    for arr, label, style in ((proj_data, "data", {"s": 6, "alpha": 0.4, "color": "0.5"}),
-                              (proj_gen, "generated", {"s": 6, "alpha": 0.5, "color": "tab:blue"}),
-                              (proj_fixed, "long-time states", {"s": 40, "marker": "x", "color": "tab:red"})):
-        if arr is None:
-            continue
-        p = _matrix(arr, label)
-        if p.shape[1] < 2:
-            raise DataError(f"{label} projections need at least 2 columns (modes 1 and 2), got {p.shape[1]}.")
-        ax.scatter(p[:, 0], p[:, 1], label=label, **style)
-        drawn += 1
-    if not drawn:
-        raise DataError("all projection sets are None; pass at least one.")
-    ax.set_xlabel("mode 1")
-    ax.set_ylabel("mode 2")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def plot_lyapunov_vs_g(g_values, lam, lam_err, path, dmft_curve=None, *, linear_curve=None,
-                       units: str = "1/tau") -> list[Path]:
-    """Measured lambda_max (error bars) vs g, with optional reference curves given as (g, lambda) pairs:
-    ``dmft_curve`` (DMFT prediction) and ``linear_curve`` (linear stability of the fixed point 0)."""
-    plt = _pyplot()
-    g = _vector(g_values, "g_values")
-    lam = _vector(lam, "lam")
-    err = _vector(lam_err, "lam_err")
-    if not (g.size == lam.size == err.size):
-        raise DataError(f"g_values, lam and lam_err must have equal lengths, got {g.size}, {lam.size}, {err.size}.")
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.axhline(0, color="0.7", lw=0.8)
-    ax.axvline(1, color="0.7", lw=0.8, ls=":")
-    for curve, label, style in ((linear_curve, "linear stability of v = 0", {"color": "tab:green", "ls": "--"}),
-                                (dmft_curve, "DMFT (SCS 1988)", {"color": "tab:red", "ls": "-"})):
-        if curve is not None:
-            cg, cl = (_vector(c, label) for c in curve)
-            ax.plot(cg, cl, label=label, **style)
-    ax.errorbar(g, lam, yerr=err, fmt="o", ms=4, capsize=2, color="k", label="simulation (Euler map)")
-    ax.set_xlabel("g (variance of the couplings)")
-    ax.set_ylabel(f"lambda_max [{units}]")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def plot_chaos_vs_age(t_age, lam, var, path, *, units: str = "1/tau") -> list[Path]:
-    """lambda_max and the activity variance vs training step, two stacked panels."""
-    plt = _pyplot()
-    t = _vector(t_age, "t_age")
-    lam = _vector(lam, "lam")
-    var = _vector(var, "var")
-    if not (t.size == lam.size == var.size):
-        raise DataError(f"t_age, lam and var must have equal lengths, got {t.size}, {lam.size}, {var.size}.")
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(5.5, 5), sharex=True)
-    ax1.axhline(0, color="0.7", lw=0.8)
-    ax1.plot(t, lam, "o-", ms=3)
-    ax1.set_ylabel(f"lambda_max [{units}]")
-    ax2.plot(t, var, "o-", ms=3, color="tab:orange")
-    ax2.set_ylabel("Var phi(v)")
-    ax2.set_xlabel("training step t_age")
-    return _save(fig, path)
+    The matrix is W + A (restricted), W1 + A1 (deep: the first hidden layer) or W (RBM, pass g = 1).
+    ``units``: the hidden units a; default ``n`` distinct units drawn at random (sorted) from ``seed``.
+    Returns ``(fields, units)`` with fields of shape (n, H, W) (float64 NumPy; either backend accepted).
+    :func:`chaossim.plotting.plot_receptive_fields` draws them.
+    """
+    p = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in params.items()}
+    if "W1" in p and "A1" in p:
+        m = p["W1"] + p["A1"]
+    elif "W" in p and "A" in p:
+        m = p["W"] + p["A"]
+    elif "W" in p and "A" not in p:
+        m = p["W"]
+    else:
+        raise ConfigError("receptive fields need hidden units; the unrestricted model (J, A) has none. "
+                          "Use a restricted, deep or RBM run.")
+    nv, nh = m.shape
+    h, w = (int(s) for s in image_shape)
+    if h * w != nv:
+        raise DataError(f"the visible layer has {nv} units but the image shape {h}x{w} has {h * w} pixels.")
+    g = float(g)
+    if not (math.isfinite(g) and g > 0):
+        raise ConfigError(f"g must be > 0 to scale the receptive fields, got {g!r}.")
+    if units is None:
+        n = int(n)
+        if not 1 <= n <= nh:
+            raise ConfigError(f"n = {n} hidden units asked for, but the layer has {nh}; choose 1 <= n <= {nh}.")
+        units = np.sort(np.random.default_rng(seed).choice(nh, size=n, replace=False))
+    units = np.asarray(to_numpy(units), dtype=np.int64)
+    if units.size == 0 or units.min() < 0 or units.max() >= nh:
+        raise ConfigError(f"hidden units must lie in [0, {nh - 1}], got {units.tolist()}.")
+    return (m[:, units].T / g).reshape(len(units), h, w), units
 
 
 __all__ = [
-    "LongTimeStates", "count_distinct", "coupling_matrix", "fixed_points", "mode_collapse_report",
-    "plot_chaos_vs_age", "plot_lyapunov_vs_g", "plot_modes", "plot_projections", "plot_singular_values",
-    "project", "singular_value_trajectories", "singular_values", "svd_modes",
+    "LongTimeStates", "count_distinct", "coupling_matrix", "fixed_points", "mode_collapse_report", "project",
+    "receptive_fields", "singular_value_trajectories", "singular_values", "svd_modes",
 ]

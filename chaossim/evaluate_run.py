@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import derive_seed, to_numpy
-from .errors import ConfigError, StoreError
+from .errors import ConfigError, DataError, StoreError
 from .evaluation import INDEX_NAMES, indices_vs_time
 from .io import atomic_savez, atomic_write_text, load_npz
 
@@ -211,21 +211,106 @@ def load_samples(run_dir) -> dict:
     return z
 
 
+# ------------------------------------------------------------------------------------------ figures of runs
+# Loading stays here; chaossim.plotting draws from the arrays.
+ARCH_NAMES = {"unrestricted": "Unrestricted", "restricted": "Restricted", "deep": "Deep", "rbm": "RBM"}
+
+
+def run_label(run_dir) -> str:
+    """A legend label for a run directory: its architecture, with the directory name when they differ
+    ("Restricted (r1)"); the directory name alone when it holds no readable config (e.g. an evaluate --out)."""
+    from .config import RunConfig
+
+    run_dir = Path(run_dir)
+    try:
+        arch = RunConfig.load(run_dir / "config.toml").model.arch
+    except Exception:  # a label is cosmetic; fall back to the name
+        return run_dir.name
+    name = ARCH_NAMES.get(arch, arch)
+    return name if run_dir.name.lower() == arch else f"{name} ({run_dir.name})"
+
+
+def load_history(run_dir) -> dict:
+    """The logged indices (t_age, E2, Es, EAAI, ER) of a run's checkpoint; a clear error when there are none."""
+    from .training import load_checkpoint
+
+    hist = load_checkpoint(run_dir)["history"]
+    if not hist or len(hist.get("t_age", [])) == 0:
+        raise DataError(f"{run_dir} has no logged indices yet; train it longer (training.log_every).")
+    return hist
+
+
+def _image_shape_of_run(run_dir: Path, config, nv: int) -> tuple[int, int]:
+    if (run_dir / SAMPLES_FILE).is_file():
+        return load_samples(run_dir)["image_shape"]
+    side = math.isqrt(nv)
+    if side * side == nv:
+        return side, side
+    from .training import load_data
+
+    shape = load_data(config).image_shape
+    if shape is None:
+        raise DataError(f"the data of {run_dir} have no image shape; receptive fields cannot be drawn as images.")
+    return tuple(shape)
+
+
+def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n: int = 9, seed: int = 0):
+    """The figure ``chaossim plot FIGURE RUN...`` draws (a matplotlib Figure; see :data:`PLOTS`), from run
+    directories: loads their files, then calls :mod:`chaossim.plotting`. ``labels``: one per run (default
+    :func:`run_label`); ``n``, ``seed``: the receptive fields' number of hidden units and their draw."""
+    from . import plotting
+
+    if figure not in PLOTS:
+        raise ConfigError(f"unknown figure {figure!r}; choose one of {', '.join(PLOTS)}.")
+    runs = [Path(r) for r in ([runs] if isinstance(runs, (str, Path)) else runs)]
+    if not runs:
+        raise ConfigError("give at least one run directory.")
+    if not PLOTS[figure][1] and len(runs) != 1:
+        raise ConfigError(f"the {figure} figure draws one run; got {len(runs)}.")
+    names = list(labels) if labels else [run_label(r) for r in runs]
+    if figure == "samples":
+        loaded = [load_samples(r) for r in runs]
+        first = loaded[0]
+        return plotting.plot_samples([s["generated"] for s in loaded], first["data"], first["image_shape"],
+                                     labels=names)
+    if figure == "snapshots":
+        s = load_samples(runs[0])
+        return plotting.plot_snapshots(s["snapshots"], s["snapshot_t"], s["image_shape"], T=s["T"])
+    if figure == "indices-vs-t":
+        return plotting.plot_indices_vs_time([load_evaluation(r) for r in runs], labels=names)
+    if figure == "training":
+        return plotting.plot_training_curves([load_history(r) for r in runs], labels=names)
+    # receptive-fields
+    from .config import RunConfig
+    from .training import load_checkpoint
+
+    run_dir = runs[0]
+    if not (run_dir / "config.toml").is_file():
+        raise StoreError(f"{run_dir} is not a chaossim run directory (no config.toml).")
+    config = RunConfig.load(run_dir / "config.toml")
+    params = load_checkpoint(run_dir)["params"]
+    g = 1.0 if config.model.arch == "rbm" else config.model.g
+    image_shape = _image_shape_of_run(run_dir, config, params["b"].shape[0])
+    return plotting.plot_receptive_fields(params, image_shape, g=g, n=n, seed=seed,
+                                          title=f"{names[0]}: receptive fields")
+
+
 # ------------------------------------------------------------------------------------------ CLI
-_PLOTS = {
-    "samples": ("plot_samples", "fig2_samples", True,
+PLOTS = {
+    "samples": ("fig2_samples", True,
                 "Fig. 2: generated samples phi(v(T)) of each run (one row per run) beside held-out data samples."),
-    "snapshots": ("plot_snapshots", "fig3a_snapshots", False,
+    "snapshots": ("fig3a_snapshots", False,
                   "Fig. 3a: samples of one set of random starts at several times t (0 .. 50 T); at t >> T the "
                   "dynamics has fallen onto learned fixed points."),
-    "indices-vs-t": ("plot_indices_vs_time", "fig3b_indices_vs_t", True,
+    "indices-vs-t": ("fig3b_indices_vs_t", True,
                      "Fig. 3b: the four accuracy indices vs generation time t (log t), a vertical line at t = T."),
-    "receptive-fields": ("plot_receptive_fields", "fig4_receptive_fields", False,
+    "receptive-fields": ("fig4_receptive_fields", False,
                          "Fig. 4: receptive fields (W_ia + A_ia)/g of randomly chosen hidden units a, as images "
                          "(deep model: W1 + A1; RBM: W)."),
-    "training": ("plot_training_curves", "fig5_training", True,
+    "training": ("fig5_training", True,
                  "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run."),
 }
+"""figure name on the command line -> (file stem, whether it takes several runs, help text)."""
 
 
 def cmd_evaluate(args) -> int:
@@ -237,21 +322,18 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from . import figures
     from .fs import check_writable
+    from .plotting import save_figure
 
-    func_name, stem, many, _ = _PLOTS[args.figure]
-    func = getattr(figures, func_name)
-    path = Path(args.out) / stem
+    stem, many, _ = PLOTS[args.figure]
     check_writable(args.out, "the output folder", "give --out DIR in a writable place")
     if many:
-        kwargs = {"labels": args.label} if args.label else {}
-        paths = func(args.run, path, **kwargs)
+        fig = figure_of_runs(args.figure, args.run, labels=args.label)
     elif args.figure == "receptive-fields":
-        paths = func(args.run, path, n=args.n, seed=args.seed)
+        fig = figure_of_runs(args.figure, [args.run], n=args.n, seed=args.seed)
     else:
-        paths = func(args.run, path)
-    for p in paths:
+        fig = figure_of_runs(args.figure, [args.run])
+    for p in save_figure(fig, Path(args.out) / stem):
         print(f"wrote {p}")
     return 0
 
@@ -290,7 +372,7 @@ def add_parsers(subparsers) -> None:
                "  chaossim plot training runs/unres runs/res runs/deep --out figures/")
     plot.set_defaults(func=lambda args: (plot.print_help(), 2)[1])
     figs = plot.add_subparsers(dest="figure", metavar="FIGURE")
-    for name, (_, stem, many, text) in _PLOTS.items():
+    for name, (stem, many, text) in PLOTS.items():
         q = figs.add_parser(name, help=text, description=f"{text} Writes OUT/{stem}.png and OUT/{stem}.pdf.")
         if many:
             q.add_argument("run", nargs="+", help="run directories (one curve or row each)")

@@ -95,24 +95,29 @@ def entries() -> list[Entry]:
               f"chaossim plot training {THREE} --out {GALLERY}", ["fig5_training"]),
         Entry("Singular values of A over training",
               "The SVD view of learning: the top singular values of the trained matrix A, read from the "
-              "parameter snapshots the restricted run wrote every 25 steps (`training.snapshot_every`).",
-              f'from chaossim import analysis\n\n'
+              "parameter snapshots the restricted run wrote every 25 steps (`training.snapshot_every`). The "
+              "plotting functions return a matplotlib Figure (a notebook displays it); `save_figure` writes "
+              "PNG and PDF.",
+              f'from chaossim import analysis\n'
+              f'from chaossim.plotting import plot_singular_values, save_figure\n\n'
               f'steps, S = analysis.singular_value_trajectories("{res}", which="A", k=8)\n'
-              f'analysis.plot_singular_values(steps, S, "{GALLERY}/sv_A", title="singular values of A")',
+              f'save_figure(plot_singular_values(steps, S, title="singular values of A"), "{GALLERY}/sv_A")',
               ["sv_A"], python=True),
         Entry("Top modes of A and the data projected on them",
               "The top left singular vectors of A (visible side) as images, and held-out data, generated "
               "samples at t = T and long-time states (t = 50 T) projected on the first two.",
-              f'import chaossim as cs\nfrom chaossim import analysis\n\n'
+              f'import chaossim as cs\nfrom chaossim import analysis\n'
+              f'from chaossim.plotting import plot_modes, plot_projections, save_figure\n\n'
               f'config, model, _ = cs.load_run("{res}")\n'
               f'U, s, Vt = analysis.svd_modes(model.params["A"], 9)\n'
-              f'analysis.plot_modes(U, (8, 8), "{GALLERY}/modes_A", k=9, title="top left singular vectors of A")\n'
+              f'save_figure(plot_modes(U, (8, 8), k=9, title="top left singular vectors of A"), "{GALLERY}/modes_A")\n'
               f'data = cs.load_dataset("digits", seed=config.model.seed)\n'
               f'model.rng = model.bk.rng(0)\n'
               f'generated = model.generate(300, config.dynamics.T)\n'
               f'late = analysis.fixed_points(model, 100, 50 * config.dynamics.T, seed=0)\n'
-              f'analysis.plot_projections(analysis.project(data.test[:300], U, 2), analysis.project(generated, U, 2),\n'
-              f'                          analysis.project(late.points, U, 2), "{GALLERY}/projections_A")',
+              f'fig = plot_projections(analysis.project(data.test[:300], U, 2), analysis.project(generated, U, 2),\n'
+              f'                       analysis.project(late.points, U, 2))\n'
+              f'save_figure(fig, "{GALLERY}/projections_A")',
               ["modes_A", "projections_A"], python=True),
         Entry("Chaos along training",
               "The largest Lyapunov exponent of the free dynamics (in units of 1/τ) and the variance of φ(v), "
@@ -120,26 +125,27 @@ def entries() -> list[Entry]:
               "replicas. How they move with t_age is the lens on how training reshapes the dynamics: the "
               "learned attractors make the free dynamics contract (a more negative exponent) while the activity "
               "takes on the data's contrast.",
-              f'import numpy as np\nimport chaossim as cs\nfrom chaossim import analysis\n\n'
+              f'import numpy as np\nimport chaossim as cs\n'
+              f'from chaossim.plotting import plot_chaos_vs_age, save_figure\n\n'
               f'config, model, checkpoint = cs.load_run("{res}")\n'
               f'chaos = checkpoint["chaos"]\n'
-              f'analysis.plot_chaos_vs_age(chaos["t_age"], np.asarray(chaos["lambda_max"]) * model.tau,\n'
-              f'                           chaos["activity_var"], "{GALLERY}/chaos_vs_age")',
+              f'fig = plot_chaos_vs_age(chaos["t_age"], np.asarray(chaos["lambda_max"]) * model.tau, chaos["activity_var"])\n'
+              f'save_figure(fig, "{GALLERY}/chaos_vs_age")',
               ["chaos_vs_age"], python=True),
         Entry("Largest Lyapunov exponent of the untrained network vs g",
               "The unrestricted network with A = 0, b = 0 (N = 1000, dt = 1, τ = 10), tangent method, 8 "
               "replicas of one network. Below g = 1 the exponent is that of the stable fixed point v = 0, the "
               "dashed curve (the circular law for the Euler map); above g = 1 it turns positive: chaos. Close to "
               "g = 1 a finite network's exponent stays near zero.",
-              f'import numpy as np\nimport chaossim as cs\nfrom chaossim import analysis\n'
-              f'from chaossim.chaos import lyapunov_max\n\n'
+              f'import numpy as np\nimport chaossim as cs\nfrom chaossim.chaos import lyapunov_max\n'
+              f'from chaossim.plotting import plot_lyapunov_vs_g, save_figure\n\n'
               f'gs = [0.25, 0.5, 0.75, 1.25, 1.5, 2.0, 3.0, 4.0]\n'
               f'runs = [lyapunov_max(cs.Unrestricted(1000, g=g, seed=1), t_burn=500.0, t_run=1000.0) for g in gs]\n'
               f'a = 0.1  # dt / tau\n'
               f'low = np.linspace(0.05, 1.0, 40)\n'
-              f'analysis.plot_lyapunov_vs_g(gs, [r.value * 10 for r in runs], [r.stderr * 10 for r in runs],\n'
-              f'                            "{GALLERY}/lyapunov_vs_g",\n'
-              f'                            linear_curve=(low, np.log(1 - a + a * np.sqrt(low)) / a))',
+              f'fig = plot_lyapunov_vs_g(gs, [r.value * 10 for r in runs], [r.stderr * 10 for r in runs],\n'
+              f'                         linear_curve=(low, np.log(1 - a + a * np.sqrt(low)) / a))\n'
+              f'save_figure(fig, "{GALLERY}/lyapunov_vs_g")',
               ["lyapunov_vs_g"], python=True),
     ]
 

@@ -2,6 +2,7 @@
 
 The notebooks read a sweep store (default ../quickstart.zarr, the README's first command; override with
 the CHAOSSIM_STORE environment variable) and call chaossim's functions; no physics is written inside them.
+The figures of chaossim.plotting are returned as matplotlib Figures: a cell that ends with one displays it.
 """
 from pathlib import Path
 
@@ -29,13 +30,11 @@ PHASE = [
     new_code_cell('''print(ds.status.to_series().value_counts())
 from chaossim.sweep.report import best_points_table
 print(best_points_table(ds))'''),
-    new_markdown_cell("## Phase diagram of each index at the last training step"),
-    new_code_cell('''last = ds[indices].isel(t_age=-1).mean(others) if others else ds[indices].isel(t_age=-1)
-fig, axes = plt.subplots(1, len(indices), figsize=(4.2 * len(indices), 3.4), constrained_layout=True)
-for ax, name in zip(axes, indices):
-    last[name].plot(ax=ax, x="T", y="g", cmap="viridis")
-    ax.set_title(name)
-plt.show()'''),
+    new_markdown_cell("## Phase diagram of each index at the last training step\n\n"
+                      "The figure `chaossim sweep-report` saves, drawn from the dataset (seeds averaged over)."),
+    new_code_cell('''from chaossim.plotting import plot_phase_diagram
+
+plot_phase_diagram(ds)'''),
     new_markdown_cell("## Training curves: each index vs t_age, one line per g, for each T"),
     new_code_cell('''curves = ds[indices].mean(others) if others else ds[indices]
 fig, axes = plt.subplots(len(ds["T"]), len(indices), figsize=(4.2 * len(indices), 2.8 * len(ds["T"])),
@@ -64,7 +63,7 @@ point = ds.sel(coords)
 image_shape = tuple(ds.attrs["image_shape"])
 model'''),
     new_markdown_cell("## Samples over generation time t (stored trajectories), data for comparison"),
-    new_code_cell('''from chaossim.figures import mosaic, to_grey
+    new_code_cell('''from chaossim.plotting import mosaic, to_grey
 
 traj = point["trajectory"].values                      # (traj_sample, traj_time, feature)
 times = point["traj_time"].values
@@ -85,14 +84,9 @@ plt.figure(figsize=(9, 2.5))
 plt.imshow(mosaic(to_grey(late.reshape(-1, late.shape[-1]), image_shape), n_cols=12), cmap="gray_r", vmin=0, vmax=1)
 plt.title(f"rows: t = {T:g}, {10 * T:g}, {40 * T:g}"); plt.axis("off"); plt.show()'''),
     new_markdown_cell("## Receptive fields (W + A)/g of 9 hidden units (paper Fig. 4)"),
-    new_code_cell('''from chaossim.figures import receptive_fields
+    new_code_cell('''from chaossim.plotting import plot_receptive_fields
 
-fields, units = receptive_fields(model.params, image_shape, n=9, g=model.g)
-lim = np.abs(fields).max()
-fig, axes = plt.subplots(1, 9, figsize=(12, 1.8))
-for ax, f, a in zip(axes, fields, units):
-    ax.imshow(f, cmap="RdBu_r", vmin=-lim, vmax=lim); ax.set_title(f"a = {a}"); ax.axis("off")
-plt.show()'''),
+plot_receptive_fields(model.params, image_shape, g=model.g, n=9)'''),
     new_markdown_cell("## The indices vs generation time t (paper Fig. 3b): best near t = T"),
     new_code_cell('''fig, axes = plt.subplots(1, len(indices), figsize=(4.2 * len(indices), 3.2), constrained_layout=True)
 for ax, name in zip(axes, indices):
@@ -140,20 +134,16 @@ cfg = cs.RunConfig().replace(**{"model.n_hidden": 64, "model.g": 1.5, "dynamics.
 result = cs.train(cfg, run, progress=False)
 _, _, ck = cs.load_run(run)
 chaos = ck["chaos"]
-fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
-a1.plot(chaos["t_age"], np.asarray(chaos["lambda_max"]) * cfg.dynamics.tau, "o-"); a1.axhline(0, c="k", lw=0.5)
-a1.set_xlabel("$t_{age}$"); a1.set_ylabel("$\\\\lambda_{max}\\\\,\\\\tau$")
-a2.plot(chaos["t_age"], chaos["activity_var"], "o-"); a2.set_xlabel("$t_{age}$"); a2.set_ylabel("Var $\\\\phi(v)$")
-plt.show()'''),
+from chaossim.plotting import plot_chaos_vs_age
+
+plot_chaos_vs_age(chaos["t_age"], np.asarray(chaos["lambda_max"]) * cfg.dynamics.tau, chaos["activity_var"])'''),
     new_code_cell('''from chaossim.analysis import singular_value_trajectories, svd_modes
+from chaossim.plotting import plot_modes, plot_singular_values
 
 steps, S = singular_value_trajectories(run, which="A", k=8)
-plt.plot(steps, S, "-"); plt.xlabel("$t_{age}$"); plt.ylabel("singular values of A"); plt.yscale("log"); plt.show()
-U, s, Vt = svd_modes(np.asarray(result.model.params["A"]), 6)
-fig, axes = plt.subplots(1, 6, figsize=(10, 1.9))
-for i, ax in enumerate(axes):
-    ax.imshow(U[:, i].reshape(8, 8), cmap="RdBu_r"); ax.set_title(f"mode {i + 1}"); ax.axis("off")
-plt.show()'''),
+display(plot_singular_values(steps, S, title="singular values of A"))
+U, s, Vt = svd_modes(result.model.params["A"], 6)
+plot_modes(U, (8, 8), k=6, title="top left singular vectors of A")'''),
 ]
 
 

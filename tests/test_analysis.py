@@ -1,4 +1,5 @@
-"""The SVD view of learning (chaossim.analysis) on planted models whose answers are known by construction."""
+"""The SVD view of learning (chaossim.analysis) on planted models whose answers are known by construction, and
+the receptive fields against the couplings they are read from."""
 import math
 
 import numpy as np
@@ -9,12 +10,8 @@ from chaossim.analysis import (
     coupling_matrix,
     fixed_points,
     mode_collapse_report,
-    plot_chaos_vs_age,
-    plot_lyapunov_vs_g,
-    plot_modes,
-    plot_projections,
-    plot_singular_values,
     project,
+    receptive_fields,
     singular_value_trajectories,
     singular_values,
     svd_modes,
@@ -162,24 +159,39 @@ def test_fixed_points_reach_planted_patterns():
     assert not moving.fixed.any() and np.all(moving.speed * 10.0 > 1e-3)
 
 
-def test_figures_are_written(tmp_path, rng):
-    steps = np.array([0, 10, 100, 1000])
-    s = np.abs(rng.standard_normal((4, 5))) + 0.1
-    u = orthonormal(rng, 64, 9)
-    outputs = [
-        plot_singular_values(steps, s, tmp_path / "sv"),
-        plot_modes(u, (8, 8), tmp_path / "modes.png", k=9),
-        plot_projections(rng.standard_normal((50, 3)), rng.standard_normal((50, 3)), None, tmp_path / "proj"),
-        plot_lyapunov_vs_g([0.5, 1, 2], [-0.3, 0.0, 0.1], [0.01, 0.02, 0.01], tmp_path / "lam",
-                           dmft_curve=([1, 2], [0, 0.1]), linear_curve=([0.5, 1], [-0.3, 0])),
-        plot_chaos_vs_age([0, 10, 20], [0.1, 0.05, -0.01], [0.3, 0.2, 0.1], tmp_path / "age"),
-    ]
-    for paths in outputs:
-        assert [p.suffix for p in paths] == [".png", ".pdf"]
-        for p in paths:
-            assert p.stat().st_size > 1000
-        assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(DataError, match="pixels"):
-        plot_modes(u, (7, 7), tmp_path / "bad")
-    with pytest.raises(DataError, match="None"):
-        plot_projections(None, None, None, tmp_path / "none")
+def test_receptive_fields_equal_couplings_over_g(tiny_trained_run):
+    from chaossim.training import load_checkpoint
+
+    params = load_checkpoint(tiny_trained_run)["params"]
+    g = 1.5
+    fields, units = receptive_fields(params, (8, 8), g=g, units=[0, 3, 15])
+    assert units.tolist() == [0, 3, 15] and fields.shape == (3, 8, 8)
+    w_plus_a = params["W"].astype(np.float64) + params["A"]
+    for k, a in enumerate([0, 3, 15]):
+        expected = np.array([[w_plus_a[8 * r + c, a] for c in range(8)] for r in range(8)]) / g
+        np.testing.assert_allclose(fields[k], expected, rtol=1e-12)
+    assert np.any(params["A"] != 0)  # the trained part really enters
+
+    fields, units = receptive_fields(params, (8, 8), n=9, seed=5)
+    assert len(set(units.tolist())) == 9 and units.min() >= 0 and units.max() < 16
+    assert np.all(np.diff(units) > 0)
+
+
+def test_receptive_fields_deep_rbm_and_unrestricted():
+    rng = np.random.default_rng(1)
+    w1, a1 = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    deep = {"W1": w1, "A1": a1, "Wt1": rng.normal(size=(4, 6)), "W2": rng.normal(size=(4, 3)),
+            "A2": rng.normal(size=(4, 3)), "b": np.zeros(6)}
+    f, _ = receptive_fields(deep, (2, 3), g=2.0, units=[1])
+    np.testing.assert_allclose(f[0], ((w1 + a1)[:, 1] / 2.0).reshape(2, 3))
+    rbm = {"W": w1, "b": np.zeros(6), "c": np.zeros(4)}
+    f, _ = receptive_fields(rbm, (3, 2), units=[2])
+    np.testing.assert_allclose(f[0], w1[:, 2].reshape(3, 2))
+    with pytest.raises(ConfigError, match="unrestricted"):
+        receptive_fields({"J": w1, "A": a1, "b": np.zeros(6)}, (2, 3))
+    with pytest.raises(DataError, match="image shape"):
+        receptive_fields(rbm, (2, 2))
+    with pytest.raises(ConfigError, match="1 <= n <= 4"):
+        receptive_fields(rbm, (2, 3), n=5)
+    with pytest.raises(ConfigError, match=r"in \[0, 3\]"):
+        receptive_fields(rbm, (2, 3), units=[4])

@@ -10,8 +10,8 @@ import pytest
 from chaossim.backend import derive_seed, to_numpy
 from chaossim.errors import ConfigError, StoreError
 from chaossim.evaluate_run import (BASE_TIMES, INDEX_STREAM, N_SNAP, SAMPLE_STREAM, SNAPSHOT_STREAM, add_parsers,
-                                   default_times, evaluate_run, format_table, load_evaluation, load_samples,
-                                   snapshot_times)
+                                   default_times, evaluate_run, figure_of_runs, format_table, load_evaluation,
+                                   load_samples, snapshot_times)
 from chaossim.evaluation import INDEX_NAMES
 from chaossim.metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
 from chaossim.training import load_data, load_run
@@ -169,3 +169,67 @@ def test_cli_evaluate_and_plot(run_dir, tmp_path, capsys):
     assert (tmp_path / "fig5_training.png").is_file()
     args = parser.parse_args(["plot"])
     assert args.func(args) == 2
+
+
+# ---------------------------------------------------------------------------------------------- figures of runs
+@pytest.fixture(scope="module")
+def evaluated_run(tmp_path_factory, tiny_trained_run):
+    d = tmp_path_factory.mktemp("figrun") / "run"
+    shutil.copytree(tiny_trained_run, d)
+    evaluate_run(d, n_eval=60, seed=0)
+    return d
+
+
+def test_figures_of_runs_draw_the_stored_arrays(evaluated_run):
+    """Each figure of `chaossim plot` shows what the run directory holds (the loaders' arrays)."""
+    from chaossim.plotting import mosaic, to_grey
+    from chaossim.training import load_checkpoint
+
+    samples = load_samples(evaluated_run)
+    fig = figure_of_runs("samples", [evaluated_run, evaluated_run], labels=["a", "b"])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["data", "a", "b"]
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(),
+                               mosaic(to_grey(samples["generated"][:12], (8, 8)), 12), atol=1e-6)
+    assert [ax.get_ylabel() for ax in figure_of_runs("samples", [evaluated_run]).axes] == ["data", "Restricted (run)"]
+
+    snap = figure_of_runs("snapshots", [evaluated_run])
+    assert len(snap.axes) == len(samples["snapshot_t"]) and "T=10" in snap.get_suptitle()
+
+    ev = load_evaluation(evaluated_run)
+    ivt = figure_of_runs("indices-vs-t", [evaluated_run])
+    (x, y), = [(ln.get_xdata(), ln.get_ydata()) for ln in ivt.axes[2].get_lines() if ln.get_linestyle() == "-"]
+    np.testing.assert_array_equal(x, ev["t"][ev["t"] > 0])
+    np.testing.assert_allclose(y, ev["EAAI"][ev["t"] > 0])
+
+    hist = load_checkpoint(evaluated_run)["history"]
+    tr = figure_of_runs("training", [evaluated_run])
+    (x, y), = [(ln.get_xdata(), ln.get_ydata()) for ln in tr.axes[0].get_lines()]
+    np.testing.assert_array_equal(x, np.asarray(hist["t_age"])[np.asarray(hist["t_age"]) > 0])
+
+    params = load_checkpoint(evaluated_run)["params"]
+    rf = figure_of_runs("receptive-fields", [evaluated_run], n=4, seed=2)
+    shown = [ax for ax in rf.axes if ax.images]
+    assert len(shown) == 4 and rf.get_suptitle() == "Restricted (run): receptive fields"
+    a = int(shown[0].get_title().strip("$a="))
+    g = 1.5  # the default config's g
+    np.testing.assert_allclose(shown[0].images[0].get_array(),
+                               ((params["W"].astype(float) + params["A"])[:, a] / g).reshape(8, 8), rtol=1e-6)
+
+
+def test_figures_of_runs_errors(evaluated_run, tmp_path):
+    fresh = tmp_path / "fresh"
+    shutil.copytree(evaluated_run, fresh, ignore=shutil.ignore_patterns("evaluation.*", "samples.npz"))
+    for figure in ("samples", "snapshots", "indices-vs-t"):
+        with pytest.raises(StoreError, match=f"run `chaossim evaluate {fresh}` first"):
+            figure_of_runs(figure, [fresh])
+    # receptive fields and training curves need only the checkpoint
+    figure_of_runs("receptive-fields", [fresh])
+    figure_of_runs("training", [fresh])
+    with pytest.raises(ConfigError, match="one label per run"):
+        figure_of_runs("training", [fresh], labels=["x", "y"])
+    with pytest.raises(ConfigError, match="draws one run"):
+        figure_of_runs("snapshots", [fresh, fresh])
+    with pytest.raises(ConfigError, match="unknown figure"):
+        figure_of_runs("fig9", [fresh])
+    with pytest.raises(StoreError, match="no config.toml"):
+        figure_of_runs("receptive-fields", [tmp_path])

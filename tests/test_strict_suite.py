@@ -263,7 +263,7 @@ def test_chaos(tmp_path):
         _same(got, everything(n))
 
 
-def test_analysis(tmp_path):
+def test_analysis():
     from chaossim import analysis
 
     s, n = Restricted(16, 9, seed=2, backend="strict"), Restricted(16, 9, seed=2)
@@ -278,14 +278,8 @@ def test_analysis(tmp_path):
         lt = analysis.fixed_points(s, 6, 50.0, seed=1)
         report = analysis.mode_collapse_report(s, 6, 50.0, seed=1)
         steps, traj = analysis.singular_value_trajectories({0: s.params, 5: dict(s.params)}, "A", 3)
-        dev = s.bk.asarray([0.0, 5.0])  # any device vector for the plots' array paths
-        paths = [analysis.plot_singular_values(dev, s.bk.asarray(traj), tmp_path / "sv"),
-                 analysis.plot_modes(s.bk.asarray(u), (4, 4), tmp_path / "modes", k=3),
-                 analysis.plot_projections(proj, analysis.project(s.generate(5, 50.0), u, 2), None, tmp_path / "pr"),
-                 analysis.plot_lyapunov_vs_g(dev, dev, dev, tmp_path / "lg", dmft_curve=(dev, dev)),
-                 analysis.plot_chaos_vs_age(dev, dev, dev, tmp_path / "ca")]
+        fields, units = analysis.receptive_fields(s.params, (4, 4), units=s.bk.asarray(np.array([0, 2])), g=1.5)
     _clean(log)
-    assert all(p.exists() for pair in paths for p in pair)
     _same(svs, analysis.singular_values(n.params["A"], 4))
     _same((u, sv, vt), analysis.svd_modes(analysis.coupling_matrix(n.params, "W+A"), 3))
     _same(proj, analysis.project(n.generate(10, 5.0), u, 2))
@@ -293,11 +287,16 @@ def test_analysis(tmp_path):
                                   analysis.fixed_points(n, 6, 50.0, seed=1).speed))
     assert report == analysis.mode_collapse_report(n, 6, 50.0, seed=1)
     _same(traj, analysis.singular_value_trajectories({0: n.params, 5: dict(n.params)}, "A", 3)[1])
+    w_a = to_numpy(n.params["W"]).astype(np.float64) + to_numpy(n.params["A"])
+    np.testing.assert_allclose(fields, (w_a[:, [0, 2]].T / 1.5).reshape(2, 4, 4))
+    assert units.tolist() == [0, 2]
 
 
 # ---------------------------------------------------------------------------------------------- figures
-def test_figures_array_paths(tmp_path):
-    from chaossim import figures
+def test_plotting_array_paths(tmp_path):
+    """Every plot function fed device arrays: the figures are drawn and saved (rendering included) with zero
+    implicit conversions, each array copied to the host explicitly (chaossim.backend.to_numpy)."""
+    from chaossim import plotting
 
     bk = get_backend("strict", "float32")
     rng = np.random.default_rng(4)
@@ -306,21 +305,27 @@ def test_figures_array_paths(tmp_path):
     curves = {"t": dev([1.0, 5.0, 20.0]), "E2": dev([1e-3, 2e-3, 5e-4]), "Es": dev([1.0, 2.0, 3.0]),
               "EAAI": dev([0.1, 0.2, 0.1]), "ER": dev([0.3, 0.2, 0.1]), "T": dev(5.0)}
     history = {"t_age": dev([0, 10, 20]), **{k: curves[k] for k in ("E2", "Es", "EAAI", "ER")}}
+    vec = dev([0.5, 1.0, 2.0])
     with strict.record() as log:
-        paths = [figures.plot_samples(dev(rng.uniform(-1, 1, (6, 16))), tmp_path / "samples",
-                                      data=dev(rng.uniform(-1, 1, (6, 16))), image_shape=(4, 4)),
-                 figures.plot_snapshots(dev(rng.uniform(-1, 1, (3, 2, 16))), tmp_path / "snap", t=dev([0.0, 5.0, 10.0]),
-                                        T=5.0, image_shape=(4, 4)),
-                 figures.plot_indices_vs_time(curves, tmp_path / "ivt"),
-                 figures.plot_receptive_fields(params, tmp_path / "rf", n=4, g=1.5, image_shape=(4, 4)),
-                 figures.plot_training_curves(history, tmp_path / "train")]
-        fields, units = figures.receptive_fields(params, (4, 4), units=dev(np.array([0, 2])), g=1.5)
-        grey = figures.to_grey(dev(rng.uniform(-1, 1, (2, 16))), (4, 4))
-        tiles = figures.mosaic(dev(np.ones((3, 2, 2))), 2)
+        figs = {
+            "samples": plotting.plot_samples(dev(rng.uniform(-1, 1, (6, 16))), dev(rng.uniform(-1, 1, (6, 16))),
+                                             (4, 4)),
+            "snap": plotting.plot_snapshots(dev(rng.uniform(-1, 1, (3, 2, 16))), dev([0.0, 5.0, 10.0]), (4, 4),
+                                            T=5.0),
+            "ivt": plotting.plot_indices_vs_time(curves),
+            "rf": plotting.plot_receptive_fields(params, (4, 4), g=1.5, n=4),
+            "train": plotting.plot_training_curves(history),
+            "sv": plotting.plot_singular_values(vec, dev(rng.uniform(1, 2, (3, 2)))),
+            "modes": plotting.plot_modes(dev(rng.normal(size=(16, 3))), (4, 4), k=3),
+            "proj": plotting.plot_projections(dev(rng.normal(size=(5, 2))), None, dev(rng.normal(size=(3, 2)))),
+            "lg": plotting.plot_lyapunov_vs_g(vec, vec, vec, dmft_curve=(vec, vec), linear_curve=(vec, vec)),
+            "ca": plotting.plot_chaos_vs_age(vec, vec, vec),
+        }
+        paths = [plotting.save_figure(fig, tmp_path / name) for name, fig in figs.items()]
+        grey = plotting.to_grey(dev(rng.uniform(-1, 1, (2, 16))), (4, 4))
+        tiles = plotting.mosaic(dev(np.ones((3, 2, 2))), 2)
     _clean(log)
-    assert all(p.exists() for pair in paths for p in pair)
-    w_a = to_numpy(params["W"]).astype(np.float64) + to_numpy(params["A"])
-    np.testing.assert_allclose(fields, (w_a[:, [0, 2]].T / 1.5).reshape(2, 4, 4))
+    assert all(p.stat().st_size > 1000 for pair in paths for p in pair)
     assert grey.shape == (2, 4, 4) and tiles.shape == (5, 5)
 
 

@@ -1,0 +1,249 @@
+"""The paper's figures (Figs. 2-5) from arrays: samples, snapshots, indices vs t, receptive fields, training.
+
+Each function takes arrays (NumPy or device arrays, converted here) or the dicts the loaders return
+(:func:`chaossim.evaluate_run.load_samples`, :func:`chaossim.evaluate_run.load_evaluation`, the ``history``
+of :func:`chaossim.training.load_checkpoint`; an xarray Dataset with the same variable names works too) and
+returns a :class:`~matplotlib.figure.Figure`; nothing is read from disk or saved here
+(``chaossim plot FIGURE RUN...`` loads the run directories and saves PNG + PDF).
+
+Images: generated and data points live in [-1, 1] (phi = tanh) and are drawn through the inverse of the data
+map, grey = (x + 1) / 2, white = 1 (docs/model.md, "Notation").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from ..analysis import receptive_fields
+from ..backend import is_device_array
+from ..errors import ConfigError, DataError
+from ..evaluation import INDEX_NAMES
+from .figure import host, new_figure
+from .images import mosaic, to_grey
+
+LATEX = {"E2": r"$E^{(2)}$", "Es": r"$E^{(s)}$", "EAAI": r"$E^{(\mathrm{AAI})}$", "ER": r"$E^{(R)}$"}
+"""Axis labels of the four accuracy indices (paper eqs. (16)-(19))."""
+LOG_Y = {"E2": True, "Es": True, "EAAI": False, "ER": False}
+"""Which indices are drawn on a log scale (the two that span decades)."""
+
+
+# ------------------------------------------------------------------------------ helpers
+def _one_or_many(items: Any, one: Callable[[Any], bool]) -> list[Any]:
+    """``[items]`` when ``items`` is one item (as told by ``one``), else ``list(items)``."""
+    return [items] if one(items) else list(items)
+
+
+def _is_array(a: Any) -> bool:
+    return isinstance(a, np.ndarray) or is_device_array(a) or hasattr(a, "dims")
+
+
+def _is_record(a: Any) -> bool:
+    return isinstance(a, Mapping) or hasattr(a, "data_vars")
+
+
+def _labels(labels: Sequence[str] | None, n: int, default: Callable[[int], str]) -> list[str]:
+    if labels is None:
+        return [default(i) for i in range(n)]
+    out = [str(x) for x in labels]
+    if len(out) != n:
+        raise ConfigError(f"got {len(out)} labels for {n} runs; give one label per run.")
+    return out
+
+
+def _readable_log_ticks(ax: Axes) -> None:
+    """Plain '%.3g' tick labels on log axes that span less than a decade (matplotlib otherwise labels
+    the minor ticks with long mantissa x 10^k strings)."""
+    fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
+    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() == "log" and lo > 0 and hi / lo < 10:
+            axis.set_major_formatter(fmt)
+            axis.set_minor_formatter(fmt)
+
+
+def _no_values(ax: Axes, key: str) -> None:
+    text = "not defined:\nno hidden layer" if key == "ER" else "no finite values"
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center")
+
+
+def _image_axes(ax: Axes, image: np.ndarray) -> None:
+    ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# ------------------------------------------------------------------------------ Fig. 2
+def plot_samples(
+    generated: Any,
+    data: Any,
+    image_shape: Sequence[int],
+    *,
+    labels: Sequence[str] | None = None,
+    n: int = 12,
+) -> Figure:
+    """Fig. 2: generated samples phi(v(T)) beside data samples.
+
+    ``generated``: a 2-D array of generated points (n x Nv, in [-1, 1]) or a sequence of them, one row of
+    images each (e.g. one per run); ``data``: held-out data points (n x Nv), drawn in the first row;
+    ``image_shape``: (H, W). ``labels``: one per generated array (default "generated", "generated 2", ...).
+    ``n``: images per row.
+    """
+    rows = [host(g) for g in _one_or_many(generated, _is_array)]
+    if not rows:
+        raise ConfigError("plot_samples needs at least one array of generated samples.")
+    names = _labels(labels, len(rows), lambda i: f"generated {i + 1}" if len(rows) > 1 else "generated")
+    data_h = host(data)
+    n = max(1, min(int(n), len(data_h), *(len(r) for r in rows)))
+    h, w = (int(s) for s in image_shape)
+    fig = new_figure(max(4.0, 0.55 * n * w / max(h, 1) + 1.5), 0.62 * (len(rows) + 1) + 0.5)
+    axes = fig.subplots(len(rows) + 1, 1, squeeze=False)[:, 0]
+    for ax, points, name in zip(axes, [data_h[:n], *[r[:n] for r in rows]], ["data", *names]):
+        _image_axes(ax, mosaic(to_grey(points, (h, w)), n))
+        ax.set_ylabel(name, rotation=0, ha="right", va="center")
+    axes[0].set_title(r"data samples (top) and generated samples $\phi(\mathbf{v}(T))$")
+    return fig
+
+
+# ------------------------------------------------------------------------------ Fig. 3a
+def plot_snapshots(snapshots: Any, t: Any, image_shape: Sequence[int], *, T: float | None = None) -> Figure:
+    """Fig. 3a: samples phi(v(t)) from one set of random starts at several times t, one column per t, one
+    row per start. At t >> T the dynamics has reached learned fixed points.
+
+    ``snapshots``: (n_t, n_starts, Nv) points in [-1, 1]; ``t``: the n_t times; ``T``: the generation time
+    of training (its column is marked).
+    """
+    snaps = host(snapshots)
+    times = host(t, float).ravel()
+    if snaps.ndim != 3 or snaps.shape[0] != len(times):
+        raise DataError(
+            f"snapshots must have shape (n_t, n_starts, Nv) with n_t = {len(times)} times, got {snaps.shape}."
+        )
+    n_t, n_s = snaps.shape[:2]
+    h, w = (int(s) for s in image_shape)
+    fig = new_figure(max(4.0, 0.8 * n_t * w / max(h, 1)), 0.75 * n_s + 0.7)
+    axes = fig.subplots(1, n_t, squeeze=False)[0]
+    for j, ax in enumerate(axes):
+        _image_axes(ax, mosaic(to_grey(snaps[j], (h, w)), 1))
+        mark = r"$\,(T)$" if T is not None and math.isclose(times[j], float(T)) else ""
+        ax.set_title(f"$t={times[j]:g}$" + mark, fontsize=9)
+    if T is not None:
+        fig.suptitle(rf"samples from one set of random starts, $T={float(T):g}$", fontsize=10)
+    return fig
+
+
+# ------------------------------------------------------------------------------ Figs. 3b and 5
+def _index_panels(
+    curves: list[Any], names: list[str], x_key: str, x_label: str, marker_size: float, vline_key: str | None
+) -> Figure:
+    """Four panels (one per index) of y = index vs x = ``curves[i][x_key]``, log x (x > 0 only), log y for
+    E(2) and E(s); a dashed vertical line at ``curves[i][vline_key]`` when given."""
+    fig = new_figure(8.0, 6.0)
+    axes = fig.subplots(2, 2).ravel()
+    for ax, key in zip(axes, INDEX_NAMES):
+        drawn = False
+        for i, (curve, name) in enumerate(zip(curves, names)):
+            color = f"C{i % 10}"
+            x = host(curve[x_key], float)
+            y = host(curve[key], float)
+            keep = (x > 0) & np.isfinite(y)
+            if keep.any():
+                ax.plot(x[keep], y[keep], "o-", color=color, ms=marker_size, label=name)
+                drawn = True
+            if vline_key is not None and curve.get(vline_key) is not None:
+                ax.axvline(float(host(curve[vline_key])), color=color, ls="--", lw=1)
+        ax.set_xscale("log")
+        if LOG_Y[key] and drawn:
+            ax.set_yscale("log")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(LATEX[key])
+        if not drawn:
+            _no_values(ax, key)
+        _readable_log_ticks(ax)
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def plot_indices_vs_time(results: Any, *, labels: Sequence[str] | None = None) -> Figure:
+    """Fig. 3b: the four accuracy indices vs generation time t (log t; log y for E(2) and E(s)), with a
+    dashed vertical line at each run's T.
+
+    ``results``: one mapping or a sequence of them (one curve each) with keys t, E2, Es, EAAI, ER and
+    optionally T, as returned by :func:`chaossim.evaluate_run.evaluate_run` and
+    :func:`chaossim.evaluate_run.load_evaluation`. ``labels``: one per curve (default "run 1", ...).
+    """
+    curves = _one_or_many(results, _is_record)
+    names = _labels(labels, len(curves), lambda i: f"run {i + 1}")
+    fig = _index_panels(curves, names, "t", "$t$", 4, "T")
+    fig.suptitle("accuracy indices vs generation time $t$ (dashed: $t=T$)", fontsize=10)
+    return fig
+
+
+def plot_training_curves(histories: Any, *, labels: Sequence[str] | None = None) -> Figure:
+    """Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run, one panel per
+    index. Log t_age (the t_age = 0 point, before training, is left out), log y for E(2) and E(s).
+
+    ``histories``: one mapping or a sequence of them with keys t_age, E2, Es, EAAI, ER (a checkpoint's
+    ``history``, or a sweep point of the store). ``labels``: one per curve (default "run 1", ...).
+    """
+    curves = _one_or_many(histories, _is_record)
+    for i, h in enumerate(curves):
+        if "t_age" not in h or len(host(h["t_age"])) == 0:
+            raise DataError(
+                f"history {i + 1} has no logged indices (no t_age values); train longer (training.log_every)."
+            )
+    names = _labels(labels, len(curves), lambda i: f"run {i + 1}")
+    fig = _index_panels(curves, names, "t_age", r"$t_{\rm age}$", 3, None)
+    fig.suptitle(r"accuracy indices at $T^*=T$ during training", fontsize=10)
+    return fig
+
+
+# ------------------------------------------------------------------------------ Fig. 4
+def plot_receptive_fields(
+    params: Mapping[str, Any],
+    image_shape: Sequence[int],
+    *,
+    g: float,
+    n: int = 9,
+    seed: int = 0,
+    units: Sequence[int] | None = None,
+    title: str = "receptive fields",
+) -> Figure:
+    """Fig. 4: receptive fields (W_ia + A_ia)/g of ``n`` randomly chosen hidden units (see
+    :func:`chaossim.analysis.receptive_fields`; deep model: W1 + A1; RBM: W with g = 1), diverging colour map
+    centred at 0, one shared colour scale.
+
+    ``params``: the model's parameters (``model.params`` or a checkpoint's ``params``); ``g``: the model's
+    gain; ``units``: the hidden units (default ``n`` drawn from ``seed``).
+    """
+    fields, chosen = receptive_fields(params, image_shape, n, g, units=units, seed=seed)
+    if "W1" in params:
+        label = r"$(W^{(1)}_{ia}+A^{(1)}_{ia})/g$"
+    elif "A" in params:
+        label = r"$(W_{ia}+A_{ia})/g$"
+    else:
+        label = r"$W_{ia}$"
+    k = len(chosen)
+    cols = math.ceil(math.sqrt(k))
+    rows = math.ceil(k / cols)
+    fig = new_figure(1.6 * cols + 1.2, 1.6 * rows + 0.5)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    vmax = float(np.max(np.abs(fields))) or 1.0
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    images = [
+        ax.imshow(f, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest") for ax, f in zip(axes, fields)
+    ]
+    for ax, a in zip(axes, chosen):
+        ax.set_title(f"$a={int(a)}$", fontsize=9)
+    for ax in axes[k:]:
+        ax.set_axis_off()
+    fig.colorbar(images[0], ax=list(axes), label=label, shrink=0.8)
+    fig.suptitle(title, fontsize=10)
+    return fig
