@@ -73,11 +73,17 @@ def load_data(config: RunConfig):
                         seed=config.model.seed, value_range=d.value_range or None)
 
 
-def batch_indices(n: int, m: int, seed: int, step: int) -> np.ndarray:
-    """Row indices of the minibatch of training step ``step`` (0-based): shuffled epochs of size n // m."""
+def batch_indices(n: int, m: int, seed: int, step: int, _cache: dict | None = None) -> np.ndarray:
+    """Row indices of the minibatch of training step ``step`` (0-based): shuffled epochs of size n // m.
+    ``_cache``: a dict keeping the current epoch's permutation between calls (the training loops)."""
     per_epoch = max(n // m, 1)
     epoch, i = divmod(step, per_epoch)
-    perm = np.random.default_rng(derive_seed(seed, BATCH_STREAM, epoch)).permutation(n)
+    if _cache is not None and _cache.get("key") == (n, seed, epoch):
+        perm = _cache["perm"]
+    else:
+        perm = np.random.default_rng(derive_seed(seed, BATCH_STREAM, epoch)).permutation(n)
+        if _cache is not None:
+            _cache.update(key=(n, seed, epoch), perm=perm)
     return perm[i * m:(i + 1) * m]
 
 
@@ -237,6 +243,7 @@ class RunState:
         self.history, self.chaos, self.start, self.end, self.last_ckpt = _empty_history(), _empty_chaos(), 0, 0, None
         self.resume = False
         self.meta: dict = {}
+        self._epoch: dict = {}  # the current epoch's permutation of the training points
 
     @classmethod
     def setup(cls, config: RunConfig, run_dir, resume, dataset=None) -> "RunState":
@@ -278,7 +285,8 @@ class RunState:
         self.test_dev = bk.asarray(self.test_x) if test_dev is None else test_dev
 
     def batch_rows(self, step: int) -> np.ndarray:
-        return batch_indices(len(self.train_x), self.config.training.batch_size, self.config.model.seed, step)
+        return batch_indices(len(self.train_x), self.config.training.batch_size, self.config.model.seed, step,
+                             self._epoch)
 
     def first_evaluation(self) -> None:
         """The indices (and chaos probe) at step 0 of a run that starts from scratch."""
