@@ -126,9 +126,10 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
     ``client``: an existing ``distributed.Client`` to use (else one is made from workers/gpus/scheduler).
     ``backend``: force backend.name of every point ("numpy", "cupy", "auto"); ``gpus`` implies "cupy".
     ``ensembles``: train the points that can share an Ensemble together, one task per group
-    (:mod:`chaossim.sweep.groups`); None (default): when the points run on CuPy (for "auto": when the
-    workers find a usable GPU), not on NumPy, where separate points on separate workers measured faster
-    (docs/sweeps.md). ``group_size``: the most points per group (default: from a memory budget).
+    (:mod:`chaossim.sweep.groups`); None (default): on CuPy (for "auto": when the workers find a usable
+    GPU), and on NumPy for small models only, where grouping measured faster (docs/sweeps.md); False: every
+    point in its own task; True: group on NumPy whatever the size. ``group_size``: the most points per group
+    (default: from a memory budget).
     Grouping never changes a point's numbers on NumPy, nor its run directory: a sweep can be resumed with
     or without it.
 
@@ -180,14 +181,14 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
         result.skipped = [int(i) for i in np.flatnonzero(done)]
         pending = [int(i) for i in np.flatnonzero(~done)]
         if pending:
-            grouping = dict(ensembles=ensembles, group_size=group_size)
+            how = dict(ensembles=ensembles, group_size=group_size)
             try:
                 if client is not None:
-                    _run_tasks(client, spec, store, pending, backend, progress, retries, result, **grouping)
+                    _run_tasks(client, spec, store, pending, backend, progress, retries, result, **how)
                 else:
                     with make_client(workers=workers, gpus=gpus, scheduler=scheduler,
                                      dashboard_address=dashboard_address, quiet=not progress) as c:
-                        _run_tasks(c, spec, store, pending, backend, progress, retries, result, **grouping)
+                        _run_tasks(c, spec, store, pending, backend, progress, retries, result, **how)
             finally:
                 _write_log(store, spec, result)
         try:
@@ -230,19 +231,24 @@ def _write_log(store: Path, spec: SweepSpec, result: SweepResult) -> None:
         print(f"sweep: could not write the log {path}: {exc.strerror}", file=sys.stderr)
 
 
-def use_ensembles(client, spec: SweepSpec, ensembles: bool | None) -> bool:
-    """Whether to group points (see :func:`run_sweep`): as asked, else when the points run on CuPy."""
+def grouping(client, spec: SweepSpec, ensembles: bool | None) -> tuple[bool, float | None]:
+    """(group points?, the largest Euler step in FLOPs of a grouped point or None) for :func:`run_sweep`:
+    as asked; by default on CuPy (for "auto": when the workers find a usable GPU) every class of points, on
+    NumPy only small models (:data:`chaossim.sweep.groups.HOST_MAX_STEP_FLOPS`), where grouping measured
+    faster."""
+    from .groups import HOST_MAX_STEP_FLOPS
+
     if ensembles is not None:
-        return bool(ensembles)
+        return bool(ensembles), None
     name = spec.base.backend.name
     if name == "auto":  # the workers decide what "auto" means: ask them
         from ..backend import gpu_available
 
         try:
-            return any(client.run(gpu_available).values())
-        except Exception:  # noqa: BLE001 - no answer: do not group
-            return False
-    return name == "cupy"
+            name = "cupy" if any(client.run(gpu_available).values()) else "numpy"
+        except Exception:  # noqa: BLE001 - no answer: assume the CPU
+            name = "numpy"
+    return True, (None if name == "cupy" else HOST_MAX_STEP_FLOPS)
 
 
 def _n_workers(client) -> int:
@@ -257,8 +263,10 @@ def _run_tasks(client, spec, store, pending, backend, progress, retries, result:
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
-    if use_ensembles(client, spec, ensembles):
-        groups = plan_groups(spec, pending, backend=backend, max_size=group_size, n_workers=_n_workers(client))
+    grouped, max_flops = grouping(client, spec, ensembles)
+    if grouped:
+        groups = plan_groups(spec, pending, backend=backend, max_size=group_size, n_workers=_n_workers(client),
+                             max_step_flops=max_flops)
         n_grouped = sum(len(g) for g in groups if len(g) > 1)
         if n_grouped:
             print(f"sweep: {n_grouped} of {len(pending)} pending points trained as ensembles in "

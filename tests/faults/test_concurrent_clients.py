@@ -105,7 +105,7 @@ def test_case7_two_clients_started_together_one_runs_one_is_refused(spec_file, t
 def test_case7_lock_of_a_crashed_client_is_stale_and_taken_over(spec_file, tmp_path, grouped):
     """Also for a grouped sweep (--ensembles: two tasks of three points): killed after its first group."""
     store = tmp_path / "s.zarr"
-    extra = ("--ensembles",) if grouped else ()
+    extra = ("--ensembles",) if grouped else ("--no-ensembles",)
     first = start(sweep_cmd(spec_file, store, *extra), tmp_path)
     try:
         assert wait_for(lambda: (store / "done" / "c").exists(), timeout=120), "no point was ever written"

@@ -111,7 +111,8 @@ def test_case6_one_verify_and_one_sweep_repair_three_kinds_of_damage(reference, 
     assert "repair: `chaossim sweep SPEC --store" in res.stderr
 
     res = chaossim("sweep", spec_file, "--store", store, "--workers", 1, "--no-progress", "--no-report",
-                   "--dashboard", "none", *(["--ensembles"] if grouped else []), cwd=tmp_path, timeout=600)
+                   "--dashboard", "none", "--ensembles" if grouped else "--no-ensembles", cwd=tmp_path,
+                   timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert ("2 of 3 pending points trained as ensembles in 1 task(s)" in res.stderr) == grouped, res.stderr
     assert "3 point(s) damaged in the store will be run again" in res.stderr

@@ -99,6 +99,20 @@ def test_worker_killed_mid_sweep(reference, client, tmp_path, grouped):
     assert_same_results(store, ref_store, skip=RUN_VARIABLES)
 
 
+def test_grouping_by_default_asks_the_workers_what_auto_means(client):
+    from chaossim.backend import gpu_available
+    from chaossim.sweep.cluster import grouping
+    from chaossim.sweep.groups import HOST_MAX_STEP_FLOPS
+    from chaossim.sweep.spec import with_backend
+
+    spec = parse_spec(dist_text())
+    host = (True, HOST_MAX_STEP_FLOPS)
+    assert grouping(client, spec, None) == host and grouping(client, spec, False) == (False, None)
+    assert grouping(client, spec, True) == (True, None)
+    assert grouping(client, with_backend(spec, "cupy"), None) == (True, None)
+    assert grouping(client, with_backend(spec, "auto"), None) == ((True, None) if gpu_available() else host)
+
+
 def test_diverging_point_fails_and_the_sweep_goes_on(client, tmp_path):
     text = tiny_text(g="[1.5]", T="[50.0]", dynamics="", extra_grid="tau = [10.0, 0.1, 5.0]",
                      backend="force = true", steps=20)
@@ -139,7 +153,7 @@ def test_client_killed_then_resumed(reference, tmp_path, grouped):
     spec_file = tmp_path / "tiny.toml"
     spec_file.write_text(dist_text())
     store = tmp_path / "c.zarr"
-    extra = ("--ensembles",) if grouped else ()
+    extra = ("--ensembles",) if grouped else ("--no-ensembles",)
     proc = subprocess.Popen(_sweep_cmd(spec_file, store, *extra), cwd=tmp_path, env=_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     killed_with = None

@@ -54,6 +54,19 @@ def test_rbm_points_are_alone_and_other_settings_separate():
     assert sorted(len(g) for g in groups) == [1, 1, 1, 1, 2, 2]
 
 
+def test_on_numpy_only_small_models_are_grouped_by_default():
+    from chaossim.sweep.groups import HOST_MAX_STEP_FLOPS, step_flops
+
+    small = tiny_spec(g="[1.0, 2.0]", T="[10.0]")  # restricted 64 x 8, M = 50
+    assert step_flops(small.config(0), 64) <= HOST_MAX_STEP_FLOPS
+    assert plan_groups(small, range(2), n_visible=NV, max_step_flops=HOST_MAX_STEP_FLOPS) == [[0, 1]]
+    big = tiny_spec(g="[1.0, 2.0]", T="[10.0]", n_hidden=500)
+    big_nv = lambda cfg: 784  # noqa: E731
+    assert step_flops(big.config(0), 784) > HOST_MAX_STEP_FLOPS
+    assert plan_groups(big, range(2), n_visible=big_nv, max_step_flops=HOST_MAX_STEP_FLOPS) == [[0], [1]]
+    assert plan_groups(big, range(2), n_visible=big_nv) == [[0, 1]]  # --ensembles, or CuPy
+
+
 def test_default_cap_from_memory():
     paper = load_spec("sweeps/paper.toml")
     cfg = paper.config(0)
