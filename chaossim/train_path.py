@@ -12,7 +12,7 @@
 
 ``backend.trainer = "auto"`` (default) takes the fused CUDA-graph step on CuPy whenever it can run and the
 engine otherwise; on NumPy the engine is the fast path (the fused schedule's NumPy executor emulates the
-cuBLAS calls and is several times slower). ``"engine"`` always takes the engine; ``"fused"`` requires the
+cuBLAS calls and measured about 3 times slower, docs/gpu.md). ``"engine"`` always takes the engine; ``"fused"`` requires the
 fused schedule (an error on CuPy when it cannot run). All paths draw the same initial states from the
 model's generator(s) and apply the same update (paper eqs. 8-9); they differ in rounding only.
 

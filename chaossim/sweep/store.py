@@ -123,11 +123,16 @@ def _cached_data(data_toml: str, seed: int):
 
 
 def dataset_for(config):
-    """The config's dataset, loaded once per process (workers run many points on the same data)."""
+    """The config's dataset, loaded once per process (workers run many points on the same data), and once
+    for all seeds when the seed does not change it (:func:`chaossim.data.seed_matters`): the points of an
+    ensemble on FashionMNIST share one copy."""
     from ..config import RunConfig
+    from ..data import seed_matters
 
-    data_only = RunConfig(data=config.data)
-    return _cached_data(data_only.to_toml(), config.model.seed)
+    d = config.data
+    data_only = RunConfig(data=d)
+    seed = config.model.seed if seed_matters(d.name, d.n_train, d.n_test) else 0
+    return _cached_data(data_only.to_toml(), seed)
 
 
 # ------------------------------------------------------------------------ layout planning
