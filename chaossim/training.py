@@ -136,8 +136,7 @@ def _append(hist: dict, step: int, values: dict) -> dict:
 
 def save_checkpoint(run_dir: Path, model, step: int, history: dict, chaos: dict) -> None:
     arrays = {"step": np.array(step)}
-    arrays.update({f"param/{k}": v for k, v in model.params.to_numpy().items()} if hasattr(model.params, "to_numpy")
-                  else {f"param/{k}": to_numpy(v) for k, v in model.params.items()})
+    arrays.update({f"param/{k}": v for k, v in _host_params(model).items()})
     arrays.update({f"buffer/{k}": to_numpy(v) for k, v in getattr(model, "buffers", {}).items()})
     arrays.update({f"history/{k}": v for k, v in history.items()})
     arrays.update({f"chaos/{k}": v for k, v in chaos.items()})

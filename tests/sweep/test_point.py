@@ -53,3 +53,17 @@ def test_a_damaged_checkpoint_of_a_member_is_set_aside(tmp_path):
     assert not summaries[0]["set_aside"] and ".damaged-" in summaries[1]["set_aside"]
     run_in_process(spec, tmp_path / "ref.zarr")
     assert max_difference(store, tmp_path / "ref.zarr") == 0.0
+
+
+@pytest.mark.gpu
+def test_a_group_on_cupy_trains_with_the_fused_graph_step(tmp_path):
+    """On a GPU: one task, one ensemble, the strided-batched fused step; every point done and recorded."""
+    from chaossim.sweep.spec import with_backend
+
+    spec = with_backend(tiny_spec(g="[1.0, 1.5, 2.0]", T="[10.0]"), "cupy")
+    create_store(tmp_path / "g.zarr", spec, backend="cupy")
+    summaries = run_group(spec, [0, 1, 2], tmp_path / "g.zarr")
+    assert [s["status"] for s in summaries] == ["done"] * 3, summaries
+    ds = open_sweep(tmp_path / "g.zarr")
+    assert (ds.train_path.values == "fused-graph").all() and (ds.group_size.values == 3).all()
+    assert (ds.backend.values == "cupy").all() and np.isfinite(ds.E2.values).all()
