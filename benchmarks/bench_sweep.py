@@ -40,7 +40,7 @@ def _pin_blas(threads: int) -> str:
 
 def _warm_up(spec_text: str, backend: str) -> int:
     """In a worker: import the sweep layer and load the spec's dataset (cached per process, as in a sweep)."""
-    from chaossim.sweep.point import run_group, run_point  # noqa: F401
+    import chaossim.sweep.point  # noqa: F401  (the sweep layer, as a task imports it)
     from chaossim.sweep.spec import parse_spec
     from chaossim.sweep.store import dataset_for
 
@@ -93,8 +93,8 @@ def main(argv=None) -> int:
     counts = [int(w) for w in args.workers.split(",")] if args.workers else [0 if device == "gpu" else os.cpu_count()]
     threadpool_limits(limits=args.blas_threads)  # the client too (it lays out the store)
     print(f"sweep {spec.name}: {spec.n_points} points ({dict(zip(spec.dims, spec.shape))}), "
-          f"training.steps = {spec.base.training.steps}, device {device} ({platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores), backend {backend}, BLAS env "
+          f"training.steps = {spec.base.training.steps}, device {device} "
+          f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores), backend {backend}, BLAS env "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '-')} "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
     rows, raw = [], []

@@ -24,15 +24,13 @@ finite), whatever the number of members; uploads: 1 (the members' minibatch row 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from . import interrupts
 from .backend import derive_seed, to_numpy
 from .config import RunConfig
 from .errors import ChaossimError, ConfigError, DivergenceError
-from .training import STEP_STREAM, RunState, TrainResult, _check_finite, _progress, _stop_cleanly
+from .training import STEP_STREAM, RunState, _check_finite, _progress, _stop_cleanly
 
 
 def group_key(config: RunConfig) -> str | None:
@@ -195,7 +193,7 @@ class _Group:
         member left: failed or finished)."""
         runs = [self.runs[i] for i in self.active]
         cfg = runs[0].config
-        tc, dyn, bk, xp = cfg.training, cfg.dynamics, self.ensemble.bk, self.ensemble.xp
+        tc, dyn, bk = cfg.training, cfg.dynamics, self.ensemble.bk
         rngs = self.ensemble.rngs
         while step < until:
             if interrupts.requested():
