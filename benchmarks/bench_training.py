@@ -8,6 +8,8 @@ Rows (float32 unless marked; TF32 rows on the GPU only):
                 Euler step, e.g. v = v + dt/tau * (-v + tanh(h) @ (W + A).T / sqrt(Nh) + b)  (NumPy or CuPy)
   engine        chaossim's model.train_step (operators formed once per run, in-place Euler updates)
   fast fp32/tf32  chaossim.kernels.fast_trainer: fused kernels + direct cuBLAS + one CUDA graph per step (GPU)
+  fused (host)  the same fused schedule on its NumPy executor HostOps (CPU): the GPU path's reference, which is
+                why chaossim.training.train keeps the engine on NumPy
   ensemble R    chaossim.ensemble.Ensemble.train_step: R models (different g and seed) with batched matmuls,
                 and on the GPU the fast trainer on the ensemble (strided-batched GEMMs)
   torch eager / torch graph (fp32, tf32)   the same step in PyTorch, only if torch is importable
@@ -360,6 +362,13 @@ def main(argv=None):
                 tr = fast_trainer(m2, tf32=prec == "tf32", require=True)
                 record(f"fast ({tr.mode})", 1, prec,
                        timer(lambda: tr.train_step(batch, DT, TAU, s["T"], K, check=False), repeats, args.warmup))
+        else:  # the fused schedule on its NumPy executor: why train keeps the engine on NumPy
+            from chaossim.kernels import HostOps, ScheduledTrainer
+
+            tr = ScheduledTrainer(cls(*sizes, g=G, seed=0, backend=backend), HostOps(np.float32, streams=2))
+            record("fused (host)", 1, "fp32",
+                   timer(lambda: tr.train_step(batch, DT, TAU, s["T"], K, check=False), max(3, repeats // 2),
+                         args.warmup))
         for R in R_list:
             gs = list(np.linspace(1.2, 2.0, R))
             ens = Ensemble(arch, sizes, gs, list(range(R)), backend=backend)

@@ -94,7 +94,8 @@ def cmd_train(args) -> int:
         return 0
     result = train(config, run_dir, resume=args.resume, progress=not args.no_progress)
     h = result.history
-    print(f"trained {config.model.arch} to step {result.step} in {run_dir}")
+    print(f"trained {config.model.arch} to step {result.step} in {run_dir} ({result.train_path}: "
+          f"{result.train_path_reason})")
     if len(h["t_age"]):
         print("last indices at T: " + ", ".join(f"{k}={h[k][-1]:.4g}" for k in ("E2", "Es", "EAAI", "ER")))
     return 0
@@ -136,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "  training.steps, training.batch_size (M), training.k, training.log_every,\n"
                               "  training.checkpoint_every, training.n_eval (Ns), training.snapshot_every, training.chaos_every\n"
                               "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test, data.value_range\n"
-                              "  backend.name (numpy|cupy|auto), backend.dtype (float32|float64)\n"
+                              "  backend.name (numpy|cupy|auto), backend.dtype (float32|float64),\n"
+                              "  backend.trainer (auto|engine|fused: the fused CUDA-graph step on CuPy by default),\n"
+                              "  backend.tf32 (false|true: TF32 GEMMs in the fused step; changes the numbers)\n"
                               "example:\n  chaossim train --run runs/r1 --set model.g=1.5 --set training.steps=2000")
     p.add_argument("--run", required=True, help="run directory (created; holds config.toml, checkpoint.npz, history.csv)")
     p.add_argument("--config", help="TOML file with [model], [dynamics], [training], [data], [backend] tables")

@@ -6,7 +6,7 @@ A run is described by five sections, each a frozen dataclass; ``RunConfig`` hold
     [dynamics]  dt, tau, T
     [training]  steps, batch_size (M), k, log_every, checkpoint_every, n_eval (Ns), snapshot_every, chaos_every
     [data]      name, data_dir, n_train, n_test
-    [backend]   name, dtype, force
+    [backend]   name, dtype, force, trainer, tf32
 
 Defaults are the paper's settings (SPEC "Training") except the dataset (the offline ``digits``)
 and the number of steps.
@@ -114,11 +114,25 @@ class DataConfig:
         object.__setattr__(self, "value_range", tuple(float(x) for x in vr))
 
 
+TRAINERS = ("auto", "engine", "fused")
+
+
 @dataclass(frozen=True)
 class BackendConfig:
+    """Where and how the arrays are computed (docs/gpu.md).
+
+    ``trainer``: which implementation runs the training step. ``"auto"``: the fused CUDA-graph step on CuPy
+    when it can run (else the engine, with the reason recorded), the engine on NumPy; ``"engine"``: always
+    the plain engine; ``"fused"``: the fused schedule or an error; on NumPy it runs on its host emulator
+    (slow: for checking it against the engine). ``tf32``: TF32 tensor cores in the fused step's GEMMs
+    (float32 only; changes the numbers: inputs rounded to a 10-bit mantissa).
+    """
+
     name: str = "numpy"
     dtype: str = "float32"
     force: bool = False  # accept dt/tau > 1
+    trainer: str = "auto"
+    tf32: bool = False
 
     def __post_init__(self):
         if self.name not in ("numpy", "cupy", "auto", "strict"):
@@ -126,6 +140,12 @@ class BackendConfig:
                               f"rules, for tests), got {self.name!r}.")
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"backend.dtype must be 'float32' or 'float64', got {self.dtype!r}.")
+        if self.trainer not in TRAINERS:
+            raise ConfigError(f"backend.trainer must be one of {TRAINERS} ('auto': the fused GPU step where it "
+                              f"runs, else the engine), got {self.trainer!r}.")
+        if self.tf32 and self.dtype != "float32":
+            raise ConfigError("backend.tf32 = true applies to float32 only (TF32 rounds float32 GEMM inputs); set "
+                              "backend.dtype = 'float32' or leave tf32 off.")
 
 
 SECTIONS = {"model": ModelConfig, "dynamics": DynamicsConfig, "training": TrainingConfig,

@@ -52,6 +52,7 @@ __all__ = [
     "Dataset",
     "load_dataset",
     "available_datasets",
+    "seed_matters",
     "read_idx",
     "to_unit_range",
     "validate_data",
@@ -607,6 +608,16 @@ def _subset(x: np.ndarray, n: int | None, seed: int, stream: int, what: str, nam
         return x
     idx = np.sort(_rng(seed, stream).choice(len(x), size=n, replace=False))
     return x[idx]
+
+
+def seed_matters(name: str, n_train: int | None = 0, n_test: int | None = 0) -> bool:
+    """Whether :func:`load_dataset` returns different data for different seeds: seeded splits (digits, a
+    single user array) and ``n_train`` / ``n_test`` subsets do; the official split of FashionMNIST and MNIST
+    taken whole does not (so runs with different seeds may share one copy of it)."""
+    if n_train or n_test or not isinstance(name, str):
+        return True
+    key = _ALIASES.get(name.lower(), name.lower())
+    return _user_path(name, None) is not None or key not in ("fashion-mnist", "mnist")
 
 
 def available_datasets() -> list[str]:

@@ -13,8 +13,10 @@ unknown, and continuing it under other ones would silently mix two runs.
 
 ``meta.json`` holds ``status`` ("running", "finished", "stopped" (``stop_after`` reached), "interrupted",
 "diverged"), ``step`` (of the
-last checkpoint), the last logged indices, the process (host, pid) and a list ``interruptions`` of
-earlier sessions that ended without finishing (killed, or stopped by a signal).
+last checkpoint), the last logged indices, the process (host, pid), a list ``interruptions`` of
+earlier sessions that ended without finishing (killed, or stopped by a signal), and how the steps ran:
+``train_path`` ("fused-graph", "fused-eager", "fused-host" or "engine", see :mod:`chaossim.train_path`),
+``train_path_reason``, ``tf32`` and ``group_size`` (runs trained together in one Ensemble, 1 = alone).
 """
 from __future__ import annotations
 
@@ -134,9 +136,10 @@ def check_run_dir(run_dir, config: RunConfig, model, resume) -> dict | None:
     return ck
 
 
-def open_run(run_dir, config: RunConfig, model, resume):
+def open_run(run_dir, config: RunConfig, model, resume, *, meta: dict | None = None):
     """Check (:func:`check_run_dir`), then prepare the run directory: clean what a killed run left, record
-    an interrupted previous session, load the checkpoint into ``model``. Returns (start, history, chaos)."""
+    an interrupted previous session, load the checkpoint into ``model``, write meta.json (with ``meta``
+    added, e.g. the training path). Returns (start, history, chaos)."""
     from .training import _empty_chaos, _empty_history
 
     run_dir = Path(run_dir)
@@ -158,7 +161,7 @@ def open_run(run_dir, config: RunConfig, model, resume):
         interruptions.append({"step": start, "how": "killed (no clean stop was recorded)",
                               "host": previous.get("host"), "pid": previous.get("pid"),
                               "noticed": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    write_meta(run_dir, config, "running", step=start, history=hist, interruptions=interruptions)
+    write_meta(run_dir, config, "running", step=start, history=hist, interruptions=interruptions, **(meta or {}))
     return start, hist, chaos
 
 

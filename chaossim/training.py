@@ -4,13 +4,15 @@ atomic checkpoints and bit-exact resume.
 Reproducibility without saved generator state: the minibatch order of epoch e comes from
 ``derive_seed(seed, BATCH_STREAM, e)`` and the random initial states of step s from
 ``derive_seed(seed, STEP_STREAM, s)``, so resuming from a checkpoint at step s replays exactly the
-steps an uninterrupted run would have taken.
+steps an uninterrupted run would have taken. The same holds for a run trained as a member of an
+ensemble (:mod:`chaossim.ensemble_training`), which writes exactly this run directory.
 
 Run directory layout::
 
     config.toml        the exact RunConfig
     meta.json          package version, backend, device, status ("running", "finished", "interrupted",
-                       "diverged"), step and indices of the last checkpoint, earlier interruptions
+                       "diverged"), step and indices of the last checkpoint, earlier interruptions, and the
+                       training path (train_path, train_path_reason; chaossim.train_path)
     checkpoint.npz     params, buffers, step and the history so far (written atomically)
     history.csv        indices vs t_age, for people
     snapshots/step_XXXXXXX.npz   all parameters at chosen steps (training.snapshot_every)
@@ -45,6 +47,8 @@ class TrainResult:
     chaos: dict = field(default_factory=dict)
     run_dir: Path | None = None
     step: int = 0
+    train_path: str = "engine"     # which implementation ran the steps (chaossim.train_path)
+    train_path_reason: str = ""
 
 
 def build_model(config: RunConfig, n_visible: int):
@@ -69,11 +73,17 @@ def load_data(config: RunConfig):
                         seed=config.model.seed, value_range=d.value_range or None)
 
 
-def batch_indices(n: int, m: int, seed: int, step: int) -> np.ndarray:
-    """Row indices of the minibatch of training step ``step`` (0-based): shuffled epochs of size n // m."""
+def batch_indices(n: int, m: int, seed: int, step: int, _cache: dict | None = None) -> np.ndarray:
+    """Row indices of the minibatch of training step ``step`` (0-based): shuffled epochs of size n // m.
+    ``_cache``: a dict keeping the current epoch's permutation between calls (the training loops)."""
     per_epoch = max(n // m, 1)
     epoch, i = divmod(step, per_epoch)
-    perm = np.random.default_rng(derive_seed(seed, BATCH_STREAM, epoch)).permutation(n)
+    if _cache is not None and _cache.get("key") == (n, seed, epoch):
+        perm = _cache["perm"]
+    else:
+        perm = np.random.default_rng(derive_seed(seed, BATCH_STREAM, epoch)).permutation(n)
+        if _cache is not None:
+            _cache.update(key=(n, seed, epoch), perm=perm)
     return perm[i * m:(i + 1) * m]
 
 
@@ -126,8 +136,7 @@ def _append(hist: dict, step: int, values: dict) -> dict:
 
 def save_checkpoint(run_dir: Path, model, step: int, history: dict, chaos: dict) -> None:
     arrays = {"step": np.array(step)}
-    arrays.update({f"param/{k}": v for k, v in model.params.to_numpy().items()} if hasattr(model.params, "to_numpy")
-                  else {f"param/{k}": to_numpy(v) for k, v in model.params.items()})
+    arrays.update({f"param/{k}": v for k, v in _host_params(model).items()})
     arrays.update({f"buffer/{k}": to_numpy(v) for k, v in getattr(model, "buffers", {}).items()})
     arrays.update({f"history/{k}": v for k, v in history.items()})
     arrays.update({f"chaos/{k}": v for k, v in chaos.items()})
@@ -180,99 +189,179 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
     directory is checked before anything is written into it (:mod:`chaossim.rundir`).
     ``dataset``: a :class:`chaossim.data.Dataset` to use instead of ``config.data``.
     ``stop_after``: stop (with a checkpoint) after this many steps in this call, for tests and time limits.
-    """
-    tc, dyn = config.training, config.dynamics
-    if run_dir is not None:  # refuse a run directory before loading anything (the checkpoint is checked later)
-        from .rundir import check_run_dir
 
-        check_run_dir(run_dir, config, None, resume)
-    data = dataset if dataset is not None else load_data(config)
-    train_x, test_x = data.train, data.test
-    if tc.batch_size > len(train_x):
-        raise ConfigError(f"training.batch_size = {tc.batch_size} exceeds the {len(train_x)} training points of "
-                          f"{data.name}; lower it or use more data.")
-    if tc.n_eval > len(test_x):
-        warnings.warn(ChaossimWarning(f"training.n_eval = {tc.n_eval} exceeds the {len(test_x)} held-out points of "
-                                      f"{data.name}: the indices use all {len(test_x)}."), stacklevel=2)
-    test_x = test_x[: tc.n_eval]
-    check_values(train_x, f"the training points of {data.name}", unit_range=True)  # once, on the host
-    model = build_model(config, train_x.shape[1])
-    history, chaos, start, last_ckpt = _empty_history(), _empty_chaos(), 0, None
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        start, history, chaos = _prepare_run_dir(run_dir, config, model, resume)
-        last_ckpt = start if (run_dir / "checkpoint.npz").exists() else None
-    bk = model.bk
-    train_dev = bk.asarray(train_x)
-    test_dev = bk.asarray(test_x)
-    end = tc.steps if stop_after is None else min(tc.steps, start + stop_after)
-    bar = _progress(progress, start, tc.steps, f"{config.model.arch} g={config.model.g} T={dyn.T}")
+    The training step runs on the path :func:`chaossim.train_path.choose_trainer` picks from ``[backend]``
+    (the fused CUDA-graph step on CuPy, the engine on NumPy); ``meta.json`` and the result record which.
+    """
+    from .train_path import choose_trainer
+
+    tc, dyn = config.training, config.dynamics
+    run = RunState.setup(config, run_dir, resume, dataset)
+    path = choose_trainer(run.model, config.backend)  # may refuse (trainer = "fused"): before anything is written
+    run.open(path.meta(), stop_after)
+    model, bk = run.model, run.model.bk
+    bar = _progress(progress, run.start, tc.steps, f"{config.model.arch} g={config.model.g} T={dyn.T}")
     try:
-        if start == 0 and (len(history["t_age"]) == 0):
-            history = _append(history, 0, _evaluate(model, test_dev, config, 0, run_dir, last_ckpt))
-            chaos = _maybe_chaos(model, config, 0, chaos)
-        for step in range(start, end):
+        run.first_evaluation()
+        for step in range(run.start, run.end):
             if interrupts.requested():
-                _stop_cleanly(run_dir, config, model, step, history, chaos, last_ckpt)
+                _stop_cleanly([run], step)
             bk.reseed(model.rng, derive_seed(config.model.seed, STEP_STREAM, step))
-            batch = train_dev[batch_indices(len(train_x), tc.batch_size, config.model.seed, step)]
-            model.train_step(batch, dyn.dt, dyn.tau, dyn.T, tc.k, force=config.backend.force, check=False)
+            batch = run.train_dev[run.batch_rows(step)]
+            path.trainer.train_step(batch, dyn.dt, dyn.tau, dyn.T, tc.k, force=config.backend.force, check=False)
             done = step + 1
-            _check_finite(model, done, config, run_dir, last_ckpt)
-            if done % tc.log_every == 0 or done == tc.steps:
-                history = _append(history, done, _evaluate(model, test_dev, config, done, run_dir, last_ckpt))
-                if bar is not None:
-                    bar.set_postfix({k: f"{history[k][-1]:.3g}" for k in ("E2", "EAAI")})
-            if tc.chaos_every and done % tc.chaos_every == 0:
-                chaos = _maybe_chaos(model, config, done, chaos)
-            if run_dir is not None and tc.snapshot_every and done % tc.snapshot_every == 0:
-                atomic_savez(run_dir / "snapshots" / f"step_{done:07d}.npz", model.params.to_numpy()
-                             if hasattr(model.params, "to_numpy") else {k: to_numpy(v) for k, v in model.params.items()})
-            if run_dir is not None and (done % tc.checkpoint_every == 0 or done == end):
-                save_checkpoint(run_dir, model, done, history, chaos)
-                write_history_csv(run_dir, history)
-                last_ckpt = done
-                write_meta(run_dir, config, "running", step=done, history=history)
+            _check_finite(model, done, config, run.run_dir, run.last_ckpt)
+            run.after_step(done, path)
             if bar is not None:
+                if done % tc.log_every == 0 or done == tc.steps:
+                    bar.set_postfix({k: f"{run.history[k][-1]:.3g}" for k in ("E2", "EAAI")})
                 bar.update(1)
     except DivergenceError:
-        if run_dir is not None:
-            write_meta(run_dir, config, "diverged", step=last_ckpt, last_good_step=last_ckpt)
+        run.record_divergence(path)
         raise
     except (KeyboardInterrupt, OSError) as exc:  # Ctrl-C, SIGTERM, a full disk: the last checkpoint is kept
-        if run_dir is not None:
-            if isinstance(exc, OSError):
-                exc.checkpoint = last_ckpt  # for the message: which step is kept
-            _record_interruption(run_dir, config, getattr(exc, "checkpoint", None) or last_ckpt, history, exc)
+        run.record_interruption(exc, path)
         raise
     finally:
         if bar is not None:
             bar.close()
-    if run_dir is not None:
-        status = "finished" if end == tc.steps else "stopped"
-        write_meta(run_dir, config, status, step=end, history=history)
-    return TrainResult(model=model, history=history, chaos=chaos, run_dir=run_dir, step=end)
+    run.finish(path)
+    return run.result(path)
 
 
-def _prepare_run_dir(run_dir: Path, config: RunConfig, model, resume):
-    from .rundir import open_run
+class RunState:
+    """One run inside a training loop: its data on the device, model, run directory, history, chaos probes and
+    last checkpoint, and everything done between two steps (evaluations, probes, snapshots, checkpoints,
+    meta.json). :func:`train` keeps one; the ensemble loop (:mod:`chaossim.ensemble_training`) keeps one per
+    member, so a member writes exactly what its run alone would."""
 
-    return open_run(run_dir, config, model, resume)
+    def __init__(self, config: RunConfig, model, run_dir, data, train_x, test_x):
+        self.config, self.model, self.run_dir, self.data = config, model, run_dir, data
+        self.train_x, self.test_x = train_x, test_x
+        self.train_dev = self.test_dev = None
+        self.history, self.chaos, self.start, self.end, self.last_ckpt = _empty_history(), _empty_chaos(), 0, 0, None
+        self.resume = False
+        self.meta: dict = {}
+        self._epoch: dict = {}  # the current epoch's permutation of the training points
+
+    @classmethod
+    def setup(cls, config: RunConfig, run_dir, resume, dataset=None) -> "RunState":
+        """Check the run directory (cheaply, writing nothing), load and check the data, build the model."""
+        tc = config.training
+        if run_dir is not None:  # refuse a run directory before loading anything (the checkpoint is checked later)
+            from .rundir import check_run_dir
+
+            check_run_dir(run_dir, config, None, resume)
+        data = dataset if dataset is not None else load_data(config)
+        train_x, test_x = data.train, data.test
+        if tc.batch_size > len(train_x):
+            raise ConfigError(f"training.batch_size = {tc.batch_size} exceeds the {len(train_x)} training points of "
+                              f"{data.name}; lower it or use more data.")
+        if tc.n_eval > len(test_x):
+            warnings.warn(ChaossimWarning(f"training.n_eval = {tc.n_eval} exceeds the {len(test_x)} held-out points "
+                                          f"of {data.name}: the indices use all {len(test_x)}."), stacklevel=3)
+        test_x = test_x[: tc.n_eval]
+        check_values(train_x, f"the training points of {data.name}", unit_range=True)  # once, on the host
+        run = cls(config, build_model(config, train_x.shape[1]), Path(run_dir) if run_dir is not None else None,
+                  data, train_x, test_x)
+        run.resume = resume
+        return run
+
+    def open(self, meta: dict, stop_after: int | None = None, *, train_dev=None, test_dev=None) -> None:
+        """Prepare the run directory (load the checkpoint, write meta.json with ``meta``: the training path)
+        and move the data to the device (``train_dev``/``test_dev``: already there)."""
+        self.meta = dict(meta)
+        if self.run_dir is not None:
+            from .rundir import open_run
+
+            self.start, self.history, self.chaos = open_run(self.run_dir, self.config, self.model, self.resume,
+                                                            meta=self.meta)
+            self.last_ckpt = self.start if (self.run_dir / "checkpoint.npz").exists() else None
+        steps = self.config.training.steps
+        self.end = steps if stop_after is None else min(steps, self.start + stop_after)
+        bk = self.model.bk
+        self.train_dev = bk.asarray(self.train_x) if train_dev is None else train_dev
+        self.test_dev = bk.asarray(self.test_x) if test_dev is None else test_dev
+
+    def batch_rows(self, step: int) -> np.ndarray:
+        return batch_indices(len(self.train_x), self.config.training.batch_size, self.config.model.seed, step,
+                             self._epoch)
+
+    def first_evaluation(self) -> None:
+        """The indices (and chaos probe) at step 0 of a run that starts from scratch."""
+        if self.start == 0 and len(self.history["t_age"]) == 0:
+            self.history = _append(self.history, 0, self._evaluate(0))
+            self.chaos = _maybe_chaos(self.model, self.config, 0, self.chaos)
+
+    def _evaluate(self, step: int):
+        return _evaluate(self.model, self.test_dev, self.config, step, self.run_dir, self.last_ckpt)
+
+    def after_step(self, done: int, path) -> None:
+        """What follows training step ``done`` (1-based) once the parameters are known to be finite."""
+        tc, model, run_dir = self.config.training, self.model, self.run_dir
+        if done % tc.log_every == 0 or done == tc.steps:
+            self.history = _append(self.history, done, self._evaluate(done))
+        if tc.chaos_every and done % tc.chaos_every == 0:
+            self.chaos = _maybe_chaos(model, self.config, done, self.chaos)
+        if run_dir is not None and tc.snapshot_every and done % tc.snapshot_every == 0:
+            atomic_savez(run_dir / "snapshots" / f"step_{done:07d}.npz", _host_params(model))
+        if run_dir is not None and (done % tc.checkpoint_every == 0 or done == self.end):
+            self.checkpoint(done)
+            write_meta(run_dir, self.config, "running", step=done, history=self.history, **self._meta(path))
+
+    def checkpoint(self, step: int) -> None:
+        save_checkpoint(self.run_dir, self.model, step, self.history, self.chaos)
+        write_history_csv(self.run_dir, self.history)
+        self.last_ckpt = step
+
+    def _meta(self, path) -> dict:
+        if path is not None:
+            self.meta.update({k: v for k, v in path.meta().items() if k != "group_size"})
+        return self.meta
+
+    def finish(self, path) -> None:
+        if self.run_dir is not None:
+            status = "finished" if self.end == self.config.training.steps else "stopped"
+            write_meta(self.run_dir, self.config, status, step=self.end, history=self.history, **self._meta(path))
+
+    def record_divergence(self, path) -> None:
+        if self.run_dir is not None:
+            write_meta(self.run_dir, self.config, "diverged", step=self.last_ckpt, last_good_step=self.last_ckpt,
+                       **self._meta(path))
+
+    def record_interruption(self, exc: BaseException, path, step: int | None = None) -> None:
+        """meta.json says the run was interrupted (``step``: its checkpoint, when not the one ``exc`` names)."""
+        if self.run_dir is not None:
+            if isinstance(exc, OSError):
+                exc.checkpoint = self.last_ckpt  # for the message: which step is kept
+            if step is None:
+                step = getattr(exc, "checkpoint", None) or self.last_ckpt
+            _record_interruption(self.run_dir, self.config, step, self.history, exc, self._meta(path))
+
+    def result(self, path) -> TrainResult:
+        return TrainResult(model=self.model, history=self.history, chaos=self.chaos, run_dir=self.run_dir,
+                           step=self.end, train_path=path.name, train_path_reason=path.why)
 
 
-def _stop_cleanly(run_dir, config: RunConfig, model, step: int, history: dict, chaos: dict, last_ckpt):
-    """A stop was requested (:mod:`chaossim.interrupts`): checkpoint at this step boundary, then raise."""
+def _host_params(model) -> dict:
+    return model.params.to_numpy() if hasattr(model.params, "to_numpy") else \
+        {k: to_numpy(v) for k, v in model.params.items()}
+
+
+def _stop_cleanly(runs: list, step: int):
+    """A stop was requested (:mod:`chaossim.interrupts`): checkpoint every run at this step boundary, then raise."""
     signum = interrupts.requested()
-    if run_dir is not None and last_ckpt != step:
-        save_checkpoint(run_dir, model, step, history, chaos)
-        write_history_csv(run_dir, history)
-    where = f"; checkpoint at step {step} kept in {run_dir}" if run_dir is not None else ""
+    for run in runs:
+        if run.run_dir is not None and run.last_ckpt != step:
+            run.checkpoint(step)
+    dirs = [str(r.run_dir) for r in runs if r.run_dir is not None]
+    where = f"; checkpoint at step {step} kept in {', '.join(dirs)}" if dirs else ""
     exc = interrupts.Interrupted(signum, f"stopped by {interrupts.signal_name(signum)} at step {step}{where}")
-    exc.checkpoint = step if run_dir is not None else None
+    exc.checkpoint = step if dirs else None
     raise exc
 
 
-def _record_interruption(run_dir: Path, config: RunConfig, last_ckpt, history: dict, exc) -> None:
+def _record_interruption(run_dir: Path, config: RunConfig, last_ckpt, history: dict, exc, meta: dict) -> None:
     from .rundir import read_meta
 
     if isinstance(exc, interrupts.Interrupted):
@@ -284,7 +373,7 @@ def _record_interruption(run_dir: Path, config: RunConfig, last_ckpt, history: d
     entries = list(read_meta(run_dir).get("interruptions", []))
     entries.append({"step": last_ckpt, "how": how, "noticed": time.strftime("%Y-%m-%dT%H:%M:%S")})
     try:
-        write_meta(run_dir, config, "interrupted", step=last_ckpt, interruptions=entries)
+        write_meta(run_dir, config, "interrupted", step=last_ckpt, interruptions=entries, **meta)
     except OSError:  # e.g. the disk filled up: the checkpoint is what matters
         pass
 

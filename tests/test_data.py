@@ -561,3 +561,15 @@ def test_validate_data_errors(x, kw, match):
     with pytest.raises(DataError, match=match) as ei:
         validate_data(x, name="mydata", **kw)
     assert "mydata" in str(ei.value)
+
+
+@pytest.mark.dataset
+def test_seed_matters_only_where_the_data_depend_on_it(fashion):
+    from chaossim.data import seed_matters
+
+    assert seed_matters("digits") and seed_matters("x.npz") and seed_matters("fashion-mnist", n_train=100)
+    assert not seed_matters("fashion-mnist") and not seed_matters("fmnist") and not seed_matters("mnist")
+    d0, d1 = load_dataset("digits", seed=0), load_dataset("digits", seed=1)
+    assert not np.array_equal(d0.train, d1.train)  # a seeded split
+    other = load_dataset("fashion-mnist", data_dir=str(FASHION_DIR), seed=7)
+    assert np.array_equal(other.train, fashion.train) and np.array_equal(other.test, fashion.test)

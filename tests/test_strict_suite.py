@@ -9,8 +9,11 @@ Host synchronisations per training step, as asserted below:
   * ``ScheduledTrainer.train_step(check=False)`` (the fused fast step): 0;
   * ``model.train_step(check=False)`` (engine, single model or ensemble): 0;
   * ``model.train_step()`` (validating its batch): 1;
-  * the training loop (``chaossim.training.train``) between evaluations: 1, the divergence check.
-Uploads per loop step: 1 (the minibatch's row indices, drawn on the host).
+  * the training loop (``chaossim.training.train``) between evaluations: 1, the divergence check;
+  * the ensemble loop (``chaossim.ensemble_training.train_ensemble``, what a grouped sweep task runs)
+    between evaluations: 1 per ensemble step whatever the number of members (one finite flag per member,
+    read together), on the engine and on the fused schedule alike.
+Uploads per loop step: 1 (the minibatch's row indices, drawn on the host; all members' at once).
 """
 import math
 
@@ -168,6 +171,42 @@ def test_training_loop_syncs_per_step(arch, digits):
                 dataset=digits)
     _same(dict(res.model.params), dict(ref.model.params))
     _same(res.history, ref.history)
+
+
+SYNCS_PER_ENSEMBLE_STEP = 1
+
+
+@pytest.mark.parametrize("trainer", ["auto", "fused"])
+@pytest.mark.parametrize("arch", ["restricted", "deep"])
+def test_ensemble_loop_syncs_per_step(arch, trainer):
+    """Three members (two data splits) trained as one ensemble: engine (auto) or the fused schedule."""
+    from chaossim.data import load_dataset
+    from chaossim.ensemble_training import train_ensemble
+
+    members = [(1.2, 0), (1.6, 1), (2.2, 0)]
+    data = {s: load_dataset("digits", n_train=300, n_test=80, seed=s) for s in (0, 1)}
+
+    def cfgs(steps, backend):
+        base = _config(**{"model.arch": arch, "model.n_hidden2": 5, "training.steps": steps, "backend.name": backend,
+                          "backend.trainer": trainer, "backend.dtype": "float64"})
+        return [base.replace(**{"model.g": g, "model.seed": s}) for g, s in members]
+
+    runs = {}
+    for steps in (3, 7):
+        with strict.record() as log:
+            res = train_ensemble(cfgs(steps, "strict"), datasets=[data[s] for _, s in members])
+        _clean(log)
+        runs[steps] = (log, res)
+    (short, _), (long, res) = runs[3], runs[7]
+    extra = long.sync_sites() - short.sync_sites()
+    assert sum(extra.values()) == SYNCS_PER_ENSEMBLE_STEP * 4, long.report()
+    assert all("ensemble_training.py" in site and "_not_finite" in site for site in extra), extra
+    assert long.uploads - short.uploads == 4  # the members' minibatch row indices, one upload per step
+    ref = train_ensemble(cfgs(7, "numpy"), datasets=[data[s] for _, s in members])
+    for a, b in zip(res, ref):
+        assert a.train_path == b.train_path == ("fused-host" if trainer == "fused" else "engine")
+        _same(dict(a.model.params), dict(b.model.params))
+        _same(a.history, b.history)
 
 
 def test_training_loop_with_files_chaos_and_snapshots(digits, tmp_path):
@@ -354,3 +393,26 @@ def test_whole_sweep_point_into_a_zarr_store(tmp_path):
             _clean(log2)
             assert out["backend"] == "strict" and out["device"] == "cpu (strict)"
     assert_same_results(stores["strict"], stores["numpy"], skip=set(TIMING_VARIABLES) | {"backend", "device"})
+
+
+def test_grouped_sweep_points_into_a_zarr_store(tmp_path):
+    """A sweep task training three grid points as one ensemble (run_group), strict against NumPy."""
+    from chaossim.sweep.point import run_group
+    from chaossim.sweep.spec import with_backend
+    from chaossim.sweep.store import RUN_VARIABLES, create_store
+
+    from .sweep.conftest import assert_same_results, tiny_spec
+
+    spec = tiny_spec(g="[1.0, 1.5]", T="[10.0]", extra_grid="seed = [0, 1]", steps=4)
+    stores = {}
+    for backend in ("strict", "numpy"):
+        sp = with_backend(spec, backend)
+        stores[backend] = tmp_path / f"{backend}.zarr"
+        create_store(stores[backend], sp, backend=backend)
+        with strict.record() as log:
+            summaries = run_group(sp, range(4), stores[backend])
+        assert [s["status"] for s in summaries] == ["done"] * 4, summaries
+        if backend == "strict":
+            _clean(log)
+            assert log.syncs > 0
+    assert_same_results(stores["strict"], stores["numpy"], skip=set(RUN_VARIABLES) | {"backend", "device"})

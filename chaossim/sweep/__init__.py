@@ -5,17 +5,20 @@ package is cheap). ``xarray.open_zarr(PATH)`` is all a notebook needs to read a 
 """
 from .spec import GridDim, RecordSpec, SweepSpec, load_spec, parse_spec
 
-__all__ = ["GridDim", "RecordSpec", "SweepSpec", "load_spec", "parse_spec", "run_sweep", "run_point",
-           "compute_point", "sweep_report", "open_sweep", "point_model", "verify_store"]
+__all__ = ["GridDim", "RecordSpec", "SweepSpec", "load_spec", "parse_spec", "run_sweep", "run_point", "run_group",
+           "compute_point", "plan_groups", "sweep_report", "open_sweep", "point_model", "verify_store"]
 
 
 def __getattr__(name):
     if name == "run_sweep":
         from .cluster import run_sweep
         return run_sweep
-    if name in ("run_point", "compute_point"):
+    if name in ("run_point", "run_group", "compute_point"):
         from . import point
         return getattr(point, name)
+    if name == "plan_groups":
+        from .groups import plan_groups
+        return plan_groups
     if name == "sweep_report":
         from .report import sweep_report
         return sweep_report

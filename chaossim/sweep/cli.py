@@ -18,6 +18,9 @@ Running the same command again resumes: every chunk of the store is verified, po
 are skipped, the others (pending, failed, or damaged on disk) continue from their checkpoints (kept in
 STORE.runs/). A store made from a different spec is refused. One client per store: a second one is
 refused while STORE.lock names a running sweep (a lock left by a crashed client is taken over).
+Points that differ only in g and seed are trained together as one ensemble (one task, one batched
+step; on CuPy always, on NumPy for small models; --no-ensembles to turn off, --group-size to cap);
+their results are those of the points trained alone, and each keeps its own checkpoints.
 Points that fail (e.g. diverge) are recorded with status "failed" and their error; the sweep goes on,
 prints one line per failed point and appends the full tracebacks to STORE.log. Exit status 1 when a
 point failed. At the end the report (best points, phase diagram over g and T) is printed and drawn.
@@ -44,6 +47,15 @@ def add_parsers(subparsers) -> None:
                    help="use a running Dask scheduler, e.g. tcp://host:8786 (workers must see the store's folder)")
     p.add_argument("--backend", choices=("numpy", "cupy", "auto"), default=None,
                    help="array backend of every point (default: the spec's backend.name)")
+    ens = p.add_mutually_exclusive_group()
+    ens.add_argument("--no-ensembles", dest="ensembles", action="store_false", default=None,
+                     help="train every point in its own task (default: points equal up to g and seed are trained "
+                          "together as one ensemble, in one task, on CuPy, and on NumPy for small models, where "
+                          "that measured faster)")
+    ens.add_argument("--ensembles", dest="ensembles", action="store_true", default=None,
+                     help="group points into ensembles whatever the model size, also on NumPy")
+    p.add_argument("--group-size", type=int, default=None, metavar="N",
+                   help="at most N points per ensemble (default: what fits 4 GiB of device memory, at most 128)")
     p.add_argument("--retries", type=int, default=2, metavar="N",
                    help="retries of a task that raised a Python error (default 2)")
     p.add_argument("--dashboard", default=":8787", metavar="ADDRESS",
@@ -90,7 +102,7 @@ def cmd_sweep(args) -> int:
           file=sys.stderr)
     result = run_sweep(spec, store, workers=args.workers, gpus=args.gpus, scheduler=args.scheduler,
                        backend=args.backend, progress=not args.no_progress, retries=args.retries,
-                       dashboard_address=dashboard)
+                       dashboard_address=dashboard, ensembles=args.ensembles, group_size=args.group_size)
     repaired = f", {len(result.repaired)} of them repaired" if result.repaired else ""
     print(f"{len(result.done)} point(s) run{repaired}, {len(result.skipped)} already done, {len(result.failed)} "
           f"failed in {time.perf_counter() - started:.1f} s; store: {store}", file=sys.stderr)

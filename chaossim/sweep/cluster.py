@@ -1,4 +1,5 @@
-"""Where and how a sweep runs: a Dask cluster, one task per pending grid point, results in the store.
+"""Where and how a sweep runs: a Dask cluster, one task per pending grid point (or per group of points
+trained together as one ensemble, :mod:`chaossim.sweep.groups`), results in the store.
 
 * default: ``distributed.LocalCluster`` of worker processes (``n_workers``, one thread each);
 * ``gpus=True``: ``dask_cuda.LocalCUDACluster``, one worker per GPU, points forced onto CuPy;
@@ -8,8 +9,8 @@
 
 Tasks have deterministic keys and ``retries`` for Python errors; a task whose worker dies is
 rescheduled by the scheduler, and after ``distributed.scheduler.allowed-failures`` deaths the
-point is recorded as failed. A point failing for its own reasons (divergence...) is recorded as
-failed inside the task; the sweep goes on either way.
+point is recorded as failed (every point of a group task). A point failing for its own reasons
+(divergence...) is recorded as failed inside the task, also inside a group, whose other points go on.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ import numpy as np
 from ..errors import ConfigError, StoreError
 from ..fs import check_writable
 from .lock import StoreLock
-from .point import run_point
+from .groups import plan_groups
+from .point import run_group, run_point
 from .spec import SweepSpec, with_backend
 from .store import consolidate, describe_error, log_path, open_or_create, reset_point, runs_dir, write_failure
 
@@ -43,6 +45,7 @@ class SweepResult:
     summaries: list = field(default_factory=list)
     repaired: dict = field(default_factory=dict)  # index -> problems: marked done but damaged, re-run now
     log: Path | None = None                       # where the tracebacks of failed points went
+    groups: list = field(default_factory=list)    # the tasks of this call, as lists of point indices
 
     @property
     def complete(self) -> bool:
@@ -101,20 +104,34 @@ def task_key(spec: SweepSpec, index: int) -> str:
     return f"chaossim-point-{spec.fingerprint()}-{index}"
 
 
-def killed_message(index: int, exc: BaseException) -> str:
+def group_task_key(spec: SweepSpec, indices) -> str:
+    return f"chaossim-group-{spec.fingerprint()}-{indices[0]}-n{len(indices)}"
+
+
+def killed_message(index: int, exc: BaseException, group_size: int = 1) -> str:
+    smaller = (f" This point was trained in an ensemble of {group_size} points: --group-size N (or --no-ensembles) "
+               "makes the tasks smaller." if group_size > 1 else "")
     return (f"the worker running this point died each time it was tried ({exc}); it probably ran out of memory "
             "or crashed. "
             "Give workers more memory (fewer --workers, a smaller model or batch_size) and re-run the same "
-            "command: completed points are kept and this one resumes from its checkpoint.")
+            f"command: completed points are kept and this one resumes from its checkpoint.{smaller}")
 
 
 def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None, gpus: bool = False,
               scheduler: str | None = None, backend: str | None = None, progress: bool = True, retries: int = 2,
-              dashboard_address: str | None = ":8787") -> SweepResult:
+              dashboard_address: str | None = ":8787", ensembles: bool | None = None,
+              group_size: int | None = None) -> SweepResult:
     """Run every pending point of ``spec`` into the zarr store ``store`` (laid out if new, resumed if not).
 
     ``client``: an existing ``distributed.Client`` to use (else one is made from workers/gpus/scheduler).
     ``backend``: force backend.name of every point ("numpy", "cupy", "auto"); ``gpus`` implies "cupy".
+    ``ensembles``: train the points that can share an Ensemble together, one task per group
+    (:mod:`chaossim.sweep.groups`); None (default): on CuPy (for "auto": when the workers find a usable
+    GPU), and on NumPy for small models only, where grouping measured faster (docs/sweeps.md); False: every
+    point in its own task; True: group on NumPy whatever the size. ``group_size``: the most points per group
+    (default: from a memory budget).
+    Grouping never changes a point's numbers on NumPy, nor its run directory: a sweep can be resumed with
+    or without it.
 
     One client per store: the lock ``PATH.zarr.lock`` refuses a second one (:mod:`chaossim.sweep.lock`).
     Resuming reads every chunk first (:func:`chaossim.sweep.verify.verify_store`): points marked done
@@ -124,6 +141,8 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
     from .verify import verify_store
 
     store = Path(store).absolute()
+    if group_size is not None and (isinstance(group_size, bool) or int(group_size) != group_size or group_size < 1):
+        raise ConfigError(f"--group-size must be a positive integer (points per ensemble), got {group_size!r}.")
     if gpus:
         if client is None and scheduler is None:
             _local_cuda_cluster()  # fail before laying out the store
@@ -162,13 +181,14 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
         result.skipped = [int(i) for i in np.flatnonzero(done)]
         pending = [int(i) for i in np.flatnonzero(~done)]
         if pending:
+            how = dict(ensembles=ensembles, group_size=group_size)
             try:
                 if client is not None:
-                    _run_tasks(client, spec, store, pending, backend, progress, retries, result)
+                    _run_tasks(client, spec, store, pending, backend, progress, retries, result, **how)
                 else:
                     with make_client(workers=workers, gpus=gpus, scheduler=scheduler,
                                      dashboard_address=dashboard_address, quiet=not progress) as c:
-                        _run_tasks(c, spec, store, pending, backend, progress, retries, result)
+                        _run_tasks(c, spec, store, pending, backend, progress, retries, result, **how)
             finally:
                 _write_log(store, spec, result)
         try:
@@ -211,51 +231,105 @@ def _write_log(store: Path, spec: SweepSpec, result: SweepResult) -> None:
         print(f"sweep: could not write the log {path}: {exc.strerror}", file=sys.stderr)
 
 
-def _run_tasks(client, spec, store, pending, backend, progress, retries, result: SweepResult) -> None:
+def grouping(client, spec: SweepSpec, ensembles: bool | None) -> tuple[bool, float | None]:
+    """(group points?, the largest Euler step in FLOPs of a grouped point or None) for :func:`run_sweep`:
+    as asked; by default on CuPy (for "auto": when the workers find a usable GPU) every class of points, on
+    NumPy only small models (:data:`chaossim.sweep.groups.HOST_MAX_STEP_FLOPS`), where grouping measured
+    faster."""
+    from .groups import HOST_MAX_STEP_FLOPS
+
+    if ensembles is not None:
+        return bool(ensembles), None
+    name = spec.base.backend.name
+    if name == "auto":  # the workers decide what "auto" means: ask them
+        from ..backend import gpu_available
+
+        try:
+            name = "cupy" if any(client.run(gpu_available).values()) else "numpy"
+        except Exception:  # noqa: BLE001 - no answer: assume the CPU
+            name = "numpy"
+    return True, (None if name == "cupy" else HOST_MAX_STEP_FLOPS)
+
+
+def _n_workers(client) -> int:
+    try:
+        return max(1, len(client.scheduler_info().get("workers", {})))
+    except Exception:  # noqa: BLE001
+        return 1
+
+
+def _run_tasks(client, spec, store, pending, backend, progress, retries, result: SweepResult, *,
+               ensembles: bool | None = None, group_size: int | None = None) -> None:
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
-    futures = [client.submit(run_point, spec, i, str(store), backend, key=task_key(spec, i), retries=retries,
-                             pure=False) for i in pending]
-    index_of = {f.key: i for f, i in zip(futures, pending)}
+    grouped, max_flops = grouping(client, spec, ensembles)
+    if grouped:
+        groups = plan_groups(spec, pending, backend=backend, max_size=group_size, n_workers=_n_workers(client),
+                             max_step_flops=max_flops)
+        n_grouped = sum(len(g) for g in groups if len(g) > 1)
+        if n_grouped:
+            print(f"sweep: {n_grouped} of {len(pending)} pending points trained as ensembles in "
+                  f"{sum(1 for g in groups if len(g) > 1)} task(s) of at most {max(len(g) for g in groups)} points "
+                  "(--no-ensembles: one task per point)", file=sys.stderr)
+    else:
+        groups = [[i] for i in pending]
+    result.groups = groups
+    futures, members = [], {}
+    for g in groups:
+        if len(g) == 1:
+            fut = client.submit(run_point, spec, g[0], str(store), backend, key=task_key(spec, g[0]), retries=retries,
+                                pure=False)
+        else:
+            fut = client.submit(run_group, spec, g, str(store), backend, key=group_task_key(spec, g),
+                                retries=retries, pure=False)
+        futures.append(fut)
+        members[fut.key] = g
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=spec.n_points, initial=len(result.skipped), desc=f"sweep {spec.name}", unit="point",
                    dynamic_ncols=True)
+
+    def say(line):
+        if bar is None:
+            print(line, file=sys.stderr)
+        else:
+            bar.write(line)
+
     try:
         for fut in as_completed(futures):
-            i = index_of[fut.key]
+            group = members[fut.key]
             try:
-                summary = fut.result()
+                summaries = fut.result()
+                summaries = summaries if isinstance(summaries, list) else [summaries]
             except KilledWorker as exc:
-                msg = killed_message(i, exc)
-                _record_failure(store, spec, i, msg)
-                summary = {"index": i, "status": "failed", "error": msg}
+                summaries = []
+                for i in group:
+                    msg = killed_message(i, exc, len(group))
+                    _record_failure(store, spec, i, msg)
+                    summaries.append({"index": i, "status": "failed", "error": msg})
             except Exception as exc:  # a Python error that survived the retries
                 msg = f"task failed after {retries} retries: {describe_error(exc)}"
-                _record_failure(store, spec, i, msg)
-                summary = {"index": i, "status": "failed", "error": msg, "traceback": _remote_traceback(fut, exc)}
-            result.summaries.append(summary)
-            if summary["status"] == "done":
-                result.done.append(i)
-            else:
-                result.failed[i] = summary["error"]
-                line = f"point {i} ({spec.point_label(i)}) failed: " + " ".join(str(summary["error"]).split())
-                if bar is None:
-                    print(line, file=sys.stderr)
+                tb = _remote_traceback(fut, exc)
+                summaries = []
+                for i in group:
+                    _record_failure(store, spec, i, msg)
+                    summaries.append({"index": i, "status": "failed", "error": msg, "traceback": tb})
+            for summary in summaries:
+                i = summary["index"]
+                result.summaries.append(summary)
+                if summary["status"] == "done":
+                    result.done.append(i)
                 else:
-                    bar.write(line)
-            if summary.get("set_aside"):
-                line = (f"point {i} ({spec.point_label(i)}): its run directory could not be continued (damaged "
+                    result.failed[i] = summary["error"]
+                    say(f"point {i} ({spec.point_label(i)}) failed: " + " ".join(str(summary["error"]).split()))
+                if summary.get("set_aside"):
+                    say(f"point {i} ({spec.point_label(i)}): its run directory could not be continued (damaged "
                         f"checkpoint); moved to {summary['set_aside']} and trained from scratch")
-                if bar is None:
-                    print(line, file=sys.stderr)
-                else:
-                    bar.write(line)
             if bar is not None:
-                bar.update(1)
+                bar.update(len(summaries))
                 bar.set_postfix(failed=len(result.failed))
             fut.release()
     finally:

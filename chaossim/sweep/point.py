@@ -32,10 +32,17 @@ def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | N
     """Train point ``index`` (resuming from ``run_dir``'s checkpoint if there is one) and compute what
     the store records. Returns name -> NumPy array (no grid axes, not padded) plus bookkeeping."""
     config = spec.config(index, backend)
-    rec = spec.record
     data = dataset_for(config)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run raises DivergenceError instead
         result = train(config, run_dir, resume="auto" if run_dir is not None else False, progress=False, dataset=data)
+    return record_point(spec, config, data, result)
+
+
+def record_point(spec: SweepSpec, config, data, result) -> dict:
+    """What the store records of a trained point (``result``: its :class:`chaossim.training.TrainResult`):
+    the training curves, the indices along generation time, samples, trajectories and parameters, each
+    from the point's own generator streams (so the same whether it was trained alone or in an ensemble)."""
+    rec = spec.record
     model, seed = result.model, config.model.seed
     out: dict = {}
     # training curves on the store's t_age axis
@@ -67,6 +74,8 @@ def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | N
     out["steps_done"] = int(result.step)
     out["device"] = str(model.bk.device)
     out["backend"] = str(model.bk.name)
+    out["train_path"] = result.train_path
+    out["train_path_reason"] = result.train_path_reason
     return out
 
 
@@ -99,29 +108,82 @@ def run_point(spec: SweepSpec, index: int, store, backend: str | None = None) ->
         out = compute_point(spec, index, run_dir, backend=backend)
         values = _point_values(out, template, spec)
         wall = time.perf_counter() - started
-        values.update(status="done", error="", wall_time=wall, run_id=run_id,
+        values.update(status="done", error="", wall_time=wall, run_id=run_id, group_size=1,
                       completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
         values[DONE_VARIABLE] = True  # write_point writes it last, in its own write
         write_point(store, spec, index, values, template=template)
     except (ChaossimError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno is None:
-            raise  # not about a file: a Python error, retried by Dask
-        if isinstance(exc, OSError) and not exc.filename:  # e.g. from inside zarr: name where the point writes
-            exc = OSError(exc.errno, exc.strerror, f"{store} (or {run_dir})")
-        message = describe_error(exc) if isinstance(exc, ChaossimError) else os_error_message(
-            exc, "free some space or fix the folder, then run the same command again: this point resumes from "
-                 "its checkpoint")
-        wall = time.perf_counter() - started
-        try:
-            write_failure(store, spec, index, message, wall_time=wall, run_id=run_id,
-                          device=_device(spec, index, backend))
-        except OSError:  # the disk may be full: the point stays not done either way
-            pass
-        return {**summary, "status": "failed", "error": message, "wall_time": wall,
-                "traceback": traceback.format_exc()}
+        return _failed(spec, index, store, run_dir, backend, summary, exc, time.perf_counter() - started, run_id)
     final = {n: float(out[n][-1]) for n in INDEX_NAMES}
     return {**summary, "status": "done", "error": "", "wall_time": wall, "steps_done": out["steps_done"],
             "device": out["device"], **final}
+
+
+def _failed(spec: SweepSpec, index: int, store: Path, run_dir: Path, backend, summary: dict, exc, wall: float,
+            run_id: str, traceback_text: str | None = None) -> dict:
+    """Record point ``index`` failed in the store (as far as it can be written) and return its summary."""
+    if isinstance(exc, OSError) and exc.errno is None:
+        raise exc  # not about a file: a Python error, retried by Dask
+    if isinstance(exc, OSError) and not exc.filename:  # e.g. from inside zarr: name where the point writes
+        exc = OSError(exc.errno, exc.strerror, f"{store} (or {run_dir})")
+    message = describe_error(exc) if isinstance(exc, ChaossimError) else os_error_message(
+        exc, "free some space or fix the folder, then run the same command again: this point resumes from "
+             "its checkpoint")
+    try:
+        write_failure(store, spec, index, message, wall_time=wall, run_id=run_id, device=_device(spec, index, backend))
+    except OSError:  # the disk may be full: the point stays not done either way
+        pass
+    tb = traceback_text or "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {**summary, "status": "failed", "error": message, "wall_time": wall, "traceback": tb}
+
+
+def run_group(spec: SweepSpec, indices, store, backend: str | None = None) -> list[dict]:
+    """Run the grid points ``indices`` (equal up to g and seed, see :func:`chaossim.sweep.groups.plan_groups`)
+    as ONE ensemble (:func:`chaossim.ensemble_training.train_ensemble`) and write each point's region of
+    the store, exactly as :func:`run_point` writes it (plus ``group_size``). Each point keeps its own run
+    directory, so it resumes from its own checkpoint whether the next run groups it or not. A point that
+    fails for its own reasons (its run directory is refused, it diverges) is recorded failed and the others
+    go on; a full or read-only disk fails every point not yet written. Returns one summary per point."""
+    from ..ensemble_training import train_ensemble
+
+    store = Path(store)
+    started = time.perf_counter()
+    indices = [int(i) for i in indices]
+    template = open_sweep(store, check=False)
+    run_dirs = [runs_dir(store) / spec.point_key(i) for i in indices]
+    run_ids = [uuid.uuid4().hex for _ in indices]
+    summaries = [{"index": i, "label": spec.point_label(i), "run_id": rid} for i, rid in zip(indices, run_ids)]
+    try:
+        for s, d in zip(summaries, run_dirs):
+            s["set_aside"] = _set_aside_if_damaged(d)
+        configs = [spec.config(i, backend) for i in indices]
+        datasets = [dataset_for(c) for c in configs]
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging member is returned as a DivergenceError
+            outcomes = train_ensemble(configs, run_dirs, resume="auto", datasets=datasets)
+    except (ChaossimError, OSError) as exc:  # the whole group: a full disk, the data cannot be loaded...
+        wall = time.perf_counter() - started
+        return [_failed(spec, i, store, d, backend, s, exc, wall, rid)
+                for i, d, s, rid in zip(indices, run_dirs, summaries, run_ids)]
+    out = []
+    for i, cfg, data, d, s, rid, outcome in zip(indices, configs, datasets, run_dirs, summaries, run_ids, outcomes):
+        try:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            with np.errstate(over="ignore", invalid="ignore"):
+                rec = record_point(spec, cfg, data, outcome)
+            values = _point_values(rec, template, spec)
+            wall = time.perf_counter() - started
+            values.update(status="done", error="", wall_time=wall, run_id=rid, group_size=len(indices),
+                          completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            values[DONE_VARIABLE] = True
+            write_point(store, spec, i, values, template=template)
+        except (ChaossimError, OSError) as exc:
+            out.append(_failed(spec, i, store, d, backend, s, exc, time.perf_counter() - started, rid))
+            continue
+        final = {n: float(rec[n][-1]) for n in INDEX_NAMES}
+        out.append({**s, "status": "done", "error": "", "wall_time": wall, "steps_done": rec["steps_done"],
+                    "device": rec["device"], **final})
+    return out
 
 
 def _point_values(out: dict, template, spec: SweepSpec) -> dict:

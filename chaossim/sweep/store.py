@@ -24,7 +24,8 @@ Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
 ``trajectory (G, traj_sample, traj_time, feature)``  phi(v(t)) of ``record.n_trajectories`` runs
 ``data_samples ([dataset,] data_sample, feature)``   held-out data points, for plots
 ``done (G)`` bool, written last; ``status (G)`` "pending"/"done"/"failed"; ``error (G)``; ``device (G)``;
-``backend (G)``; ``wall_time (G)`` seconds; ``steps_done (G)``; ``completed_at (G)``; ``run_id (G)``
+``backend (G)``; ``wall_time (G)`` seconds; ``steps_done (G)``; ``completed_at (G)``; ``run_id (G)``;
+``train_path (G)``, ``train_path_reason (G)`` (:mod:`chaossim.train_path`); ``group_size (G)``
 =========================================  ===========================================================
 """
 from __future__ import annotations
@@ -64,9 +65,17 @@ POINT_VARIABLES = {
     "steps_done": ("int64", 0, "training steps completed"),
     "completed_at": (STAMP_DTYPE, "", "when the point was written (ISO 8601, local time)"),
     "run_id": (ID_DTYPE, "", "random id of the task run that wrote the point"),
+    "train_path": ("<U16", "", "what ran the training steps: 'fused-graph', 'fused-eager', 'fused-host' or 'engine'"),
+    "train_path_reason": ("<U240", "", "why that training path ran"),
+    "group_size": ("int64", 0, "grid points trained together with this one as one Ensemble (1: alone)"),
 }
+ADDED_POINT_VARIABLES = ("train_path", "train_path_reason", "group_size")
+"""Point variables a store laid out before they existed lacks (it is read and resumed without them)."""
 DONE_VARIABLE = "done"
 TIMING_VARIABLES = ("wall_time", "completed_at", "run_id")
+RUN_VARIABLES = TIMING_VARIABLES + ("group_size",)
+"""Per-run bookkeeping: when, how long, which task run and how many points together. Everything else of a point
+is the same whether it ran alone or in an ensemble (on NumPy), and after a resume."""
 LAYER_DIMS = {"v": "feature", "h": "hidden", "h1": "hidden", "h2": "hidden2"}
 RBM_PARAM_DIMS = {"W": ("feature", "hidden"), "b": ("feature",), "c": ("hidden",)}
 
@@ -114,11 +123,16 @@ def _cached_data(data_toml: str, seed: int):
 
 
 def dataset_for(config):
-    """The config's dataset, loaded once per process (workers run many points on the same data)."""
+    """The config's dataset, loaded once per process (workers run many points on the same data), and once
+    for all seeds when the seed does not change it (:func:`chaossim.data.seed_matters`): the points of an
+    ensemble on FashionMNIST share one copy."""
     from ..config import RunConfig
+    from ..data import seed_matters
 
-    data_only = RunConfig(data=config.data)
-    return _cached_data(data_only.to_toml(), config.model.seed)
+    d = config.data
+    data_only = RunConfig(data=d)
+    seed = config.model.seed if seed_matters(d.name, d.n_train, d.n_test) else 0
+    return _cached_data(data_only.to_toml(), seed)
 
 
 # ------------------------------------------------------------------------ layout planning
@@ -373,7 +387,8 @@ def open_sweep(path, *, check: bool = True, chunks=None):
         if ds.attrs[MARKER] not in READABLE_SCHEMAS:
             raise StoreError(f"{path} has sweep schema version {ds.attrs[MARKER]}, this chaossim reads "
                              f"{list(READABLE_SCHEMAS)}; use a new --store or the chaossim version that made it.")
-        missing = [v for v in (DONE_VARIABLE, *POINT_VARIABLES, *INDEX_NAMES) if v not in ds.variables]
+        required = [v for v in POINT_VARIABLES if v not in ADDED_POINT_VARIABLES]
+        missing = [v for v in (DONE_VARIABLE, *required, *INDEX_NAMES) if v not in ds.variables]
         missing += [d for d in ds.attrs.get("grid_dims", []) if d not in ds.dims]
         if missing:
             raise StoreError(f"{path} is a damaged chaossim sweep store: {missing} are missing. Move it away and "
@@ -384,8 +399,8 @@ def open_sweep(path, *, check: bool = True, chunks=None):
 def check_matches(ds, spec: SweepSpec, path) -> None:
     """Refuse a store made from another spec, saying what differs."""
     try:
-        stored = json.loads(ds.attrs["spec_canonical"])
-    except (KeyError, ValueError):
+        stored = with_default_settings(json.loads(ds.attrs["spec_canonical"]))
+    except (KeyError, ValueError, TypeError):
         raise StoreError(f"{path} has no readable stored spec; it is damaged. Move it away and run again.") from None
     given = json.loads(json.dumps(spec.canonical(), sort_keys=True))
     if stored != given:
@@ -394,6 +409,23 @@ def check_matches(ds, spec: SweepSpec, path) -> None:
         raise StoreError(f"the spec does not match the one stored in {path}: {shown}. To resume this sweep use "
                          f"the same spec (its text is in the store's 'spec_toml' attribute); to run a different "
                          "sweep give a new --store path.")
+
+
+def with_default_settings(canonical: dict) -> dict:
+    """A stored canonical spec with the settings added to chaossim after it was written (e.g.
+    ``backend.trainer``) filled in with their defaults, which is what that store's points ran with."""
+    from ..config import SECTIONS
+
+    base = canonical.get("base")
+    if isinstance(base, dict):
+        for section, klass in SECTIONS.items():
+            values = base.get(section)
+            if isinstance(values, dict):
+                for key, default in json.loads(json.dumps(klass().__dict__)).items():
+                    if section == "backend" and key == "name":
+                        continue
+                    values.setdefault(key, default)
+    return canonical
 
 
 def open_or_create(path, spec: SweepSpec, backend: str = "numpy"):

@@ -24,9 +24,9 @@ def spec_text():
     return tiny_text(g="[1.0, 1.5, 2.0]", T="[10.0, 20.0]", n_hidden=32, steps=300)
 
 
-def sweep_cmd(spec_file, store):
+def sweep_cmd(spec_file, store, *extra):
     return [sys.executable, "-m", "chaossim", "sweep", str(spec_file), "--store", str(store), "--workers", "1",
-            "--no-progress", "--no-report", "--dashboard", "none"]
+            "--no-progress", "--no-report", "--dashboard", "none", *extra]
 
 
 def start(cmd, cwd):
@@ -101,9 +101,12 @@ def test_case7_two_clients_started_together_one_runs_one_is_refused(spec_file, t
     assert not list(tmp_path.glob(".s.zarr.tmp-*")) and not lock_path(store).exists()
 
 
-def test_case7_lock_of_a_crashed_client_is_stale_and_taken_over(spec_file, tmp_path):
+@pytest.mark.parametrize("grouped", [False, True], ids=["alone", "grouped"])
+def test_case7_lock_of_a_crashed_client_is_stale_and_taken_over(spec_file, tmp_path, grouped):
+    """Also for a grouped sweep (--ensembles: two tasks of three points): killed after its first group."""
     store = tmp_path / "s.zarr"
-    first = start(sweep_cmd(spec_file, store), tmp_path)
+    extra = ("--ensembles",) if grouped else ("--no-ensembles",)
+    first = start(sweep_cmd(spec_file, store, *extra), tmp_path)
     try:
         assert wait_for(lambda: (store / "done" / "c").exists(), timeout=120), "no point was ever written"
     finally:
@@ -111,13 +114,15 @@ def test_case7_lock_of_a_crashed_client_is_stale_and_taken_over(spec_file, tmp_p
         first.wait()
     holder = json.loads(lock_path(store).read_text())
     assert holder["pid"] == first.pid  # the crash left the lock behind
-    res = subprocess.run(sweep_cmd(spec_file, store), cwd=tmp_path, env=env(), capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run(sweep_cmd(spec_file, store, *extra), cwd=tmp_path, env=env(), capture_output=True,
+                         text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"sweep: took over the stale lock of pid {first.pid} on host {holder['host']}" in res.stderr
     ds = xr.open_zarr(store)
     assert ds.done.values.all()
     assert not lock_path(store).exists()
+    if grouped:
+        assert (ds.group_size.values > 1).any()
 
 
 def test_lock_held_from_another_host_is_refused_with_what_to_do(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 from chaossim.sweep.spec import parse_spec
-from chaossim.sweep.store import create_store, open_sweep
+from chaossim.sweep.store import RUN_VARIABLES, create_store, open_sweep
 from chaossim.training import load_checkpoint
 
 from ..sweep.conftest import assert_same_results, run_in_process, tiny_text
@@ -186,7 +186,7 @@ def test_case8_full_disk_during_a_sweep_loses_nothing(reference, tmpfs, tmp_path
     res = chaossim(*sweep_cmd(spec_file, store), cwd=tmp_path, timeout=600)
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-3000:]
     failed = [ln for ln in res.stderr.splitlines() if " failed: " in ln]
-    assert [ln.split(" failed: ")[0] for ln in failed] == ["point 2 (g=2.0, T=10.0)", "point 3 (g=2.0, T=20.0)"]
+    assert sorted(ln.split(" failed: ")[0] for ln in failed) == ["point 2 (g=2.0, T=10.0)", "point 3 (g=2.0, T=20.0)"]
     assert all("the disk is full ([Errno 28] No space left on device)" in ln for ln in failed), failed
     assert "0 point(s) run, 2 already done, 2 failed" in res.stderr
     for name, values in kept.items():  # the points already stored are intact
@@ -195,6 +195,40 @@ def test_case8_full_disk_during_a_sweep_loses_nothing(reference, tmpfs, tmp_path
     res = chaossim(*sweep_cmd(spec_file, store), cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert_same_results(store, ref)
+
+
+@pytest.mark.slow
+def test_case8_full_disk_during_a_grouped_sweep_loses_nothing(tmpfs, tmp_path):
+    """The same for two pending points trained as one ensemble: both are failed with the disk's message, the
+    stored point is intact, and after space is freed the same command completes them to the reference."""
+    from threadpoolctl import threadpool_limits
+
+    from chaossim.sweep.point import run_point
+
+    text = tiny_text(g="[1.0, 1.5, 2.0]", T="[10.0]")
+    spec = parse_spec(text, default_name="tiny")
+    run_in_process(spec, tmp_path / "ref.zarr")
+    spec_file = tmp_path / "tiny.toml"
+    spec_file.write_text(text)
+    disk = tmpfs(16 << 20)
+    store = disk / "s.zarr"
+    create_store(store, spec)
+    with threadpool_limits(1):
+        run_point(spec, 0, store)
+    kept = {name: open_sweep(store)[name].isel(g=0).values.copy() for name in ("E2", "samples", "param_A", "run_id")}
+    filler = fill_disk(disk, leave=48 << 10)
+    res = chaossim(*sweep_cmd(spec_file, store, "--ensembles"), cwd=tmp_path, timeout=600)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert "2 of 2 pending points trained as ensembles in 1 task(s)" in res.stderr
+    failed = [ln for ln in res.stderr.splitlines() if " failed: " in ln]
+    assert sorted(ln.split(" failed: ")[0] for ln in failed) == ["point 1 (g=1.5, T=10.0)", "point 2 (g=2.0, T=10.0)"]
+    assert all("the disk is full ([Errno 28] No space left on device)" in ln for ln in failed), failed
+    for name, values in kept.items():
+        np.testing.assert_array_equal(open_sweep(store)[name].isel(g=0).values, values, err_msg=name)
+    filler.unlink()
+    res = chaossim(*sweep_cmd(spec_file, store, "--ensembles"), cwd=tmp_path, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert_same_results(store, tmp_path / "ref.zarr", skip=RUN_VARIABLES)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import xarray as xr
 
 from chaossim.sweep.cluster import run_sweep
 from chaossim.sweep.spec import parse_spec
-from chaossim.sweep.store import TIMING_VARIABLES, open_sweep, runs_dir
+from chaossim.sweep.store import RUN_VARIABLES, TIMING_VARIABLES, open_sweep, runs_dir
 
 from ..sweep.conftest import assert_same_results, run_in_process, tiny_text
 from .conftest import chaossim, copy_store
@@ -86,7 +86,10 @@ def test_case5_a_deleted_chunk_means_not_done(reference, client, tmp_path):
     assert chaossim("sweep-verify", store).returncode == 0
 
 
-def test_case6_one_verify_and_one_sweep_repair_three_kinds_of_damage(reference, tmp_path):
+@pytest.mark.parametrize("grouped", [False, True], ids=["alone", "grouped"])
+def test_case6_one_verify_and_one_sweep_repair_three_kinds_of_damage(reference, tmp_path, grouped):
+    """Also with the damaged points re-run as ensembles (--ensembles): points 1 and 3 (T = 20) form one group,
+    point 1 continuing from its checkpoint at step 50 and point 3 from scratch (its checkpoint is damaged)."""
     spec, ref = reference
     store = copy_store(ref, tmp_path / "s.zarr")
     spec_file = tmp_path / "tiny.toml"
@@ -108,16 +111,19 @@ def test_case6_one_verify_and_one_sweep_repair_three_kinds_of_damage(reference, 
     assert "repair: `chaossim sweep SPEC --store" in res.stderr
 
     res = chaossim("sweep", spec_file, "--store", store, "--workers", 1, "--no-progress", "--no-report",
-                   "--dashboard", "none", cwd=tmp_path, timeout=600)
+                   "--dashboard", "none", "--ensembles" if grouped else "--no-ensembles", cwd=tmp_path,
+                   timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert ("2 of 3 pending points trained as ensembles in 1 task(s)" in res.stderr) == grouped, res.stderr
     assert "3 point(s) damaged in the store will be run again" in res.stderr
     assert "3 point(s) run, 3 of them repaired, 1 already done, 0 failed" in res.stderr
     assert "point 3 (g=2.0, T=20.0): its run directory could not be continued" in res.stderr
     assert len(list(runs_dir(store).glob(f"{spec.point_key(3)}.damaged-*"))) == 1  # set aside, not deleted
 
     assert chaossim("sweep-verify", store).returncode == 0
-    assert_same_results(store, ref)  # every variable but TIMING_VARIABLES, to the bit
+    assert_same_results(store, ref, skip=RUN_VARIABLES)  # every variable but the bookkeeping, to the bit
     assert set(TIMING_VARIABLES) == {"wall_time", "completed_at", "run_id"}
+    assert list(open_sweep(store).group_size.values.ravel()) == ([1, 2, 1, 2] if grouped else [1, 1, 1, 1])
     after = open_sweep(store).run_id.values.ravel()
     assert after[2] == ids[2] and not np.isin(after[[0, 1, 3]], ids).any()
     assert chaossim("sweep-report", store, "--out", tmp_path / "fig").returncode == 0

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from chaossim.sweep.point import run_point
+from chaossim.sweep.point import run_group, run_point
 from chaossim.sweep.spec import parse_spec
-from chaossim.sweep.store import TIMING_VARIABLES, create_store, open_sweep
+from chaossim.sweep.store import RUN_VARIABLES, create_store, open_sweep
 
 TINY = """
 [sweep]
@@ -59,8 +59,47 @@ def run_in_process(spec, store):
     return summaries
 
 
-def assert_same_results(a, b, skip=TIMING_VARIABLES):
-    """Every data variable and coordinate of two sweep stores equal to the bit (NaN == NaN)."""
+def run_groups_in_process(spec, store, n_workers=1):
+    """The uninterrupted reference of a grouped sweep: the groups :func:`plan_groups` forms for
+    ``n_workers``, each trained as one ensemble in this process (BLAS on 1 thread). Returns the groups."""
+    from threadpoolctl import threadpool_limits
+
+    from chaossim.sweep.groups import plan_groups
+
+    create_store(store, spec)
+    groups = plan_groups(spec, range(spec.n_points), n_workers=n_workers)
+    with threadpool_limits(1):
+        for g in groups:
+            if len(g) == 1:
+                run_point(spec, g[0], store)
+            else:
+                run_group(spec, g, store)
+    return groups
+
+
+def max_difference(a, b, skip=RUN_VARIABLES) -> float:
+    """The largest absolute difference between the float variables of two sweep stores (NaN where both are
+    NaN), after checking that every other variable is equal and that NaN sits at the same places."""
+    a, b = open_sweep(a), open_sweep(b)
+    assert set(a.variables) == set(b.variables)
+    worst = 0.0
+    for name in a.variables:
+        if name in skip:
+            continue
+        x, y = a[name].values, b[name].values
+        if x.dtype.kind == "f":
+            assert np.array_equal(np.isnan(x), np.isnan(y)), f"variable {name}: NaN at other places"
+            both = ~np.isnan(x)
+            if both.any():
+                worst = max(worst, float(np.abs(x[both].astype(np.float64) - y[both]).max()))
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=f"variable {name} differs")
+    return worst
+
+
+def assert_same_results(a, b, skip=RUN_VARIABLES):
+    """Every data variable and coordinate of two sweep stores equal to the bit (NaN == NaN), except the
+    per-run bookkeeping (when, how long, which task run, how many points together)."""
     a, b = open_sweep(a), open_sweep(b)
     assert set(a.variables) == set(b.variables)
     for name in a.variables:

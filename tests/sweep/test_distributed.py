@@ -1,7 +1,10 @@
-"""Sweeps on real Dask clusters: a killed worker, a killed client, a diverging point.
+"""Sweeps on real Dask clusters: a killed worker, a killed client, a diverging point; each also with the
+points grouped into ensembles (one task trains several points, chaossim.sweep.groups).
 
 Real scheduler and worker processes on 127.0.0.1, no mocks. Results are compared, to the bit, with
-the same points run in this process (NumPy is deterministic for a given config and thread count).
+the same points run alone in this process (NumPy is deterministic for a given config and thread count,
+and on NumPy a point trained in an ensemble equals the point trained alone to the bit:
+tests/test_ensemble_training.py::test_on_numpy_a_member_is_its_run_alone_to_the_bit).
 """
 import os
 import signal
@@ -17,7 +20,7 @@ import xarray as xr
 
 from chaossim.sweep.cluster import run_sweep
 from chaossim.sweep.spec import parse_spec
-from chaossim.sweep.store import done_mask, open_sweep
+from chaossim.sweep.store import RUN_VARIABLES, done_mask, open_sweep
 
 from .conftest import assert_same_results, run_in_process, tiny_text
 
@@ -60,19 +63,22 @@ def _check_all_done_once(store, n):
     assert (ds.steps_done.values == 300).all()
 
 
-def test_worker_killed_mid_sweep(reference, client, tmp_path):
+@pytest.mark.parametrize("grouped", [False, True], ids=["alone", "grouped"])
+def test_worker_killed_mid_sweep(reference, client, tmp_path, grouped):
     spec, ref_store = reference
     store = tmp_path / "k.zarr"
     out = {}
-    th = threading.Thread(target=lambda: out.update(r=run_sweep(spec, store, client=client, progress=False)))
+    th = threading.Thread(target=lambda: out.update(r=run_sweep(spec, store, client=client, progress=False,
+                                                                  ensembles=grouped)))
     th.start()
     victim, running = None, []
     deadline = time.time() + 60
+    wanted = "chaossim-group-" if grouped else "chaossim-point-"  # kill a worker running a group task
     while time.time() < deadline and victim is None:
-        busy = {w: keys for w, keys in client.processing().items() if keys}
+        busy = {w: keys for w, keys in client.processing().items() if any(wanted in str(k) for k in keys)}
         if busy:
             time.sleep(0.4)  # let the task get into its training
-            busy = {w: keys for w, keys in client.processing().items() if keys}
+            busy = {w: keys for w, keys in client.processing().items() if any(wanted in str(k) for k in keys)}
             if busy:
                 victim, running = next(iter(busy.items()))
         time.sleep(0.02)
@@ -86,8 +92,25 @@ def test_worker_killed_mid_sweep(reference, client, tmp_path):
     assert running and done_before < N_POINTS
     assert r.complete and sorted(r.done) == list(range(N_POINTS)) and not r.failed
     _check_all_done_once(store, N_POINTS)
+    if grouped:
+        assert any(len(g) > 1 for g in r.groups)
+        assert sorted(open_sweep(store).group_size.values.ravel()) == sorted(len(g) for g in r.groups for _ in g)
     # every point holds its own values, equal to the bit to the points run alone in this process
-    assert_same_results(store, ref_store)
+    assert_same_results(store, ref_store, skip=RUN_VARIABLES)
+
+
+def test_grouping_by_default_asks_the_workers_what_auto_means(client):
+    from chaossim.backend import gpu_available
+    from chaossim.sweep.cluster import grouping
+    from chaossim.sweep.groups import HOST_MAX_STEP_FLOPS
+    from chaossim.sweep.spec import with_backend
+
+    spec = parse_spec(dist_text())
+    host = (True, HOST_MAX_STEP_FLOPS)
+    assert grouping(client, spec, None) == host and grouping(client, spec, False) == (False, None)
+    assert grouping(client, spec, True) == (True, None)
+    assert grouping(client, with_backend(spec, "cupy"), None) == (True, None)
+    assert grouping(client, with_backend(spec, "auto"), None) == ((True, None) if gpu_available() else host)
 
 
 def test_diverging_point_fails_and_the_sweep_goes_on(client, tmp_path):
@@ -105,9 +128,9 @@ def test_diverging_point_fails_and_the_sweep_goes_on(client, tmp_path):
     assert np.isfinite(ds.E2.values.ravel()).sum() == 2 * ds.sizes["t_age"]
 
 
-def _sweep_cmd(spec_file, store):
+def _sweep_cmd(spec_file, store, *extra):
     return [sys.executable, "-m", "chaossim.sweep", str(spec_file), "--store", str(store), "--workers", "2",
-            "--no-progress", "--no-report", "--dashboard", "none"]
+            "--no-progress", "--no-report", "--dashboard", "none", *extra]
 
 
 def _env():
@@ -124,12 +147,14 @@ def _group_alive(pgid):
         return False
 
 
-def test_client_killed_then_resumed(reference, tmp_path):
+@pytest.mark.parametrize("grouped", [False, True], ids=["alone", "grouped"])
+def test_client_killed_then_resumed(reference, tmp_path, grouped):
     spec, ref_store = reference
     spec_file = tmp_path / "tiny.toml"
     spec_file.write_text(dist_text())
     store = tmp_path / "c.zarr"
-    proc = subprocess.Popen(_sweep_cmd(spec_file, store), cwd=tmp_path, env=_env(), start_new_session=True,
+    extra = ("--ensembles",) if grouped else ("--no-ensembles",)
+    proc = subprocess.Popen(_sweep_cmd(spec_file, store, *extra), cwd=tmp_path, env=_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     killed_with = None
     deadline = time.time() + 120
@@ -160,10 +185,12 @@ def test_client_killed_then_resumed(reference, tmp_path):
     stamps0 = before.completed_at.values.copy()
     assert done0.sum() >= killed_with
     # resume: same command
-    res = subprocess.run(_sweep_cmd(spec_file, store), cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run(_sweep_cmd(spec_file, store, *extra), cwd=tmp_path, env=_env(), capture_output=True,
+                         text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"{int(done0.sum())} already done" in res.stderr
+    if not grouped:
+        assert "trained as ensembles" not in res.stderr, res.stderr
     after = open_sweep(store)
     assert after.done.values.all()
     # completed points were not recomputed: their run ids and stamps are unchanged
@@ -172,7 +199,7 @@ def test_client_killed_then_resumed(reference, tmp_path):
     assert not np.isin(after.run_id.values[~done0], ids0).any()
     _check_all_done_once(store, N_POINTS)
     # and the result equals the uninterrupted sweep's
-    assert_same_results(store, ref_store)
+    assert_same_results(store, ref_store, skip=RUN_VARIABLES)
 
 
 def test_existing_scheduler_via_cli(client, tmp_path):
@@ -189,9 +216,11 @@ def test_existing_scheduler_via_cli(client, tmp_path):
     assert "best by E2" in res.stdout and (tmp_path / "fig" / "phase_diagram.png").is_file()
 
 
-def test_worker_dying_too_often_is_recorded_failed(tmp_path):
+@pytest.mark.parametrize("grouped", [False, True], ids=["alone", "grouped"])
+def test_worker_dying_too_often_is_recorded_failed(tmp_path, grouped):
     """After `allowed-failures` worker deaths (0 here) the scheduler gives up on the points that worker
-    held: they are recorded as failed with advice, and the other points complete."""
+    held: they are recorded as failed with advice (every point of a group task), and the other points
+    complete."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -202,12 +231,14 @@ def test_worker_dying_too_often_is_recorded_failed(tmp_path):
                           dashboard_address=":0") as cluster, Client(cluster) as c:
             pids = c.run(os.getpid)  # before the sweep: the kill must follow the observation at once
             out = {}
-            th = threading.Thread(target=lambda: out.update(r=run_sweep(spec, store, client=c, progress=False)))
+            th = threading.Thread(target=lambda: out.update(r=run_sweep(spec, store, client=c, progress=False,
+                                                                          ensembles=grouped)))
             th.start()
             held = ()
             deadline = time.time() + 60
             while time.time() < deadline and not held:
-                busy = {w: k for w, k in c.processing().items() if k}
+                busy = {w: k for w, k in c.processing().items()
+                        if k and (not grouped or any("chaossim-group-" in str(x) for x in k))}
                 if busy:
                     victim, held = next(iter(busy.items()))
                     os.kill(pids[victim], signal.SIGKILL)
@@ -215,8 +246,14 @@ def test_worker_dying_too_often_is_recorded_failed(tmp_path):
             th.join(timeout=120)
     r = out["r"]
     # the tasks the victim held when it died (it may have been handed another one meanwhile)
-    killed = {int(k.rsplit("-", 1)[1]) for k in held}
+    tasks = {(f"chaossim-group-{spec.fingerprint()}-{g[0]}-n{len(g)}" if len(g) > 1
+              else f"chaossim-point-{spec.fingerprint()}-{g[0]}"): g for g in r.groups}
+    killed = {i for k in held for i in tasks[str(k)]}
     assert killed and killed <= set(r.failed)
+    if grouped:  # a whole group died with its worker: each of its points is failed, with the hint
+        dead_groups = [tasks[str(k)] for k in held if len(tasks[str(k)]) > 1]
+        assert dead_groups
+        assert all(f"trained in an ensemble of {len(g)} points" in r.failed[i] for g in dead_groups for i in g)
     assert r.done and sorted(r.done) == sorted(set(range(spec.n_points)) - set(r.failed))
     ds = xr.open_zarr(store)
     for i, message in r.failed.items():

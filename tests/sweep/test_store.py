@@ -227,3 +227,18 @@ def test_torn_done_chunk_counts_as_not_done(tiny_store):
     np.testing.assert_array_equal(done_mask(store), [[False, True], [True, True]])
     run_point(spec, 0, store)
     assert done_mask(store).all()
+
+
+@pytest.mark.dataset
+def test_points_share_one_copy_of_data_that_do_not_depend_on_the_seed():
+    from pathlib import Path
+
+    from chaossim.config import RunConfig
+    from chaossim.sweep.store import dataset_for
+
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("FashionMNIST is not installed (apt-get install -y dataset-fashion-mnist)")
+    cfg = RunConfig().replace(**{"data.name": "fashion-mnist", "data.data_dir": "/usr/share/datasets/fashion-mnist"})
+    assert dataset_for(cfg) is dataset_for(cfg.replace(**{"model.seed": 5}))
+    digits = RunConfig()
+    assert dataset_for(digits) is not dataset_for(digits.replace(**{"model.seed": 5}))
