@@ -67,6 +67,9 @@ def record_point(spec: SweepSpec, config, data, result) -> dict:
         model.bk.reseed(model.rng, derive_seed(seed, TRAJECTORY_STREAM))
         frames = to_numpy(model.generate(rec.n_trajectories, list(traj_times)))  # (time, sample, feature)
         out["trajectory"] = np.ascontiguousarray(np.transpose(frames, (1, 0, 2)))
+    from .diversity import record as record_diversity
+
+    out.update(record_diversity(spec, config, model))
     params = model.params.to_numpy() if hasattr(model.params, "to_numpy") else \
         {k: to_numpy(v) for k, v in model.params.items()}
     for k, v in params.items():
