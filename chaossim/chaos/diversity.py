@@ -60,13 +60,14 @@ def mean_pairwise_distance(x) -> float:
 def participation_ratio(x) -> float:
     """(tr C)^2 / tr(C^2) of the sample covariance of the rows of ``x`` (0 if all rows are equal).
 
-    Uses the n x n Gram matrix of the centred rows (tr C^2 = ||X_c X_c^T||_F^2 / (n-1)^2), no eigensolver.
+    Uses the smaller Gram matrix of the centred rows X_c (tr C^2 = ||X_c X_c^T||_F^2 / (n-1)^2 =
+    ||X_c^T X_c||_F^2 / (n-1)^2), no eigensolver.
     """
     x = _check_states(x)
     xp = _xp(x)
     xc = x.astype(xp.float64)
     xc = xc - xc.mean(axis=0, keepdims=True)
-    gram = xc @ xc.T
+    gram = xc @ xc.T if xc.shape[0] <= xc.shape[1] else xc.T @ xc
     tr = float(xp.trace(gram))
     tr2 = float((gram * gram).sum())
     if tr2 <= 0.0 or tr <= 0.0:
