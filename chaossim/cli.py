@@ -115,7 +115,7 @@ def cmd_sample(args) -> int:
                    "writable place")
     times = args.t or [config.dynamics.T]
     model.rng = model.bk.rng(args.seed)
-    samples = to_numpy(model.generate(args.n, times))
+    samples = to_numpy(model.generate(args.n, times, spread=args.spread))
     atomic_savez(out, {"t": np.asarray(times, dtype=float), "samples": samples})
     print(f"wrote {samples.shape[1]} samples at t = {times} to {out} (array 'samples': t x n x Nv, values phi(v) in [-1, 1])")
     return 0
@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="settings (section.name=value):\n"
                               "  model.arch (unrestricted|restricted|deep|rbm), model.n_hidden, model.n_hidden2, model.g, model.seed\n"
-                              "  dynamics.dt, dynamics.tau, dynamics.T\n"
+                              "  dynamics.dt, dynamics.tau, dynamics.T, dynamics.init_spread (free-run starts: 1 independent,\n"
+                              "    eps < 1 one shared start + eps perturbations; docs/chaos_study.md)\n"
                               "  training.steps, training.batch_size (M), training.k, training.log_every,\n"
                               "  training.checkpoint_every, training.n_eval (Ns), training.snapshot_every, training.chaos_every\n"
                               "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test, data.value_range\n"
@@ -162,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=16, help="number of samples (default 16)")
     p.add_argument("-t", type=float, nargs="+", help="generation time(s) (default: the run's T)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts")
+    p.add_argument("--spread", type=float, default=1.0, metavar="EPS",
+                   help="start every run from one shared random state plus a perturbation of size EPS in (0, 1] "
+                        "(default 1: independent N(0, 1) starts; docs/chaos_study.md)")
     p.add_argument("--out", help="output .npz (default RUN/generated.npz)")
     p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend")
     p.set_defaults(func=cmd_sample)
