@@ -239,8 +239,8 @@ class Ensemble(ParamsOwner):
         """N(0, 1) states (R, n, units): member r draws from its own generator as the single model does
         (``spread``: see :meth:`Network.random_state`)."""
         layers = list(layers or self.sizes)
-        per = [spread_starts(self.bk, rng, {name: self.bk.normal(rng, (n, self.sizes[name])) for name in layers}, spread)
-               for rng in self.rngs]
+        per = [spread_starts(self.bk, rng, {name: self.bk.normal(rng, (n, self.sizes[name])) for name in layers},
+                             spread) for rng in self.rngs]
         return {name: self.xp.stack([d[name] for d in per]) for name in layers}
 
     def initial_states(self, m: int, init: Mapping | None = None, *, check: bool = True) -> tuple[dict, dict]:

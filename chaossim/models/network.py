@@ -358,7 +358,8 @@ class Network(ParamsOwner):
 
     def random_state(self, n: int, layers: Sequence[str] | None = None, rng=None, *, spread: float = 1.0) -> dict:
         """i.i.d. N(0, 1) states (SPEC "Integration"), drawn from the model's generator in layer order;
-        ``spread`` < 1: one shared start plus perturbations of that size (:func:`chaossim.models.starts.spread_starts`)."""
+        ``spread`` < 1: one shared start plus perturbations of that size
+        (:func:`chaossim.models.starts.spread_starts`)."""
         rng = self.rng if rng is None else rng
         draws = {name: self.bk.normal(rng, (n, self.sizes[name])) for name in (layers or list(self.sizes))}
         return spread_starts(self.bk, rng, draws, spread)

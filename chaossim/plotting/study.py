@@ -82,7 +82,7 @@ def plot_control_vs_normal(final: Any) -> Figure:
             ax.set_title(f"{name}: no values")
             continue
         for i, g in enumerate(gs):
-            for j, t in enumerate(ts):
+            for j in range(len(ts)):
                 if ok[i, j]:
                     ax.errorbar(x[i, j], y[i, j], xerr=np.nan_to_num(xe[i, j]), yerr=np.nan_to_num(ye[i, j]),
                                 fmt="o", ms=3 + 2 * j, color=cmap(i / max(1, len(gs) - 1) * 0.9), alpha=0.8,

@@ -83,7 +83,8 @@ class RecordSpec:
                               f"got {self.trajectory_every!r}.")
         if not (math.isfinite(self.trajectory_t_max) and self.trajectory_t_max >= 0):
             raise ConfigError(f"[record] trajectory_t_max must be finite and >= 0, got {self.trajectory_t_max!r}.")
-        if any(not (math.isfinite(e) and 0 < e <= 1) for e in self.spreads) or len(set(self.spreads)) != len(self.spreads):
+        bad = any(not (math.isfinite(e) and 0 < e <= 1) for e in self.spreads)
+        if bad or len(set(self.spreads)) != len(self.spreads):
             raise ConfigError(f"[record] spreads must be distinct numbers in (0, 1] (1: independent starts), got "
                               f"{list(self.spreads)}.")
         for name in ("n_diversity", "n_long"):

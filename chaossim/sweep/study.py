@@ -206,8 +206,9 @@ def headline(store_or_ds: Any) -> dict:
             ref = dist.sel(spread=1.0) if 1.0 in dist["spread"].values else None
             for name in ("div_distance", "div_distinct", "div_distinct_long", "div_pr"):
                 da = _with_control(pts[name]).mean([d for d in ("seed", "T") if d in pts[name].dims])
-                out[name] = {f"{float(e):g}": {f"{float(s):g}": {f"{float(g):g}": float(da.sel({CONTROL: e, "spread": s,
-                             "g": g})) for g in da["g"].values} for s in da["spread"].values} for e in da[CONTROL].values}
+                out[name] = {f"{float(e):g}": {f"{float(s):g}": {
+                    f"{float(g):g}": float(da.sel({CONTROL: e, "spread": s, "g": g})) for g in da["g"].values}
+                    for s in da["spread"].values} for e in da[CONTROL].values}
             if ref is not None:
                 ratio = (dist / ref).mean([d for d in ("seed", "T") if d in dist.dims])
                 out["distance_ratio"] = {f"{float(e):g}": {f"{float(s):g}": {f"{float(g):g}": float(ratio.sel(
