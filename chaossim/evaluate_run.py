@@ -26,12 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import streams
 from .backend import derive_seed, to_numpy
 from .errors import ConfigError, DataError, StoreError
 from .evaluation import INDEX_NAMES, indices_vs_time
 from .io import atomic_savez, atomic_write_text, load_npz
 
-INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = 11, 12, 13
+INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = (streams.EVAL_RUN_INDICES, streams.EVAL_RUN_SAMPLES,
+                                                streams.EVAL_RUN_SNAPSHOTS)
 
 #: Generation times of the paper's Fig. 3b for T = 100 (dt = 1); scaled to a run's T by T / 100.
 BASE_TIMES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)

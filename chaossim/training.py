@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, interrupts
+from . import __version__, interrupts, streams
 from .backend import derive_seed, get_backend, to_numpy
 from .config import RunConfig
 from .errors import ChaossimWarning, ConfigError, DivergenceError, StoreError
@@ -36,7 +36,7 @@ from .io import atomic_savez, atomic_write_text, load_npz
 from .rundir import write_meta
 from .validation import check_values
 
-BATCH_STREAM, STEP_STREAM = 3, 2
+BATCH_STREAM, STEP_STREAM = streams.TRAIN_BATCH, streams.TRAIN_STEP
 CHAOS_NAMES = ("lambda_max", "activity_var")
 
 
@@ -383,7 +383,7 @@ def _maybe_chaos(model, config: RunConfig, step: int, chaos: dict) -> dict:
         return chaos
     from .chaos import training_chaos_probe
 
-    values = training_chaos_probe(model, seed=derive_seed(config.model.seed, 5, step))
+    values = training_chaos_probe(model, seed=derive_seed(config.model.seed, streams.CHAOS_PROBE, step))
     return _append(chaos, step, values)
 
 
