@@ -8,7 +8,8 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import __version__, interrupts
+from . import interrupts
+from ._version import __version__
 from .errors import ChaossimError, ChaossimWarning
 
 DESCRIPTION = """\
@@ -107,7 +108,7 @@ def cmd_sample(args) -> int:
     from .backend import to_numpy
     from .fs import check_writable
     from .io import atomic_savez
-    from .training import load_run
+    from .rundir import load_run
 
     config, model, _ = load_run(args.run, backend=args.backend)
     out = Path(args.out) if args.out else Path(args.run) / "generated.npz"

@@ -1,7 +1,7 @@
 """Post-training evaluation of a run directory, and the ``evaluate`` / ``plot`` commands.
 
 After training, the quality of a model is read as a function of the generation time t
-(SPEC "Accuracy indices": indices for generic T* = t after training; paper Fig. 3b): one set
+(docs/indices.md: indices for generic T* = t after training; paper Fig. 3b): one set
 of random starts is followed in time and the four indices are computed at each t against
 held-out data. :func:`evaluate_run` also stores the samples the paper draws (Fig. 2: samples
 at t = T beside data; Fig. 3a: snapshots at several t from the same random starts, up to
@@ -30,7 +30,8 @@ from . import streams
 from .backend import derive_seed, to_numpy
 from .errors import ConfigError, DataError, StoreError
 from .evaluation import INDEX_NAMES, indices_vs_time
-from .io import atomic_savez, atomic_write_text, load_npz
+from .io import atomic_savez, atomic_write_text
+from .rundir import EVALUATION_FILE, SAMPLES_FILE, load_evaluation, load_history, load_samples  # noqa: F401 (re-exported)
 
 INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = (streams.EVAL_RUN_INDICES, streams.EVAL_RUN_SAMPLES,
                                                 streams.EVAL_RUN_SNAPSHOTS)
@@ -42,7 +43,6 @@ SNAPSHOT_FRACTIONS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0)
 N_SHOW = 64  # samples (and data points) stored for Fig. 2
 N_SNAP = 8  # random starts followed for Fig. 3a
 
-EVALUATION_FILE, SAMPLES_FILE = "evaluation.npz", "samples.npz"
 
 
 def _time_step(config) -> float:
@@ -91,7 +91,7 @@ def _check_times(times, dt: float) -> list[float]:
 
 def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | None = None, seed: int = 0, *,
                  backend: str | None = None, write: bool = True, out_dir=None) -> dict:
-    """Evaluate a trained run (SPEC "Accuracy indices", generic T* = t; paper Figs. 2, 3a, 3b).
+    """Evaluate a trained run (docs/indices.md, generic T* = t; paper Figs. 2, 3a, 3b).
 
     ``times``: generation times (default :func:`default_times`: log-spaced from dt to 20 T); T is always added.
     ``n_eval``: Ns, the number of held-out points and generated points (default the run's
@@ -106,9 +106,10 @@ def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | No
     """
     import warnings
 
+    from .build import load_data
     from .errors import ChaossimWarning
     from .fs import check_writable
-    from .training import load_data, load_run
+    from .rundir import load_run
 
     run_dir = Path(run_dir)
     config, model, _ = load_run(run_dir, backend=backend)
@@ -188,31 +189,6 @@ def format_table(results: Mapping) -> str:
     return "\n".join(lines)
 
 
-def _missing(run_dir: Path, what: str) -> StoreError:
-    return StoreError(f"{run_dir} has no {what} (it is written by the post-training evaluation); "
-                      f"run `chaossim evaluate {run_dir}` first.")
-
-
-def load_evaluation(run_dir) -> dict:
-    """The arrays of ``run_dir/evaluation.npz`` (t, E2, Es, EAAI, ER, T, n_eval, seed)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / EVALUATION_FILE).is_file():
-        raise _missing(run_dir, EVALUATION_FILE)
-    z = load_npz(run_dir / EVALUATION_FILE)
-    return {k: (v if v.ndim else v.item()) for k, v in z.items()}
-
-
-def load_samples(run_dir) -> dict:
-    """The arrays of ``run_dir/samples.npz`` (generated, data, image_shape, T, snapshot_t, snapshots)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / SAMPLES_FILE).is_file():
-        raise _missing(run_dir, SAMPLES_FILE)
-    z = load_npz(run_dir / SAMPLES_FILE)
-    z["image_shape"] = tuple(int(x) for x in z["image_shape"])
-    z["T"] = float(z["T"])
-    return z
-
-
 # ------------------------------------------------------------------------------------------ figures of runs
 # Loading stays here; chaossim.plotting draws from the arrays.
 ARCH_NAMES = {"unrestricted": "Unrestricted", "restricted": "Restricted", "deep": "Deep", "rbm": "RBM"}
@@ -232,23 +208,13 @@ def run_label(run_dir) -> str:
     return name if run_dir.name.lower() == arch else f"{name} ({run_dir.name})"
 
 
-def load_history(run_dir) -> dict:
-    """The logged indices (t_age, E2, Es, EAAI, ER) of a run's checkpoint; a clear error when there are none."""
-    from .training import load_checkpoint
-
-    hist = load_checkpoint(run_dir)["history"]
-    if not hist or len(hist.get("t_age", [])) == 0:
-        raise DataError(f"{run_dir} has no logged indices yet; train it longer (training.log_every).")
-    return hist
-
-
 def _image_shape_of_run(run_dir: Path, config, nv: int) -> tuple[int, int]:
     if (run_dir / SAMPLES_FILE).is_file():
         return load_samples(run_dir)["image_shape"]
     side = math.isqrt(nv)
     if side * side == nv:
         return side, side
-    from .training import load_data
+    from .build import load_data
 
     shape = load_data(config).image_shape
     if shape is None:
@@ -284,7 +250,7 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
         return plotting.plot_training_curves([load_history(r) for r in runs], labels=names)
     # receptive-fields
     from .config import RunConfig
-    from .training import load_checkpoint
+    from .rundir import load_checkpoint
 
     run_dir = runs[0]
     if not (run_dir / "config.toml").is_file():
