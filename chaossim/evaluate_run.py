@@ -1,4 +1,4 @@
-"""Post-training evaluation of a run directory, and the ``evaluate`` / ``plot`` commands.
+"""Post-training evaluation of a run directory (the ``evaluate`` / ``plot`` commands: :mod:`chaossim.cli.evaluate`).
 
 After training, the quality of a model is read as a function of the generation time t
 (docs/indices.md: indices for generic T* = t after training; paper Fig. 3b): one set
@@ -263,7 +263,7 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
                                           title=f"{names[0]}: receptive fields")
 
 
-# ------------------------------------------------------------------------------------------ CLI
+# ------------------------------------------------------------------------------------------ figure names
 PLOTS = {
     "samples": ("fig2_samples", True,
                 "Fig. 2: generated samples phi(v(T)) of each run (one row per run) beside held-out data samples."),
@@ -279,76 +279,3 @@ PLOTS = {
                  "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run."),
 }
 """figure name on the command line -> (file stem, whether it takes several runs, help text)."""
-
-
-def cmd_evaluate(args) -> int:
-    res = evaluate_run(args.run, times=args.times, n_eval=args.n_eval, seed=args.seed, backend=args.backend,
-                       out_dir=args.out)
-    print(format_table(res))
-    print(f"wrote evaluation.npz, evaluation.csv, evaluation.txt and samples.npz to {args.out or args.run}")
-    return 0
-
-
-def cmd_plot(args) -> int:
-    from .fs import check_writable
-    from .plotting import save_figure
-
-    stem, many, _ = PLOTS[args.figure]
-    check_writable(args.out, "the output folder", "give --out DIR in a writable place")
-    if many:
-        fig = figure_of_runs(args.figure, args.run, labels=args.label)
-    elif args.figure == "receptive-fields":
-        fig = figure_of_runs(args.figure, [args.run], n=args.n, seed=args.seed)
-    else:
-        fig = figure_of_runs(args.figure, [args.run])
-    for p in save_figure(fig, Path(args.out) / stem):
-        print(f"wrote {p}")
-    return 0
-
-
-def add_parsers(subparsers) -> None:
-    """Register ``evaluate`` and ``plot <figure>`` on the ``chaossim`` command line."""
-    import argparse
-
-    p = subparsers.add_parser(
-        "evaluate", help="indices vs generation time t of a trained run, and the samples the figures need",
-        description="Evaluate a trained run: follow one set of random starts in time and compute the four "
-                    "accuracy indices (E2, Es, EAAI, ER; lower is better) against held-out data at each "
-                    "generation time t (paper Fig. 3b). Also stores samples at t = T (Fig. 2) and snapshots at "
-                    "t = 0 .. 50 T (Fig. 3a). Writes evaluation.npz/.csv/.txt and samples.npz into the run "
-                    "directory (or --out DIR) and prints the table.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  chaossim evaluate runs/r1 --times 10 50 100 500 --n-eval 1000")
-    p.add_argument("run", help="run directory made by `chaossim train`")
-    p.add_argument("--times", type=float, nargs="+", metavar="T",
-                   help="generation times, multiples of dt (default: log-spaced from dt to 20 T, T included)")
-    p.add_argument("--n-eval", type=int, help="Ns: held-out and generated points per index "
-                                               "(default: the run's training.n_eval)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend (default: the run's)")
-    p.add_argument("--out", metavar="DIR", help="folder of the files (default: the run directory); the plot commands "
-                                               "then take DIR in place of the run")
-    p.set_defaults(func=cmd_evaluate)
-
-    plot = subparsers.add_parser(
-        "plot", help="draw the paper's figures from stored results",
-        description="Draw one of the paper's figures from stored results (run directories); nothing is trained. "
-                    "Each writes a PNG and a PDF into --out. samples, snapshots and indices-vs-t need "
-                    "`chaossim evaluate RUN` first.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  chaossim plot samples runs/unres runs/res runs/deep --out figures/\n"
-               "  chaossim plot training runs/unres runs/res runs/deep --out figures/")
-    plot.set_defaults(func=lambda args: (plot.print_help(), 2)[1])
-    figs = plot.add_subparsers(dest="figure", metavar="FIGURE")
-    for name, (stem, many, text) in PLOTS.items():
-        q = figs.add_parser(name, help=text, description=f"{text} Writes OUT/{stem}.png and OUT/{stem}.pdf.")
-        if many:
-            q.add_argument("run", nargs="+", help="run directories (one curve or row each)")
-            q.add_argument("--label", nargs="+", help="legend labels, one per run (default: arch and directory name)")
-        else:
-            q.add_argument("run", help="run directory")
-        if name == "receptive-fields":
-            q.add_argument("-n", type=int, default=9, help="number of hidden units (default 9, as in the paper)")
-            q.add_argument("--seed", type=int, default=0, help="seed of the random choice of hidden units")
-        q.add_argument("--out", default="figures", help="output folder (default ./figures)")
-        q.set_defaults(func=cmd_plot)
