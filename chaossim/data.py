@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import streams
 from .backend import to_numpy
 from .errors import ConfigError, DataError
 
@@ -88,7 +89,7 @@ DOWNLOAD_TIMEOUT_S = 60.0
 _IMAGE_FILES = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
 _BUILTIN = ("digits", "fashion-mnist", "mnist")
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist"}
-_STREAM_SPLIT, _STREAM_TRAIN, _STREAM_TEST = 0, 1, 2
+_STREAM_SPLIT, _STREAM_TRAIN, _STREAM_TEST = streams.DATA_SPLIT, streams.DATA_TRAIN, streams.DATA_TEST
 
 # IDX type byte -> big-endian dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
 _IDX_DTYPES = {
