@@ -1,4 +1,4 @@
-"""Time one contrastive Hebbian training step (SPEC "Training") on the current device, all architectures.
+"""Time one contrastive Hebbian training step (paper eqs. 3, 6, 11-15) on the current device, all architectures.
 
     python benchmarks/bench_training.py [--device cpu|gpu|auto] [--size paper|small|auto] [--repeats N]
                                         [--archs restricted,deep,unrestricted] [--ensembles 8,32] [--json PATH]
@@ -22,7 +22,7 @@ FLOPs counted (GEMMs only, 2 * M * N_in * N_out each), per model and step:
   update         2 phases * sum over trained matrices t of 2 M N_a(t) N_b(t)
 "TFLOP/s" = FLOPs per model-step * R / time; "x plain" = plain ms per model-step / row ms per model-step;
 "%ceil" = TFLOP/s / the measured GEMM ceiling (a big square GEMM: fp32 rows against fp32, TF32 against TF32).
-On a shared CPU the numbers are noisy: medians, and the spread (IQR / median) is printed.
+On a busy CPU (other jobs running) the numbers are noisy: medians, and the spread (IQR / median) is printed.
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def flops_per_model_step(model, M: int, steps: int) -> int:
 
 # ---------------------------------------------------------------------------------------------- plain reference
 def plain_step(xp, arch: str, P: dict, batch, dt: float, tau: float, T: float, k: float, init: dict):
-    """One training step written operator by operator, straight from SPEC.md's equations (parameters
+    """One training step written operator by operator, straight from the paper's eqs. 2-15 (parameters
     updated in place in the dict P). ``init``: initial states {"v", "h"...} (free) and {"hc"...} (clamped)."""
     n = round(T / dt)
     a = dt / tau

@@ -1,6 +1,6 @@
-"""Datasets as float32 arrays in [-1, 1] (SPEC.md, "Notation": data xi in [-1, 1]^Nv).
+"""Datasets as float32 arrays in [-1, 1] (docs/model.md, "Notation": data xi in [-1, 1]^Nv).
 
-Grey images in [0, 255] are mapped by f(x) = 2x/255 - 1 (SPEC.md); plots use the inverse,
+Grey images in [0, 255] are mapped by f(x) = 2x/255 - 1 (paper, Sec. III); plots use the inverse,
 :meth:`Dataset.to_image`. Every loader returns a :class:`Dataset` whose ``train`` and ``test``
 arrays are (samples x features) float32, checked by :func:`validate_data`.
 
@@ -106,8 +106,8 @@ _IDX_DTYPES = {
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Train and held-out test points in [-1, 1] (SPEC.md "Notation"; test points feed the
-    accuracy indices of SPEC.md "Accuracy indices")."""
+    """Train and held-out test points in [-1, 1] (docs/model.md, "Notation"; test points feed the
+    accuracy indices, docs/indices.md)."""
 
     name: str
     train: np.ndarray
@@ -151,7 +151,7 @@ class Dataset:
 def to_unit_range(x, lo, hi) -> np.ndarray:
     """Affine map of [lo, hi] onto [-1, 1] as float32: y = 2 (x - lo) / (hi - lo) - 1.
 
-    With (lo, hi) = (0, 255) this is SPEC.md's f(x) = 2x/255 - 1. Values must lie in [lo, hi]
+    With (lo, hi) = (0, 255) this is the paper's f(x) = 2x/255 - 1 (Sec. III). Values must lie in [lo, hi]
     (a NaN or a value outside raises :class:`DataError`). The arithmetic is done in float64 and
     rounded once to float32, then clipped to [-1, 1] so rounding never leaves the interval.
     """
@@ -188,7 +188,7 @@ def _check_in_range(amin, amax, lo: float, hi: float) -> None:
 
 
 def validate_data(x, n_features: int | None = None, name: str = "data") -> np.ndarray:
-    """Check that ``x`` is (samples x features), finite and within [-1, 1] (SPEC.md "Notation").
+    """Check that ``x`` is (samples x features), finite and within [-1, 1] (docs/model.md, "Notation").
 
     Values up to 1e-6 outside [-1, 1] are rounding and are clipped; anything further is an
     error. Returns a C-contiguous float32 NumPy array. Raises :class:`DataError` saying what
@@ -628,7 +628,7 @@ def available_datasets() -> list[str]:
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, n_train: int | None = None,
                  n_test: int | None = None, test_fraction: float = 0.2, seed: int = 0,
                  download: bool = True, value_range: tuple[float, float] | None = None) -> Dataset:
-    """Load a dataset as float32 (samples x features) arrays in [-1, 1] (SPEC.md "Notation").
+    """Load a dataset as float32 (samples x features) arrays in [-1, 1] (docs/model.md, "Notation").
 
     See the module docstring for names and search order. ``test_fraction`` and ``seed`` set
     the seeded split of datasets without an official one (digits, a single user array);
@@ -650,7 +650,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, n_trai
     key = _ALIASES.get(name.lower(), name.lower())
     if user is None and key in _BUILTIN and value_range is not None:
         raise ConfigError(
-            f"value_range is only for user arrays; {key!r} has a known range and is mapped by SPEC.md's rule. "
+            f"value_range is only for user arrays; {key!r} has a known range and is mapped by its own rule (docs/model.md). "
             "Leave value_range unset."
         )
     needs_split = False

@@ -1,4 +1,4 @@
-"""Tests of chaossim.data against independent decodes and the SPEC.md map f(x) = 2x/255 - 1."""
+"""Tests of chaossim.data against independent decodes and the paper's map f(x) = 2x/255 - 1."""
 from __future__ import annotations
 
 import gzip
@@ -39,7 +39,7 @@ def write_idx(path: Path, arr: np.ndarray, gz: bool) -> Path:
 
 
 def spec_map(x, hi=255.0) -> np.ndarray:
-    """SPEC.md: f(x) = 2x/hi - 1, in float64, rounded once to float32."""
+    """The paper's map, generalised: f(x) = 2x/hi - 1, in float64, rounded once to float32."""
     return (2.0 * np.asarray(x, dtype=np.float64) / hi - 1.0).astype(np.float32)
 
 

@@ -1,4 +1,4 @@
-"""Integration: the restricted model trained on a real FashionMNIST subset learns (SPEC "Training")."""
+"""Integration: the restricted model trained on a real FashionMNIST subset learns (paper eq. 6)."""
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,4 @@
-"""Tests of chaossim.metrics against independent float64 references (SPEC "Accuracy indices").
+"""Tests of chaossim.metrics against independent float64 references (paper eqs. 16-19, docs/indices.md).
 
 References: explicit loops over numpy.cov, numpy.linalg.svd, scipy cKDTree nearest neighbours,
 hand-made configurations with known nearest neighbours, and closed-form limits.

@@ -1,6 +1,6 @@
 """Dynamical mean-field theory (DMFT) of the untrained unrestricted network.
 
-Model: SPEC.md architecture 1 (paper eq. 2) with A = 0 and b = 0,
+Model: the unrestricted network (paper eq. 2; docs/model.md) with A = 0 and b = 0,
 
     tau dv_i/dt = -v_i + (1/sqrt(N)) sum_j J_ij tanh(v_j),   J_ij iid N(0, g)   (variance g),
 

@@ -7,7 +7,7 @@ chunks): a missing chunk would otherwise read back as NaN, silently. Points not 
 chunks, but a chunk of theirs that exists must decode. Damage outside the points (coordinates,
 ``data_samples``) is reported separately. See docs/faults.md.
 
-``chaossim sweep-verify STORE`` prints the result; ``chaossim sweep SPEC --store STORE`` uses it to
+``chaossim sweep-verify STORE`` prints the result; ``chaossim sweep SWEEP.toml --store STORE`` uses it to
 re-run the damaged points (:func:`chaossim.sweep.cluster.run_sweep`).
 """
 from __future__ import annotations
