@@ -337,8 +337,9 @@ def main(argv=None):
             if impl == "plain":
                 plain_ms = per_model
             tfl = fl * R / med / 1e12
-            row = dict(arch=arch, impl=impl, R=R, precision=prec, ms_per_step=med * 1e3, ms_per_model_step=per_model * 1e3,
-                       spread=float((q3 - q1) / med), tflops=tfl, gflop_per_model_step=fl / 1e9,
+            row = dict(arch=arch, impl=impl, R=R, precision=prec, ms_per_step=med * 1e3,
+                       ms_per_model_step=per_model * 1e3, spread=float((q3 - q1) / med),
+                       tflops=tfl, gflop_per_model_step=fl / 1e9,
                        x_plain=(plain_ms / per_model) if plain_ms else None,
                        frac_ceiling=tfl / ceiling.get(prec, ceiling["fp32"]), times_s=[float(t) for t in times])
             rows.append(row)
@@ -382,7 +383,7 @@ def main(argv=None):
                     tr = fast_trainer(ens2, tf32=prec == "tf32", require=True)
                     record(f"ensemble fast ({tr.mode})", R, prec,
                            timer(lambda: tr.train_step(batches, DT, TAU, s["T"], K, check=False), reps, args.warmup))
-            del ens
+            ens = None  # free its memory before the next R
         if have_torch:
             try:
                 for impl, prec, times in torch_rows(arch, model, s, repeats, args.warmup, on_gpu, True):

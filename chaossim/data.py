@@ -91,7 +91,7 @@ _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "
 _STREAM_SPLIT, _STREAM_TRAIN, _STREAM_TEST = 0, 1, 2
 
 # IDX type byte -> big-endian dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -301,7 +301,10 @@ def _read_image_idx(path: Path) -> np.ndarray:
 
 def _load_idx_pair(name: str, directory: Path) -> Dataset:
     files = [_find_idx(directory, stem) for stem in _IMAGE_FILES]
-    train_img, test_img = (_read_image_idx(f) for f in files)
+    missing = [stem for stem, f in zip(_IMAGE_FILES, files) if f is None]
+    if missing:
+        raise DataError(f"{name}: {', '.join(missing)} (or .gz) not found in {directory}.")
+    train_img, test_img = (_read_image_idx(f) for f in files if f is not None)
     if train_img.shape[1:] != test_img.shape[1:]:
         raise DataError(
             f"{name} in {directory}: train images are {train_img.shape[1:]} but test images are "
@@ -381,7 +384,9 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch_verified(fname: str, expected: str, cache: Path, mirrors: list[str], timeout: float) -> tuple[Path, list[str]]:
+def _fetch_verified(
+    fname: str, expected: str, cache: Path, mirrors: list[str], timeout: float
+) -> tuple[Path, list[str]]:
     """Download ``fname`` from the first mirror that serves it into ``cache``, verified.
 
     The bytes go to a temporary file in ``cache``, hashed while written; only a file whose
@@ -442,7 +447,9 @@ def download_mnist(cache_dir=None, *, mirrors=None, sha256: dict[str, str] | Non
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"cannot create the MNIST cache folder {cache}: {e}; set XDG_CACHE_HOME to a writable folder.") from None
+        raise DataError(
+            f"cannot create the MNIST cache folder {cache}: {e}; set XDG_CACHE_HOME to a writable folder."
+        ) from None
     for stem in _IMAGE_FILES:
         fname = stem + ".gz"
         expected = table.get(fname)
@@ -547,7 +554,9 @@ def _load_user(kind: str, path: Path, data_dir, value_range) -> tuple[Dataset, b
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as e:  # ValueError (pickled object arrays), OSError, zipfile errors, ...
-        raise DataError(f"cannot read {path} as a NumPy {kind} file ({e}); save it with numpy.save / numpy.savez.") from None
+        raise DataError(
+            f"cannot read {path} as a NumPy {kind} file ({e}); save it with numpy.save / numpy.savez."
+        ) from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             keys = list(loaded.files)
@@ -650,7 +659,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, n_trai
     key = _ALIASES.get(name.lower(), name.lower())
     if user is None and key in _BUILTIN and value_range is not None:
         raise ConfigError(
-            f"value_range is only for user arrays; {key!r} has a known range and is mapped by its own rule (docs/model.md). "
+            f"value_range is only for user arrays; {key!r} has a known range and is mapped by its own rule "
+            "(docs/model.md). "
             "Leave value_range unset."
         )
     needs_split = False

@@ -350,5 +350,6 @@ def test_backends_agree_with_numpy_float64(backend, dtype):
     assert aai_fractions(xd, xg) == ref
     assert aai_fractions(xd, xg, max_block_bytes=8 * 800 * 37) == ref
     model = HalfReconstructor()
-    assert reconstruction_error(model, xd, 1.0) == pytest.approx(float(np.mean((0.5 * d.astype(float)) ** 2)), rel=1e-10)
+    expected = float(np.mean((0.5 * d.astype(float)) ** 2))
+    assert reconstruction_error(model, xd, 1.0) == pytest.approx(expected, rel=1e-10)
     assert isinstance(to_numpy(xd), np.ndarray)

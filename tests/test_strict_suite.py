@@ -280,8 +280,14 @@ def test_evaluate_run(tiny_trained_run, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- chaos, analysis
 def test_chaos(tmp_path):
-    from chaossim.chaos import (autocorrelation, lyapunov_max, lyapunov_spectrum, relaxation_time,
-                                stationary_variance, training_chaos_probe)
+    from chaossim.chaos import (
+        autocorrelation,
+        lyapunov_max,
+        lyapunov_spectrum,
+        relaxation_time,
+        stationary_variance,
+        training_chaos_probe,
+    )
 
     kw = dict(t_burn=20.0, t_run=40.0, renorm_every=10.0, n_replicas=3, seed=1)
 

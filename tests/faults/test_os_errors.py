@@ -19,8 +19,19 @@ from chaossim.sweep.store import RUN_VARIABLES, create_store, open_sweep
 from chaossim.training import load_checkpoint
 
 from ..sweep.conftest import assert_same_results, run_in_process, tiny_text
-from .conftest import (IS_ROOT, RUN_SETTINGS, assert_same_params, chaossim, drop_dac_override, fill_disk,
-                       one_line_error, params_of, permission_bits_bind_root, read_only, snapshot)
+from .conftest import (
+    IS_ROOT,
+    RUN_SETTINGS,
+    assert_same_params,
+    chaossim,
+    drop_dac_override,
+    fill_disk,
+    one_line_error,
+    params_of,
+    permission_bits_bind_root,
+    read_only,
+    snapshot,
+)
 
 TRAIN = "chaossim train"
 BIG = [*RUN_SETTINGS, "--set", "model.n_hidden=128"]  # checkpoints of about 100 kB

@@ -1,4 +1,4 @@
-"""The three architectures against the paper's equations (2), (4)-(5), (8)-(10) written out independently, in float64."""
+"""The three architectures against the paper's eqs. (2), (4)-(5), (8)-(10), written out independently in float64."""
 import math
 
 import numpy as np
