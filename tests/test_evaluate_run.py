@@ -162,6 +162,7 @@ def test_missing_evaluation_names_the_command(run_dir, tmp_path):
             loader(fresh)
 
 
+@pytest.mark.slow
 def test_cli_evaluate_and_plot(run_dir, tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="chaossim")
     add_parsers(parser.add_subparsers(dest="command"))

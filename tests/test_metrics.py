@@ -114,7 +114,8 @@ def test_es_centered_option_and_rescaled_conversion():
 # ----------------------------------------------------------------------------- E(AAI)
 @pytest.mark.parametrize("max_block_bytes", [256 * 2**20, 8 * 2 * 150 * 7, 8 * 5 * 5, 1])
 def test_aai_fractions_match_ckdtree(max_block_bytes):
-    d, g = _pair(6, 150, 150, 12, shift=0.2)
+    ns = 40 if max_block_bytes == 1 else 150  # 1 byte: one-sample tiles, (2 ns)^2 / 2 of them
+    d, g = _pair(6, ns, ns, 12, shift=0.2)
     p_gg, p_dd = aai_fractions(d, g, max_block_bytes=max_block_bytes)
     ref_gg, ref_dd = _ref_fractions_pooled(d, g)
     assert (p_gg, p_dd) == (ref_gg, ref_dd)

@@ -43,6 +43,7 @@ def train_cli(run, *extra, steps=10):
     return res
 
 
+@pytest.mark.slow
 def test_case8_read_only_run_directory(tmp_path):
     folder = tmp_path / "ro"
     run = folder / "r"
@@ -58,6 +59,7 @@ def test_case8_read_only_run_directory(tmp_path):
     assert snapshot(folder) == before
 
 
+@pytest.mark.slow
 def test_case8_full_disk_while_training_keeps_the_checkpoint(tmpfs, tmp_path):
     disk = tmpfs(4 << 20)
     run = disk / "r"
@@ -76,6 +78,7 @@ def test_case8_full_disk_while_training_keeps_the_checkpoint(tmpfs, tmp_path):
     assert_same_params(params_of(run), params_of(ref))
 
 
+@pytest.mark.slow
 def test_case8_full_disk_injected_at_the_write_call(tmp_path, monkeypatch, capsys):
     """The same without a mount: ENOSPC raised by fsync of the checkpoint's temporary file."""
     from chaossim.cli import main
@@ -99,6 +102,7 @@ def test_case8_full_disk_injected_at_the_write_call(tmp_path, monkeypatch, capsy
     assert load_checkpoint(run)["step"] == 10 and not list(run.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_case8_permission_denied(tmp_path):
     """A run directory the user may not write: chmod 0555, and as root the command runs without the
     capability that lets root ignore permission bits (CAP_DAC_OVERRIDE)."""
