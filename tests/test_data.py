@@ -573,3 +573,10 @@ def test_seed_matters_only_where_the_data_depend_on_it(fashion):
     assert not np.array_equal(d0.train, d1.train)  # a seeded split
     other = load_dataset("fashion-mnist", data_dir=str(FASHION_DIR), seed=7)
     assert np.array_equal(other.train, fashion.train) and np.array_equal(other.test, fashion.test)
+
+
+def test_a_pair_with_a_missing_image_file_is_a_clear_error(tmp_path):
+    """Only the train images present: the error names the missing file and the folder."""
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(struct.pack(">BBBBIII", 0, 0, 8, 3, 1, 2, 2) + bytes(4))
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte \(or \.gz\) not found in"):
+        data._load_idx_pair("fashion-mnist", tmp_path)
