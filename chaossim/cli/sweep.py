@@ -147,7 +147,7 @@ def cmd_verify(args) -> int:
     print(f"{args.store}: {summary_line(report)}")
     if report.ok:
         return 0
-    if report.shared:
+    if report.store_wide:
         print(f"the store is damaged outside its points: move it away and run `chaossim sweep SPEC --store "
               f"{args.store}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
               file=sys.stderr)

@@ -167,8 +167,8 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
         done = np.zeros(spec.n_points, dtype=bool)
         if existed:
             report = verify_store(store)
-            if report.shared:
-                raise StoreError(f"{store} is damaged outside its points ({'; '.join(map(str, report.shared[:5]))}). "
+            if report.store_wide:
+                raise StoreError(f"{store} is damaged outside its points ({'; '.join(map(str, report.store_wide[:5]))}). "
                                  "Move it away and run the same command: the store is rebuilt and every point "
                                  f"continues from its checkpoint in {runs_dir(store).name}/.")
             for i in report.damaged_points:

@@ -46,7 +46,7 @@ class VerifyReport:
     n_chunks: int = 0                                     # chunks read
     claimed_done: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     problems: dict = field(default_factory=dict)          # point -> [ChunkProblem]
-    shared: list = field(default_factory=list)            # problems outside the points
+    store_wide: list = field(default_factory=list)        # problems outside the points
     unchecked: list = field(default_factory=list)         # arrays without a checksum codec
 
     @property
@@ -66,14 +66,14 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not self.shared
+        return not self.problems and not self.store_wide
 
     def label(self, index: int) -> str:
         return self.labels[index] if index < len(self.labels) else f"point {index}"
 
     def lines(self, limit: int | None = None) -> list[str]:
         """One line per damaged or missing chunk (at most ``limit`` per point), by point."""
-        out = [f"store-wide array {p}" for p in self.shared]
+        out = [f"store-wide array {p}" for p in self.store_wide]
         for i in self.damaged_points:
             probs = self.problems[i]
             shown = probs if limit is None else probs[:limit]
@@ -130,7 +130,7 @@ def verify_store(path, variables=None) -> VerifyReport:
             with quiet_zarr():
                 arrays[name] = root[name]
         except Exception as exc:
-            report.shared.append(ChunkProblem(name, "zarr.json", f"damaged metadata ({type(exc).__name__})"))
+            report.store_wide.append(ChunkProblem(name, "zarr.json", f"damaged metadata ({type(exc).__name__})"))
     missing_dims = [d for d in grid_dims if d not in arrays]
     if missing_dims or DONE_VARIABLE not in arrays:
         raise StoreError(f"{path} is a damaged sweep store: {missing_dims or [DONE_VARIABLE]} cannot be read. Move "
@@ -160,7 +160,7 @@ def verify_store(path, variables=None) -> VerifyReport:
                 point = int(np.ravel_multi_index(coords[:ng], report.grid_shape))
                 report.problems.setdefault(point, []).append(ChunkProblem(name, key, problem))
             else:
-                report.shared.append(ChunkProblem(name, key, problem))
+                report.store_wide.append(ChunkProblem(name, key, problem))
         if is_point:
             for coords in np.ndindex(*arr.cdata_shape):
                 if arr.metadata.encode_chunk_key(coords) in files:
@@ -281,6 +281,6 @@ def summary_line(report: VerifyReport) -> str:
     n_done = int(report.intact_done.sum())
     text = (f"{report.n_points} points, {n_done} done and intact, {len(report.damaged_points)} damaged; "
             f"{report.n_chunks} chunks read")
-    if report.shared:
-        text += f"; {len(report.shared)} store-wide array chunk(s) damaged"
+    if report.store_wide:
+        text += f"; {len(report.store_wide)} store-wide array chunk(s) damaged"
     return text
