@@ -10,7 +10,8 @@ def test_toml_round_trip_and_defaults_are_the_papers():
     cfg = RunConfig()
     assert RunConfig.from_toml(cfg.to_toml()) == cfg
     assert (cfg.dynamics.dt, cfg.dynamics.tau, cfg.dynamics.T, cfg.model.g, cfg.training.k,
-            cfg.training.batch_size, cfg.model.n_hidden, cfg.model.n_hidden2) == (1.0, 10.0, 100.0, 1.5, 0.01, 500, 500, 100)
+            cfg.training.batch_size, cfg.model.n_hidden, cfg.model.n_hidden2) == \
+        (1.0, 10.0, 100.0, 1.5, 0.01, 500, 500, 100)
 
 
 def test_replace_by_dotted_and_bare_names():

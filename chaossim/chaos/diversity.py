@@ -25,10 +25,10 @@ import numpy as np
 from ..backend import derive_seed, to_numpy
 from ..errors import ConfigError, DataError
 from ..models.starts import check_spread
+from ..streams import DIVERSITY_RUNS
 from ..validation import steps_for
 
 DIVERSITY_NAMES = ("distance", "pr", "distinct")
-_STREAM = 47
 
 
 def _check_states(x, name: str = "states"):
@@ -107,7 +107,7 @@ def diversity_along(model, n: int, times: Sequence[float], spread: float, *, see
     steps = [steps_for(t, model.dt) for t in times]
     uniq = sorted(set(steps))
     layer = layer or getattr(model, "visible", next(iter(model.sizes)))
-    gen = model.bk.rng(derive_seed(int(seed), _STREAM))
+    gen = model.bk.rng(derive_seed(int(seed), DIVERSITY_RUNS))
     state = model.random_state(int(n), rng=gen, spread=spread)
     _, traj = model._run(state, max(uniq), model.dt / model.tau, {}, uniq)
     xp = model.xp
@@ -135,7 +135,7 @@ def state_spread(model, n: int, times: Sequence[float], spread: float, *, seed: 
     times = [float(t) for t in times]
     steps = [steps_for(t, model.dt) for t in times]
     uniq = sorted(set(steps))
-    gen = model.bk.rng(derive_seed(int(seed), _STREAM))
+    gen = model.bk.rng(derive_seed(int(seed), DIVERSITY_RUNS))
     state = model.random_state(int(n), rng=gen, spread=spread)
     _, traj = model._run(state, max(uniq), model.dt / model.tau, {}, uniq)
     xp = model.xp

@@ -27,7 +27,7 @@ phase diagram of a sweep          :func:`plot_phase_diagram`        ``chaossim s
 Modules: :mod:`~chaossim.plotting.paper` (the paper's Figs. 2-5), :mod:`~chaossim.plotting.learning` (the
 SVD view of learning), :mod:`~chaossim.plotting.chaos` (Lyapunov exponents), :mod:`~chaossim.plotting.sweep`
 (phase diagrams), :mod:`~chaossim.plotting.images` (points as grey images, mosaics),
-:mod:`~chaossim.plotting.save` (PNG + PDF, atomically), :mod:`~chaossim.plotting.figure` (the shared Figure
+:mod:`~chaossim.plotting.save` (PNG + PDF, atomically), :mod:`~chaossim.plotting.figure` (the common Figure
 and host conversion).
 """
 

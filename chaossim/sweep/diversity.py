@@ -14,8 +14,7 @@ import numpy as np
 
 from ..backend import derive_seed
 from ..chaos.diversity import DIVERSITY_NAMES, diversity_along
-
-DIVERSITY_STREAM, DIVERSITY_LONG_STREAM = 44, 45
+from ..streams import SWEEP_DIVERSITY, SWEEP_DIVERSITY_LONG
 DESCRIPTIONS = {
     "distance": "mean pairwise distance of phi(v) over free runs",
     "pr": "participation ratio (tr C)^2 / tr C^2 of the covariance of phi(v) over free runs",
@@ -57,12 +56,12 @@ def record(spec, config, model) -> dict:
     out = {name: np.empty(len(rec.spreads)) for name in AT_T + (LONG,)}
     out.update({name: np.empty((len(rec.spreads), len(rec.times))) for name in ALONG_T})
     for j, eps in enumerate(rec.spreads):
-        d = diversity_along(model, rec.n_diversity, times, eps, seed=derive_seed(seed, DIVERSITY_STREAM, j),
+        d = diversity_along(model, rec.n_diversity, times, eps, seed=derive_seed(seed, SWEEP_DIVERSITY, j),
                             tol=rec.distinct_tol)
         for n, at, along in zip(DIVERSITY_NAMES, AT_T, ALONG_T):
             out[along][j] = d[n][:-1]
             out[at][j] = d[n][-1]
-        long = diversity_along(model, rec.n_long, [rec.t_long], eps, seed=derive_seed(seed, DIVERSITY_LONG_STREAM, j),
+        long = diversity_along(model, rec.n_long, [rec.t_long], eps, seed=derive_seed(seed, SWEEP_DIVERSITY_LONG, j),
                                tol=rec.distinct_tol)
         out[LONG][j] = long["distinct"][0]
     return out

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from chaossim.errors import ConfigError, DataError
-from chaossim.plotting import (mosaic, plot_indices_vs_time, plot_receptive_fields, plot_samples, plot_snapshots,
-                               plot_training_curves)
+from chaossim.plotting import (
+    mosaic,
+    plot_indices_vs_time,
+    plot_receptive_fields,
+    plot_samples,
+    plot_snapshots,
+    plot_training_curves,
+)
 
 from .conftest import line_data, rendered
 

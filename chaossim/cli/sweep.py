@@ -1,6 +1,7 @@
-"""Command-line hooks: ``chaossim sweep``, ``sweep-report`` and ``sweep-verify`` (wired by :func:`add_parsers`).
+"""``chaossim sweep``, ``sweep-report`` and ``sweep-verify`` (docs/sweeps.md), wired by :func:`add_parsers`.
 
-Errors are reported by :func:`chaossim.cli.run_command` (one line, exit status 1; see ``chaossim --help``).
+Errors are reported by :func:`chaossim.cli.app.run_command` (one line, exit status 1; see ``chaossim --help``).
+The sweep modules (and with them Dask) are imported only when one of these commands runs.
 """
 from __future__ import annotations
 
@@ -90,9 +91,9 @@ def default_store(spec_path) -> Path:
 
 
 def cmd_sweep(args) -> int:
-    from .cluster import run_sweep
-    from .report import sweep_report
-    from .spec import load_spec
+    from ..sweep.cluster import run_sweep
+    from ..sweep.report import sweep_report
+    from ..sweep.spec import load_spec
 
     spec = load_spec(args.spec)
     store = Path(args.store) if args.store else default_store(args.spec)
@@ -114,16 +115,16 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import sweep_report
+    from ..sweep.report import sweep_report
 
     sweep_report(args.store, args.out)
     return 0
 
 
 def cmd_verify(args) -> int:
-    from .lock import holder_of
-    from .store import runs_dir
-    from .verify import summary_line, verify_store
+    from ..sweep.lock import holder_of
+    from ..sweep.store import runs_dir
+    from ..sweep.verify import summary_line, verify_store
 
     holder, alive = holder_of(args.store)
     if holder is not None and alive is not False:
@@ -136,7 +137,7 @@ def cmd_verify(args) -> int:
         print(line)
     spec = _stored_spec(args.store) if report.damaged_points else None
     if spec is not None:
-        from .verify import checkpoint_state
+        from ..sweep.verify import checkpoint_state
 
         for i in report.damaged_points:
             print(f"point {i} re-run: {checkpoint_state(args.store, spec, i)}")
@@ -146,7 +147,7 @@ def cmd_verify(args) -> int:
     print(f"{args.store}: {summary_line(report)}")
     if report.ok:
         return 0
-    if report.shared:
+    if report.store_wide:
         print(f"the store is damaged outside its points: move it away and run `chaossim sweep SPEC --store "
               f"{args.store}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
               file=sys.stderr)
@@ -159,8 +160,8 @@ def cmd_verify(args) -> int:
 def _stored_spec(store):
     """The spec a store was made with (from its attributes), or None when it cannot be read."""
     try:
-        from .spec import parse_spec
-        from .store import open_sweep
+        from ..sweep.spec import parse_spec
+        from ..sweep.store import open_sweep
 
         ds = open_sweep(store, check=False)
         return parse_spec(ds.attrs["spec_toml"], ds.attrs.get("name", "sweep"))
