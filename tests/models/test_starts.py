@@ -198,3 +198,17 @@ def test_chaotic_net_amplifies_the_perturbation_at_the_mean_field_rate():
         assert s[-1] > 20 * s[0]
         rates.append(math.log(s[2] / s[1]) / ((times[2] - times[1]) / m.tau))
     assert np.mean(rates) == pytest.approx(dmft_lyapunov(g), rel=0.25)
+
+
+def test_sample_command_spread(tiny_trained_run, tmp_path):
+    """`chaossim sample --spread EPS -t 0`: the samples are phi of the starts, within ~EPS of each other;
+    the default gives independent starts. A spread outside (0, 1] is an error (exit status 1)."""
+    from chaossim.cli import main
+
+    for eps, bound in ((1e-6, 1e-5), (1.0, None)):
+        out = tmp_path / f"s{eps}.npz"
+        assert main(["sample", str(tiny_trained_run), "-n", "6", "-t", "0", "--spread", str(eps), "--out", str(out)]) == 0
+        x = np.load(out)["samples"][0]
+        spread = np.abs(x - x[0]).max()
+        assert spread < bound if bound else spread > 0.5
+    assert main(["sample", str(tiny_trained_run), "--spread", "0", "--out", str(tmp_path / "x.npz")]) == 1
