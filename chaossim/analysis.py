@@ -26,7 +26,7 @@ from . import streams
 from .backend import derive_seed, to_numpy
 from .errors import ConfigError, DataError, StoreError
 from .io import load_npz
-from .validation import check_size, steps_for
+from .validation import check_seed, check_size, steps_for
 
 # ------------------------------------------------------------------ SVD of coupling matrices
 
@@ -185,9 +185,7 @@ def fixed_points(model, n: int, t_long: float, seed: int, *, tol: float = 1e-4) 
     tol = float(tol)
     if not (math.isfinite(tol) and tol > 0):
         raise ConfigError(f"tol must be a finite number > 0, got {tol!r}.")
-    if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
-    state = model.random_state(n, rng=model.bk.rng(derive_seed(int(seed), streams.ANALYSIS_STATES)))
+    state = model.random_state(n, rng=model.bk.rng(derive_seed(check_seed(seed), streams.ANALYSIS_STATES)))
     state = model.run(state, steps) if steps else state
     after = model.euler_step(state, model.dt / model.tau, model.operators())
     xp = model.xp

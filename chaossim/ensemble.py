@@ -23,7 +23,7 @@ from .backend import get_backend
 from .errors import ConfigError, DataError
 from .models import ARCHITECTURES
 from .models.network import Network, Params, ParamsOwner, _split_init
-from .validation import check_dynamics, check_record, check_size, check_values, steps_for
+from .validation import check_rate, check_record, check_size, check_values, model_dynamics, steps_for
 
 
 def _swap(a):
@@ -211,8 +211,7 @@ class Ensemble(ParamsOwner):
         return out
 
     def _dynamics(self, dt, tau, force):
-        return check_dynamics(self.dt if dt is None else dt, self.tau if tau is None else tau,
-                              force=force or self.force)
+        return model_dynamics(self, dt, tau, force)
 
     def run(self, state: Mapping, steps: int, dt: float | None = None, tau: float | None = None,
             clamp: Mapping | None = None, record: Sequence[int] | None = None, *, force: bool = False):
@@ -283,9 +282,7 @@ class Ensemble(ParamsOwner):
         dt, tau = self._dynamics(dt, tau, force)
         steps = steps_for(T, dt)
         batches = self.as_batches(batches, check=check)
-        k = float(k)
-        if not math.isfinite(k) or k < 0:
-            raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
+        k = check_rate(k)
         free0, clamped0 = self.initial_states(batches.shape[1], init, check=check)
         return self._train_step(batches, dt, tau, steps, k, free0, clamped0)
 

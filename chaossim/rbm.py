@@ -32,7 +32,7 @@ from . import streams
 from .backend import derive_seed, get_backend, host_normal, to_numpy
 from .errors import ConfigError, DataError
 from .models.network import Params, ParamsOwner
-from .validation import check_array, check_size
+from .validation import check_array, check_count, check_rate, check_seed, check_size
 
 # Streams derived from the model seed.
 W_STREAM = streams.RBM_INIT_W  # host_normal stream of the initial couplings
@@ -44,23 +44,7 @@ MAX_ENUMERATED_UNITS = 24
 
 def _check_count(name: str, value) -> int:
     """A number of Gibbs sweeps: a non-negative integer (integral floats such as 100.0 are accepted)."""
-    ok = not isinstance(value, bool)
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or not math.isfinite(f) or f < 0 or f != round(f):
-        raise ConfigError(
-            f"{name} counts block-Gibbs sweeps for an RBM and must be a non-negative integer, got {value!r}."
-        )
-    return int(round(f))
-
-
-def _check_rate(k) -> float:
-    k = float(k)
-    if not math.isfinite(k) or k < 0:
-        raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
-    return k
+    return check_count(name, value, note=" (it counts block-Gibbs sweeps for an RBM)")
 
 
 def _log_2cosh(xp, x):
@@ -86,8 +70,7 @@ class RBM(ParamsOwner):
     def __init__(self, n_visible: int, n_hidden: int, *, seed: int = 0, backend="numpy", dtype="float32",
                  persistent: bool = False, init_std: float = 0.01, n_chains: int | None = None):
         nv, nh = check_size("n_visible", n_visible), check_size("n_hidden", n_hidden)
-        if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
+        seed = check_seed(seed)
         init_std = float(init_std)
         if not math.isfinite(init_std) or init_std < 0:
             raise ConfigError(f"init_std is the std of the initial couplings and must be finite and >= 0, got {init_std!r}.")
@@ -229,7 +212,7 @@ class RBM(ParamsOwner):
         batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check,
                             min_rows=1)
         steps = _check_count("T", T)
-        k = _check_rate(k)
+        k = check_rate(k)
         v0 = self._negative_start(batch.shape[0], init, check=check)
         v_neg, _ = self._sweeps(v0, steps)
         if self.persistent:

@@ -33,7 +33,7 @@ import numpy as np
 from .. import streams
 from ..backend import derive_seed, to_numpy
 from ..errors import ConfigError, DivergenceError
-from ..validation import check_size
+from ..validation import check_seed, check_size
 
 METHODS = ("tangent", "twin")
 _STREAM = streams.LYAPUNOV
@@ -149,9 +149,7 @@ def _start(model, n_replicas: int, seed):
 
 
 def _seed(seed) -> int:
-    if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
-    return int(seed)
+    return check_seed(seed)
 
 
 def _finish_logs(logs, name: str, per_steps: int, dt: float):

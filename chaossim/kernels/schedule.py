@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from ..errors import ConfigError, DataError
-from ..validation import check_dynamics, check_values, steps_for
+from ..validation import check_rate, check_values, model_dynamics, steps_for
 
 OP_N, OP_T = 0, 1
 
@@ -613,13 +613,9 @@ class ScheduledTrainer:
         from ..ensemble import initial_states
 
         model = self.model
-        dt, tau = check_dynamics(
-            model.dt if dt is None else dt, model.tau if tau is None else tau, force=force or model.force
-        )
+        dt, tau = model_dynamics(model, dt, tau, force)
         steps = steps_for(T, dt)
-        k = float(k)
-        if not math.isfinite(k) or k < 0:
-            raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
+        k = check_rate(k)
         batch = model.bk.asarray(batch)
         nv = self.lay.size(model.visible)
         ok_shape = batch.ndim == 2 or (self.stacked and batch.ndim == 3 and batch.shape[0] == self.R)

@@ -25,7 +25,17 @@ import numpy as np
 from .. import streams
 from ..backend import Backend, derive_seed, get_backend, host_normal, to_numpy
 from ..errors import ConfigError, DataError
-from ..validation import check_array, check_dynamics, check_gain, check_record, check_size, steps_for
+from ..validation import (
+    check_array,
+    check_dynamics,
+    check_gain,
+    check_rate,
+    check_record,
+    check_seed,
+    check_size,
+    model_dynamics,
+    steps_for,
+)
 
 PHI = "tanh"
 
@@ -146,9 +156,7 @@ class Network(ParamsOwner):
     def __init__(self, *, g: float = 1.5, seed: int = 0, backend="numpy", dtype="float32",
                  dt: float = 1.0, tau: float = 10.0, force: bool = False):
         self.g = check_gain(g)
-        if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.bk = get_backend(backend, dtype)
         self.force = bool(force)
         self.dt, self.tau = check_dynamics(dt, tau, force=force)
@@ -318,7 +326,7 @@ class Network(ParamsOwner):
         state) at which to keep the states; then ``(final_state, trajectory)`` is returned with
         ``trajectory[layer]`` of shape (len(record), batch, units). Otherwise the final state.
         """
-        dt, tau = check_dynamics(self.dt if dt is None else dt, self.tau if tau is None else tau, force=force or self.force)
+        dt, tau = model_dynamics(self, dt, tau, force)
         steps = check_size("steps", steps) if steps != 0 else 0
         state = self._check_state(state, clamp or {})
         batch = next(iter(state.values())).shape[0]
@@ -382,12 +390,10 @@ class Network(ParamsOwner):
         ``check=True`` each given array costs one.
         Returns the updates applied (device arrays, by parameter name).
         """
-        dt, tau = check_dynamics(self.dt if dt is None else dt, self.tau if tau is None else tau, force=force or self.force)
+        dt, tau = model_dynamics(self, dt, tau, force)
         steps = steps_for(T, dt)
         batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check, min_rows=1)
-        k = float(k)
-        if not math.isfinite(k) or k < 0:
-            raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
+        k = check_rate(k)
         free0, clamped0 = self.initial_states(batch.shape[0], init, check=check)
         return self._train_step(batch, dt, tau, steps, k, free0, clamped0)
 
@@ -454,7 +460,7 @@ class Network(ParamsOwner):
 
         ``t`` a time, or a sequence of times all served by one run; then the result has shape (len(t), n, Nv).
         """
-        dt, tau = check_dynamics(self.dt if dt is None else dt, self.tau if tau is None else tau, force=force or self.force)
+        dt, tau = model_dynamics(self, dt, tau, force)
         n = check_size("n", n)
         scalar = np.ndim(t) == 0
         times = [t] if scalar else list(t)
@@ -472,7 +478,7 @@ class Network(ParamsOwner):
         hidden = [n for n in self.sizes if n != self.visible]
         if not hidden:
             raise ConfigError(f"E(R) (reconstruction) is defined for models with hidden layers; {self.arch} has none.")
-        dt, tau = check_dynamics(self.dt if dt is None else dt, self.tau if tau is None else tau, force=force or self.force)
+        dt, tau = model_dynamics(self, dt, tau, force)
         steps = steps_for(t, dt)
         data = check_array(self.bk.asarray(data), "data", width=self.n_visible, unit_range=True)
         m = data.shape[0]
