@@ -174,8 +174,8 @@ class LongTimeStates:
 
 
 def fixed_points(model, n: int, t_long: float, seed: int, *, tol: float = 1e-4) -> LongTimeStates:
-    """phi(v(t_long)) of ``n`` free runs from N(0, 1) starts (SPEC "Integration"; past t = T the trained
-    dynamics falls onto a few learned fixed points, SPEC "Accuracy indices"), with a speed check telling
+    """phi(v(t_long)) of ``n`` free runs from N(0, 1) starts (docs/model.md "Integration"; past t = T the trained
+    dynamics falls onto a few learned fixed points, docs/indices.md), with a speed check telling
     real fixed points (speed * tau < ``tol``) from states still moving (chaotic or cycling).
 
     The starts come from a generator of their own (``seed``); ``model.rng`` is not touched.

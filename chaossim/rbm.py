@@ -1,4 +1,4 @@
-"""Restricted Boltzmann machine with +-1 units: the baseline of SPEC "The related talk".
+"""Restricted Boltzmann machine with +-1 units: the baseline of docs/model.md "The RBM baseline".
 
 The paper compares its chaotic models with RBMs trained with short, randomly started Monte Carlo
 chains (Decelle, Furtlehner, Seoane 2021, the "Rdm" scheme): at every update the negative chains
@@ -13,7 +13,7 @@ so the conditionals factorise: p(sigma_a = +1 | s) = sigmoid(2 (s W + c)_a), <si
 and likewise p(s_i = +1 | sigma) = sigmoid(2 (W sigma + b)_i). Summing the hidden spins out gives the
 visible free energy F(s) = - b.s - sum_a log(2 cosh((s W + c)_a)), p(s) = exp(-F(s)) / Z.
 
-Grey data. Data in [-1, 1] (SPEC "Notation") enter the positive phase as given: a grey value acts as
+Grey data. Data in [-1, 1] (docs/model.md "Notation") enter the positive phase as given: a grey value acts as
 a magnetisation of the visible spin, and the positive statistics use <sigma | xi> = tanh(xi W + c).
 For +-1 data this is the exact log-likelihood gradient; for grey data it is the gradient of
 mean(-F(xi)) - log Z with F extended to real arguments (:func:`log_likelihood_exact` computes that).
@@ -31,7 +31,7 @@ import numpy as np
 from . import streams
 from .backend import derive_seed, get_backend, host_normal, to_numpy
 from .errors import ConfigError, DataError
-from .models.network import Params, ParamsOwner
+from .models.network import ModelBase, Params
 from .validation import check_array, check_count, check_rate, check_seed, check_size
 
 # Streams derived from the model seed.
@@ -53,7 +53,7 @@ def _log_2cosh(xp, x):
     return a + xp.log1p(xp.exp(-2.0 * a))
 
 
-class RBM(ParamsOwner):
+class RBM(ModelBase):
     """A +-1 restricted Boltzmann machine trained by contrastive divergence from random starts (Rdm)
     or from persistent chains (PCD); see the module docstring for the energy and conventions.
 
@@ -93,17 +93,8 @@ class RBM(ParamsOwner):
             self.buffers["chains"] = self._random_spins(self.bk.rng(derive_seed(self.seed, CHAIN_STREAM)), (n, nv))
 
     # ------------------------------------------------------------------ parameters
-    def set_params(self, **values) -> None:
-        """Assign parameters by name (shapes and finiteness are checked)."""
-        self.params = values
-
-    @property
-    def xp(self):
-        return self.bk.xp
-
-    @property
-    def n_visible(self) -> int:
-        return self.sizes["v"]
+    def param_layers(self) -> dict[str, tuple[str, ...]]:
+        return {"W": ("v", "h"), "b": ("v",), "c": ("h",)}
 
     @property
     def n_hidden(self) -> int:
@@ -229,10 +220,10 @@ class RBM(ParamsOwner):
         db *= k
         dc = h_pos.mean(axis=0) - h_neg.mean(axis=0)
         dc *= k
-        p = self._params._d
+        p = self._params
         deltas = {"W": dW, "b": db, "c": dc}
         for name, d in deltas.items():
-            p[name] = p[name] + d
+            p.assign(name, p[name] + d, check=False)
         return deltas
 
     def _negative_start(self, m: int, init: Mapping | None, *, check: bool = True):
@@ -281,7 +272,7 @@ class RBM(ParamsOwner):
         return out[0] if scalar else out
 
     def reconstruct(self, data, t=1, *, hidden: str = "mean"):
-        """One up-down pass, for E(R) (SPEC "Accuracy indices"): h = <sigma | xi> = tanh(xi W + c)
+        """One up-down pass, for E(R) (docs/indices.md): h = <sigma | xi> = tanh(xi W + c)
         (``hidden="sample"``: a +-1 draw from p(sigma | xi) instead), then <s | h> = tanh(h W^T + b).
 
         With the visible layer clamped to the data the hidden distribution is exact after one half-sweep,
