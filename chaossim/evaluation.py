@@ -13,7 +13,7 @@ from . import streams
 from .backend import derive_seed
 from .errors import DivergenceError
 from .metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
-from .models.protocol import Model
+from .models.protocol import Model, SingleModel
 
 INDEX_NAMES = ("E2", "Es", "EAAI", "ER")
 EVAL_STREAM = streams.EVAL
@@ -35,7 +35,7 @@ def _scores(model, data, generated, t) -> dict[str, float]:
     }
 
 
-def indices_at(model: Model, data, t, *, seed: int | None = None) -> dict[str, float]:
+def indices_at(model: SingleModel, data, t, *, seed: int | None = None) -> dict[str, float]:
     """The four indices of ``model`` at generation time ``t`` against ``data`` (Ns x Nv held-out points).
 
     Ns generated points are drawn from random starts. ``seed`` re-seeds the model's generator first
@@ -48,7 +48,8 @@ def indices_at(model: Model, data, t, *, seed: int | None = None) -> dict[str, f
     return _scores(model, data, generated, t)
 
 
-def indices_vs_time(model: Model, data, times: Sequence[float], *, seed: int | None = None) -> dict[str, np.ndarray]:
+def indices_vs_time(model: SingleModel, data, times: Sequence[float], *,
+                    seed: int | None = None) -> dict[str, np.ndarray]:
     """Indices at each generation time in ``times``, all generated points coming from ONE set of random
     starts followed in time (paper Fig. 3b). Returns {"t": ..., "E2": ..., ...} as NumPy arrays."""
     if seed is not None:

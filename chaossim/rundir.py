@@ -37,6 +37,7 @@ import platform
 import time
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -256,7 +257,7 @@ def save_checkpoint(run_dir: Path, model: Model, step: int, history: dict, chaos
 def load_checkpoint(run_dir) -> dict:
     """{'step', 'params', 'buffers', 'history', 'chaos'} from a run directory's checkpoint."""
     z = load_npz(Path(run_dir) / "checkpoint.npz")
-    out = {"step": int(z["step"]), "params": {}, "buffers": {}, "history": {}, "chaos": {}}
+    out: dict[str, Any] = {"step": int(z["step"]), "params": {}, "buffers": {}, "history": {}, "chaos": {}}
     for key, value in z.items():
         if "/" in key:
             group, name = key.split("/", 1)

@@ -2,8 +2,9 @@
 model contract (:class:`chaossim.models.protocol.Model`)."""
 from .architectures import Deep, Restricted, Unrestricted
 from .network import Engine, ModelBase, Network, Params
-from .protocol import Model
+from .protocol import Model, SingleModel
 
 ARCHITECTURES = {"unrestricted": Unrestricted, "restricted": Restricted, "deep": Deep}
 
-__all__ = ["ARCHITECTURES", "Deep", "Engine", "Model", "ModelBase", "Network", "Params", "Restricted", "Unrestricted"]
+__all__ = ["ARCHITECTURES", "Deep", "Engine", "Model", "ModelBase", "Network", "Params", "Restricted", "SingleModel",
+           "Unrestricted"]

@@ -88,7 +88,8 @@ def _split_init(init: Mapping | None, layers: list, hidden: list) -> tuple[dict,
 
 
 class Params(MutableMapping):
-    """The model's arrays by name (docs/model.md "Parameters in code"). Assignment converts to the backend and checks shape and values."""
+    """The model's arrays by name (docs/model.md "Parameters in code"). Assignment converts to the backend and
+    checks shape and values."""
 
     def __init__(self, bk: Backend, arrays: dict):
         self._bk = bk

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..backend import Backend
 
-__all__ = ["Model"]
+__all__ = ["Model", "SingleModel"]
 
 
 @runtime_checkable
@@ -37,9 +37,7 @@ class Model(Protocol):
     bk: Backend
     buffers: dict
     stacked: bool
-
-    @property
-    def params(self) -> Any: ...
+    params: Any  # a Params mapping; assigning a mapping assigns each entry (checked)
 
     @property
     def xp(self) -> Any: ...
@@ -66,3 +64,11 @@ class Model(Protocol):
 
     def train_step(self, batch, dt=None, tau=None, T: float = ..., k: float = ..., init: Mapping | None = None,
                    *, force: bool = False, check: bool = True) -> dict: ...
+
+
+@runtime_checkable
+class SingleModel(Model, Protocol):
+    """A :class:`Model` that is one model (not an ensemble): it has ``rng``, the generator of its random starts
+    (re-keyed with ``model.bk.reseed(model.rng, seed)``; docs/reproducibility.md)."""
+
+    rng: Any
