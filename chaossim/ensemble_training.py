@@ -147,9 +147,9 @@ class _Group:
     def _view(self):
         """Point every active member's parameters at its slice of the stacked arrays (no copy, no sync)."""
         for r, i in enumerate(self.active):
-            d = self.runs[i].model.params._d
+            params = self.runs[i].model.params
             for name, stacked in self.ensemble.params.items():
-                d[name] = stacked[r]
+                params.assign(name, stacked[r], check=False)
 
     def _leave(self, gone: set):
         self._restack([i for i in self.active if i not in gone])
@@ -233,9 +233,9 @@ class _Group:
     def _done(self, i: int, outcomes: list):
         run = self.runs[i]
         if self.ensemble is not None and i in self.active:  # keep its final parameters: copy its slice
-            d = run.model.params._d
-            for name in list(d):
-                d[name] = d[name].copy()
+            params = run.model.params
+            for name in list(params):
+                params.assign(name, params[name].copy(), check=False)
         run.finish(self.path)
         outcomes[i] = run.result(self.path)
 

@@ -1,6 +1,6 @@
 """``chaossim sweep``, ``sweep-report`` and ``sweep-verify`` (docs/sweeps.md), wired by :func:`add_parsers`.
 
-Errors are reported by :func:`chaossim.cli.app.run_command` (one line, exit status 1; see ``chaossim --help``).
+Errors are reported by :func:`chaossim.cli.app.run_command` (one line, exit status 1; `chaossim --help`).
 The sweep modules (and with them Dask) are imported only when one of these commands runs.
 """
 from __future__ import annotations
