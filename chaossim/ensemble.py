@@ -7,7 +7,7 @@ along a leading axis R and every step is one batched matmul per coupling, ``xp.m
 (R, M, N_pre) x (R, N_pre, N_post), so on a GPU the R small products fill the card together.
 
 The physics is the single model's: the layer/coupling/trained tables come from the architecture
-classes, and the Euler step, the clamped relaxation and the training step are those of the shared base
+classes, and the Euler step, the clamped relaxation and the training step are those of the common base
 :class:`chaossim.models.network.Engine` (docs/model.md "Integration" and "Training"), written
 rank-generically once for both. Only forming the operators (a stacked matmul) is written here.
 """
@@ -180,7 +180,7 @@ class Ensemble(Engine):
         return out
 
     def _as_clamp(self, clamp: Mapping | None, batch: int) -> dict:
-        """Clamped values as (R, batch, units); (batch, units) or (units,) arrays are shared by all members."""
+        """Clamped values as (R, batch, units); (batch, units) or (units,) arrays are used by all members."""
         out, xp, r = {}, self.xp, self.n_members
         for name, value in (clamp or {}).items():
             if name not in self.sizes:
@@ -244,7 +244,7 @@ class Ensemble(Engine):
         return free, clamped
 
     def as_batches(self, batches, *, check: bool = True):
-        """Minibatches as (R, M, Nv) in [-1, 1]; one (M, Nv) array is shared by all members. ``check=False``
+        """Minibatches as (R, M, Nv) in [-1, 1]; one (M, Nv) array is used by all members. ``check=False``
         checks the shape only (no host synchronisation)."""
         b = self.bk.asarray(batches)
         if b.ndim == 2:
@@ -256,7 +256,7 @@ class Ensemble(Engine):
                    k: float = 0.01, init: Mapping | None = None, *, force: bool = False, check: bool = True) -> dict:
         """One contrastive Hebbian update of every member (docs/model.md "Training"); see :meth:`Network.train_step`.
 
-        ``batches``: (R, M, Nv) (member r learns from ``batches[r]``) or (M, Nv) shared by all.
+        ``batches``: (R, M, Nv) (member r learns from ``batches[r]``) or (M, Nv) used by all.
         ``init``: ``{"free": {layer: (R, M, N)}, "clamped": {hidden layer: (R, M, N)}}``, missing ones drawn.
         ``check=False``: values already validated by the caller (no host synchronisation in the step).
         Returns the stacked updates.

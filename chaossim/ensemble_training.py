@@ -116,8 +116,8 @@ class _Group:
     def open(self, i: int, stop_after):
         run = self.runs[i]
         bk = run.model.bk
-        run.open(self.path.meta(group_size=self.size), stop_after, train_dev=_shared(run.train_x, self._train_sets, bk),
-                 test_dev=_shared(run.test_x, self._test_sets, bk))
+        run.open(self.path.meta(group_size=self.size), stop_after, train_dev=_common(run.train_x, self._train_sets, bk),
+                 test_dev=_common(run.test_x, self._test_sets, bk))
         self.waiting.add(i)
 
     # ------------------------------------------------------------------ membership
@@ -240,7 +240,7 @@ class _Group:
         outcomes[i] = run.result(self.path)
 
 
-def _shared(host, cache: list, bk):
+def _common(host, cache: list, bk):
     """The device copy of ``host``, one per distinct array (members whose seeds give the same data share it)."""
     for arr, dev in cache:
         if arr is host or (arr.shape == host.shape and np.array_equal(arr, host)):

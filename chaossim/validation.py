@@ -1,4 +1,4 @@
-"""Checks on user input, shared by the models, the trainer, the configs and the command line: each check
+"""Checks on user input, used by the models, the trainer, the configs and the command line: each check
 exists once, here.
 
 Every failure raises a :mod:`chaossim.errors` exception whose message names the problem and the fix.

@@ -1,4 +1,4 @@
-"""The chaotic architectures (docs/model.md; paper Eqs. (2), (4)-(5), (8)-(10)), their shared engine and the
+"""The chaotic architectures (docs/model.md; paper Eqs. (2), (4)-(5), (8)-(10)), their common engine and the
 model contract (:class:`chaossim.models.protocol.Model`)."""
 from .architectures import Deep, Restricted, Unrestricted
 from .network import Engine, ModelBase, Network, Params

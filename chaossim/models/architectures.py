@@ -34,7 +34,7 @@ class Restricted(Network):
     tau dh_a/dt = -h_a + (1/sqrt(Nv)) sum_i (Wt_ai + A_ia) phi(v_i) + c_a
 
     ``params``: ``W`` (Nv x Nh), ``Wt`` (Nh x Nv, independent of W: asymmetric, chaotic),
-    ``A`` (Nv x Nh, trained and shared), ``b`` (Nv), ``c`` (Nh). The clamped phase of training uses
+    ``A`` (Nv x Nh, trained, used by both directions), ``b`` (Nv), ``c`` (Nh). The clamped phase of training uses
     the exact solution for h (docs/model.md "Training").
     """
 

@@ -206,7 +206,7 @@ ParamsOwner = ModelBase  # the name before issue 14
 
 
 class Engine(ModelBase):
-    """The engine shared by :class:`Network` (states (batch, N)) and :class:`chaossim.ensemble.Ensemble`
+    """The engine common to :class:`Network` (states (batch, N)) and :class:`chaossim.ensemble.Ensemble`
     (states (R, batch, N)), written once and rank-generically: the Euler step (paper Eqs. (2), (4)-(5),
     (8)-(10); docs/model.md "Integration"), the clamped relaxation, the contrastive Hebbian update
     (Eqs. (3), (6), (11)-(15); docs/model.md "Training").
@@ -343,7 +343,7 @@ class Engine(ModelBase):
 
 
 class Network(Engine):
-    """Engine shared by :class:`Unrestricted`, :class:`Restricted` and :class:`Deep`.
+    """Engine common to :class:`Unrestricted`, :class:`Restricted` and :class:`Deep`.
 
     Subclasses describe their layers, couplings and trained matrices; everything else
     (integration, clamping, training, generation, reconstruction) is written once here.

@@ -2,7 +2,7 @@
 
 :class:`Model` is a :class:`typing.Protocol`: :class:`chaossim.models.Unrestricted`, ``Restricted``,
 ``Deep``, :class:`chaossim.ensemble.Ensemble` and :class:`chaossim.rbm.RBM` satisfy it, all through the
-shared base :class:`chaossim.models.network.ModelBase` (parameters, sizes, backend); the three rate
+common base :class:`chaossim.models.network.ModelBase` (parameters, sizes, backend); the three rate
 networks and the ensemble also share the engine :class:`chaossim.models.network.Engine` (the Euler
 step and the contrastive Hebbian update, paper Eqs. (2)-(15), docs/model.md). Code that takes a
 model types it ``Model`` and asks it, instead of testing for attributes or architecture names.

@@ -362,7 +362,7 @@ def open_sweep(path, *, check: bool = True, chunks=None):
 
     path = Path(path)
     if not path.exists():
-        raise StoreError(f"sweep store {path} does not exist; run `chaossim sweep SPEC --store {path}` first.")
+        raise StoreError(f"sweep store {path} does not exist; run `chaossim sweep SWEEP.toml --store {path}` first.")
     try:
         with quiet_zarr():
             ds = xr.open_zarr(path, consolidated=None, chunks=chunks)
