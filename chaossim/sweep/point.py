@@ -81,9 +81,7 @@ def record_point(spec: SweepSpec, config, data, result) -> dict:
     from .diversity import record as record_diversity
 
     out.update(record_diversity(spec, config, model))
-    params = model.params.to_numpy() if hasattr(model.params, "to_numpy") else \
-        {k: to_numpy(v) for k, v in model.params.items()}
-    for k, v in params.items():
+    for k, v in model.params.to_numpy().items():
         out[f"param_{k}"] = v
     out["steps_done"] = int(result.step)
     out["device"] = str(model.bk.device)
