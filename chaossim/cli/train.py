@@ -83,8 +83,9 @@ def add_parsers(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="settings (section.name=value):\n"
                               "  model.arch (unrestricted|restricted|deep|rbm), model.n_hidden, model.n_hidden2, model.g, model.seed\n"
-                              "  dynamics.dt, dynamics.tau, dynamics.T, dynamics.init_spread (free-run starts: 1 independent,\n"
-                              "    eps < 1 one shared start + eps perturbations; docs/chaos_study.md)\n"
+                              "  dynamics.dt, dynamics.tau, dynamics.T,\n"
+                              "  dynamics.init_spread (free-run starts: 1 independent, eps < 1 one shared start\n"
+                              "    + eps perturbations; docs/chaos_study.md)\n"
                               "  training.steps, training.batch_size (M), training.k, training.log_every,\n"
                               "  training.checkpoint_every, training.n_eval (Ns), training.snapshot_every, training.chaos_every\n"
                               "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test, data.value_range\n"

@@ -15,6 +15,7 @@ import numpy as np
 from ..backend import derive_seed
 from ..chaos.diversity import DIVERSITY_NAMES, diversity_along
 from ..streams import SWEEP_DIVERSITY, SWEEP_DIVERSITY_LONG
+
 DESCRIPTIONS = {
     "distance": "mean pairwise distance of phi(v) over free runs",
     "pr": "participation ratio (tr C)^2 / tr C^2 of the covariance of phi(v) over free runs",

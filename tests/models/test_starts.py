@@ -14,13 +14,13 @@ import pytest
 import chaossim as cs
 from chaossim import streams
 from chaossim.backend import derive_seed, to_numpy
+from chaossim.build import build_model
 from chaossim.chaos.diversity import state_spread
 from chaossim.chaos.dmft import dmft_lyapunov
 from chaossim.config import RunConfig
 from chaossim.ensemble import Ensemble
 from chaossim.errors import ConfigError, DataError
 from chaossim.models.starts import check_spread
-from chaossim.build import build_model
 from chaossim.training import STEP_STREAM
 
 NV, NH, M = 12, 7, 9
@@ -207,7 +207,8 @@ def test_sample_command_spread(tiny_trained_run, tmp_path):
 
     for eps, bound in ((1e-6, 1e-5), (1.0, None)):
         out = tmp_path / f"s{eps}.npz"
-        assert main(["sample", str(tiny_trained_run), "-n", "6", "-t", "0", "--spread", str(eps), "--out", str(out)]) == 0
+        argv = ["sample", str(tiny_trained_run), "-n", "6", "-t", "0", "--spread", str(eps), "--out", str(out)]
+        assert main(argv) == 0
         x = np.load(out)["samples"][0]
         spread = np.abs(x - x[0]).max()
         assert spread < bound if bound else spread > 0.5
