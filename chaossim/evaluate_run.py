@@ -254,10 +254,12 @@ def _image_shape_of_run(run_dir: Path, config, nv: int) -> tuple[int, int]:
     return tuple(shape)
 
 
-def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n: int = 9, seed: int = 0):
+def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n: int = 9, seed: int = 0,
+                   part: str = "W+A"):
     """The figure ``chaossim plot FIGURE RUN...`` draws (a matplotlib Figure; see :data:`PLOTS`), from run
     directories: loads their files, then calls :mod:`chaossim.plotting`. ``labels``: one per run (default
-    :func:`run_label`); ``n``, ``seed``: the receptive fields' number of hidden units and their draw."""
+    :func:`run_label`); ``n``, ``seed``: the receptive fields' number of hidden units and their draw; ``part``:
+    "W+A" or "A" (the trained part alone, :func:`chaossim.analysis.receptive_fields`)."""
     from . import plotting
 
     if figure not in PLOTS:
@@ -280,6 +282,10 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
         return plotting.plot_indices_vs_time([load_evaluation(r) for r in runs], labels=names)
     if figure == "training":
         return plotting.plot_training_curves([load_history(r) for r in runs], labels=names)
+    if figure == "generated":
+        from .run_plots import generated_figure
+
+        return generated_figure(runs[0])
     # receptive-fields
     from .config import RunConfig
     from .training import load_checkpoint
@@ -291,8 +297,9 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
     params = load_checkpoint(run_dir)["params"]
     g = 1.0 if config.model.arch == "rbm" else config.model.g
     image_shape = _image_shape_of_run(run_dir, config, params["b"].shape[0])
-    return plotting.plot_receptive_fields(params, image_shape, g=g, n=n, seed=seed,
-                                          title=f"{names[0]}: receptive fields")
+    what = "receptive fields, trained part A alone" if part == "A" else "receptive fields"
+    return plotting.plot_receptive_fields(params, image_shape, g=g, n=n, seed=seed, part=part,
+                                          title=f"{names[0]}: {what}")
 
 
 # ------------------------------------------------------------------------------------------ CLI
@@ -308,7 +315,11 @@ PLOTS = {
                          "Fig. 4: receptive fields (W_ia + A_ia)/g of randomly chosen hidden units a, as images "
                          "(deep model: W1 + A1; RBM: W)."),
     "training": ("fig5_training", True,
-                 "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run."),
+                 "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run (step 0, "
+                 "before training, at the left edge)."),
+    "generated": ("generated", False,
+                  "the samples `chaossim sample RUN` wrote (RUN/generated.npz, or a file of --out): one column per "
+                  "time t, one row per random start."),
 }
 """figure name on the command line -> (file stem, whether it takes several runs, help text)."""
 
@@ -330,7 +341,8 @@ def cmd_plot(args) -> int:
     if many:
         fig = figure_of_runs(args.figure, args.run, labels=args.label)
     elif args.figure == "receptive-fields":
-        fig = figure_of_runs(args.figure, [args.run], n=args.n, seed=args.seed)
+        fig = figure_of_runs(args.figure, [args.run], n=args.n, seed=args.seed, part=args.part)
+        stem += "_A" if args.part == "A" else ""
     else:
         fig = figure_of_runs(args.figure, [args.run])
     for p in save_figure(fig, Path(args.out) / stem):
@@ -378,9 +390,13 @@ def add_parsers(subparsers) -> None:
             q.add_argument("run", nargs="+", help="run directories (one curve or row each)")
             q.add_argument("--label", nargs="+", help="legend labels, one per run (default: arch and directory name)")
         else:
-            q.add_argument("run", help="run directory")
+            q.add_argument("run", help="run directory" + (" (or the .npz of `chaossim sample --out`)"
+                                                         if name == "generated" else ""))
         if name == "receptive-fields":
             q.add_argument("-n", type=int, default=9, help="number of hidden units (default 9, as in the paper)")
             q.add_argument("--seed", type=int, default=0, help="seed of the random choice of hidden units")
+            q.add_argument("--part", choices=("W+A", "A"), default="W+A",
+                           help="W+A: the whole coupling (Fig. 4, default); A: the trained part alone, which shows "
+                                "what training planted while the fixed W dominates (file fig4_receptive_fields_A)")
         q.add_argument("--out", default="figures", help="output folder (default ./figures)")
         q.set_defaults(func=cmd_plot)

@@ -262,19 +262,21 @@ def plot_receptive_fields(
     seed: int = 0,
     units: Sequence[int] | None = None,
     title: str = "receptive fields",
+    part: str = "W+A",
 ) -> Figure:
     """Fig. 4: receptive fields (W_ia + A_ia)/g of ``n`` randomly chosen hidden units (see
     :func:`chaossim.analysis.receptive_fields`; deep model: W1 + A1; RBM: W with g = 1), diverging colour map
     centred at 0, one shared colour scale.
 
     ``params``: the model's parameters (``model.params`` or a checkpoint's ``params``); ``g``: the model's
-    gain; ``units``: the hidden units (default ``n`` drawn from ``seed``).
+    gain; ``units``: the hidden units (default ``n`` drawn from ``seed``); ``part``: "W+A" (Fig. 4) or "A",
+    the trained part alone (A_ia / g), which shows what training planted when the fixed W still dominates.
     """
-    fields, chosen = receptive_fields(params, image_shape, n, g, units=units, seed=seed)
+    fields, chosen = receptive_fields(params, image_shape, n, g, units=units, seed=seed, part=part)
     if "W1" in params:
-        label = r"$(W^{(1)}_{ia}+A^{(1)}_{ia})/g$"
+        label = r"$A^{(1)}_{ia}/g$" if part == "A" else r"$(W^{(1)}_{ia}+A^{(1)}_{ia})/g$"
     elif "A" in params:
-        label = r"$(W_{ia}+A_{ia})/g$"
+        label = r"$A_{ia}/g$" if part == "A" else r"$(W_{ia}+A_{ia})/g$"
     else:
         label = r"$W_{ia}$"
     k = len(chosen)
