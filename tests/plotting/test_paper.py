@@ -5,8 +5,14 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from chaossim.errors import ConfigError, DataError
-from chaossim.plotting import (mosaic, plot_indices_vs_time, plot_receptive_fields, plot_samples, plot_snapshots,
-                               plot_training_curves)
+from chaossim.plotting import (
+    mosaic,
+    plot_indices_vs_time,
+    plot_receptive_fields,
+    plot_samples,
+    plot_snapshots,
+    plot_training_curves,
+)
 from chaossim.plotting.paper import ZERO_OFFSET
 
 from .conftest import line_data, rendered
