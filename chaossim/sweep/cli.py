@@ -62,7 +62,7 @@ def add_parsers(subparsers) -> None:
                    help="address of the Dask dashboard of a local cluster (default :8787; 'none' to disable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not print the report nor draw the phase diagram")
-    p.add_argument("--out", metavar="DIR", default=None, help="folder of the report's figures (default: <store>-report/)")
+    p.add_argument("--out", metavar="DIR", default=None, help="folder of the report's figures (default: PATH.zarr.report/)")
     p.set_defaults(func=cmd_sweep)
 
     r = subparsers.add_parser("sweep-report", help="print the best points of a sweep store and draw its phase diagram",
@@ -71,7 +71,7 @@ def add_parsers(subparsers) -> None:
                                           "(g, T) as PNG and PDF. Seeds are averaged; other grid dimensions are "
                                           "fixed at their first value.")
     r.add_argument("store", metavar="PATH.zarr", help="a sweep store made by `chaossim sweep`")
-    r.add_argument("--out", metavar="DIR", default=None, help="folder of the figures (default: <store>-report/)")
+    r.add_argument("--out", metavar="DIR", default=None, help="folder of the figures (default: PATH.zarr.report/)")
     r.set_defaults(func=cmd_report)
 
     v = subparsers.add_parser("sweep-verify", help="read every chunk of a sweep store and list damaged or missing ones",

@@ -187,6 +187,10 @@ def test_report_table_and_phase_diagram(tiny_store, tmp_path, capsys):
     np.testing.assert_array_equal(finals["E2"], ds.E2.isel(t_age=-1).values)
     best = float(np.nanmin(ds.E2.isel(t_age=-1).values))
     assert f"{best:12.4g}".strip() in out
+    # by default beside the store, under its own prefix (as PATH.zarr.runs/), not in the current folder
+    paths = sweep_report(store, quiet=True)
+    assert paths[0] == store.parent / "tiny.zarr.report" / "phase_diagram.png" and paths[0].is_file()
+    assert not (store.parent / "tiny-report").exists()
 
 
 def test_cli_entry_help_and_errors(tmp_path, capsys):
