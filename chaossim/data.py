@@ -13,7 +13,8 @@ Names understood by :func:`load_dataset`:
     IDX files ``train-images-idx3-ubyte[.gz]`` / ``t10k-images-idx3-ubyte[.gz]`` found in
     ``data_dir`` (or ``data_dir/fashion-mnist``), ``$CHAOSSIM_DATA`` (or
     ``$CHAOSSIM_DATA/fashion-mnist``), then Debian's ``/usr/share/datasets/fashion-mnist``
-    (``apt-get install -y dataset-fashion-mnist``); official split.
+    (``apt-get install -y dataset-fashion-mnist``); official split. The decoded images of both IDX
+    datasets are cached as ``.npy`` (:mod:`chaossim.decoded_cache`, ``~/.cache/chaossim/decoded``).
 ``"mnist"``
     same IDX files found in ``data_dir[/mnist]``, ``$CHAOSSIM_DATA[/mnist]``, the cache folder
     ``$XDG_CACHE_HOME/chaossim/mnist`` (default ``~/.cache/chaossim/mnist``), or downloaded into
@@ -290,7 +291,9 @@ def _find_idx(directory: Path, stem: str) -> Path | None:
 
 
 def _read_image_idx(path: Path) -> np.ndarray:
-    arr = read_idx(path)
+    from .decoded_cache import cached
+
+    arr = cached(path, read_idx)  # decoded once, then read from the user's cache (chaossim.decoded_cache)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[0] == 0:
         raise DataError(
             f"{path} holds an array of dtype {arr.dtype} and shape {arr.shape}, expected uint8 images "
@@ -381,7 +384,8 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch_verified(fname: str, expected: str, cache: Path, mirrors: list[str], timeout: float) -> tuple[Path, list[str]]:
+def _fetch_verified(fname: str, expected: str, cache: Path, mirrors: list[str],
+                    timeout: float) -> tuple[Path, list[str]]:
     """Download ``fname`` from the first mirror that serves it into ``cache``, verified.
 
     The bytes go to a temporary file in ``cache``, hashed while written; only a file whose
@@ -442,7 +446,8 @@ def download_mnist(cache_dir=None, *, mirrors=None, sha256: dict[str, str] | Non
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"cannot create the MNIST cache folder {cache}: {e}; set XDG_CACHE_HOME to a writable folder.") from None
+        raise DataError(f"cannot create the MNIST cache folder {cache}: {e}; set XDG_CACHE_HOME to a writable "
+                        "folder.") from None
     for stem in _IMAGE_FILES:
         fname = stem + ".gz"
         expected = table.get(fname)
@@ -547,7 +552,8 @@ def _load_user(kind: str, path: Path, data_dir, value_range) -> tuple[Dataset, b
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as e:  # ValueError (pickled object arrays), OSError, zipfile errors, ...
-        raise DataError(f"cannot read {path} as a NumPy {kind} file ({e}); save it with numpy.save / numpy.savez.") from None
+        raise DataError(f"cannot read {path} as a NumPy {kind} file ({e}); save it with numpy.save / "
+                        "numpy.savez.") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             keys = list(loaded.files)
