@@ -292,6 +292,7 @@ class RunState:
         if self.start == 0 and len(self.history["t_age"]) == 0:
             self.history = _append(self.history, 0, self._evaluate(0))
             self.chaos = _maybe_chaos(self.model, self.config, 0, self.chaos)
+            self._logged(None)
 
     def _evaluate(self, step: int):
         return _evaluate(self.model, self.test_dev, self.config, step, self.run_dir, self.last_ckpt)
@@ -299,7 +300,8 @@ class RunState:
     def after_step(self, done: int, path) -> None:
         """What follows training step ``done`` (1-based) once the parameters are known to be finite."""
         tc, model, run_dir = self.config.training, self.model, self.run_dir
-        if done % tc.log_every == 0 or done == tc.steps:
+        logged = done % tc.log_every == 0 or done == tc.steps
+        if logged:
             self.history = _append(self.history, done, self._evaluate(done))
         if tc.chaos_every and done % tc.chaos_every == 0:
             self.chaos = _maybe_chaos(model, self.config, done, self.chaos)
@@ -308,6 +310,17 @@ class RunState:
         if run_dir is not None and (done % tc.checkpoint_every == 0 or done == self.end):
             self.checkpoint(done)
             write_meta(run_dir, self.config, "running", step=done, history=self.history, **self._meta(path))
+        elif logged:
+            self._logged(path)
+
+    def _logged(self, path) -> None:
+        """A logged step between checkpoints: one line appended to history.csv, meta.json with the indices."""
+        if self.run_dir is not None:
+            from .progress import log_line
+
+            log_line(self.run_dir, self.history)
+            step = self.last_ckpt if self.last_ckpt is not None else self.start  # meta's step: the checkpoint's
+            write_meta(self.run_dir, self.config, "running", step=step, history=self.history, **self._meta(path))
 
     def checkpoint(self, step: int) -> None:
         save_checkpoint(self.run_dir, self.model, step, self.history, self.chaos)

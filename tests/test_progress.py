@@ -1,0 +1,75 @@
+"""A run tells what it does while it runs (chaossim.progress): history.csv grows by one line per logged step
+and meta.json carries the last indices, between checkpoints too; a resumed run's history.csv holds no rows
+logged after its checkpoint."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from chaossim.config import RunConfig
+from chaossim.evaluation import INDEX_NAMES
+from chaossim.progress import read_history_csv
+from chaossim.training import RunState, load_checkpoint, train
+
+LIVE = {"model.n_hidden": 16, "training.batch_size": 50, "training.n_eval": 100, "dynamics.T": 10.0,
+        "training.log_every": 5, "training.checkpoint_every": 100, "training.steps": 30}
+
+
+def test_history_and_meta_follow_each_logged_step_between_checkpoints(tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    seen = {}
+    original = RunState.after_step
+
+    def spy(self, done, path):
+        original(self, done, path)
+        if done in (5, 12, 15):  # no checkpoint before step 30: what a reader sees now
+            seen[done] = (read_history_csv(run_dir / "history.csv"), json.loads((run_dir / "meta.json").read_text()))
+
+    monkeypatch.setattr(RunState, "after_step", spy)
+    result = train(RunConfig().replace(**LIVE), run_dir, progress=False)
+    assert not (run_dir / "checkpoint.npz").exists() or load_checkpoint(run_dir)["step"] == 30
+    for done, (hist, meta) in seen.items():
+        logged = list(range(0, done + 1, 5))
+        assert hist["t_age"].tolist() == logged
+        assert meta["status"] == "running" and meta["step"] == 0  # meta's step is the checkpoint's: none yet
+        assert meta["last_indices"]["t_age"] == logged[-1]
+        for k in INDEX_NAMES:  # the very values of the run's history, at the precision of the file
+            want = result.history[k][: len(logged)]
+            np.testing.assert_allclose(hist[k], want, rtol=1e-5, equal_nan=True)
+            if np.isfinite(want[-1]):
+                assert meta["last_indices"][k] == pytest.approx(want[-1], rel=1e-6)
+    final = read_history_csv(run_dir / "history.csv")
+    assert final["t_age"].tolist() == list(range(0, 31, 5))  # rewritten at the checkpoint: no duplicate rows
+
+
+def test_a_reader_follows_a_run_in_another_process_and_resume_drops_rows_after_the_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    sets = [f"--set={k}={v}" for k, v in {**LIVE, "training.steps": 100000, "training.checkpoint_every": 10}.items()]
+    proc = subprocess.Popen([sys.executable, "-m", "chaossim", "train", "--run", str(run_dir), *sets,
+                             "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        rows, deadline = [], time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (run_dir / "history.csv").is_file():
+                rows = read_history_csv(run_dir / "history.csv")["t_age"].tolist()
+                if len(rows) >= 4:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()  # still training while read
+        assert rows[:4] == [0, 5, 10, 15]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    # the stopped run's file agrees with its checkpoint; rows logged after it (a kill) are dropped on resume
+    ck = load_checkpoint(run_dir)
+    with open(run_dir / "history.csv", "a") as f:
+        f.write(f"{ck['step'] + 5},1,1,1,1\n")  # as if logged after the checkpoint, then killed
+    train(RunConfig.load(run_dir / "config.toml").replace(**{"training.steps": ck["step"] + 5}), run_dir,
+          resume=True, progress=False)
+    hist = read_history_csv(run_dir / "history.csv")
+    assert hist["t_age"].tolist() == list(range(0, ck["step"] + 6, 5))
+    assert hist["E2"][-1] != 1.0
