@@ -82,7 +82,9 @@ def _resume_config(args, run_dir: Path):
 def cmd_train(args) -> int:
     from .training import train
 
-    run_dir = Path(args.run)
+    if args.run is None and not (args.print_config and not args.resume):
+        args._parser.error("the following arguments are required: --run (only --print-config works without it)")
+    run_dir = Path(args.run) if args.run is not None else None
     if args.resume:
         config = _resume_config(args, run_dir)
     else:
@@ -93,11 +95,12 @@ def cmd_train(args) -> int:
         print(config.to_toml())
         return 0
     result = train(config, run_dir, resume=args.resume, progress=not args.no_progress)
-    h = result.history
-    print(f"trained {config.model.arch} to step {result.step} in {run_dir} ({result.train_path}: "
-          f"{result.train_path_reason})")
-    if len(h["t_age"]):
-        print("last indices at T: " + ", ".join(f"{k}={h[k][-1]:.4g}" for k in ("E2", "Es", "EAAI", "ER")))
+    from .progress import index_changes, run_files, summary
+
+    print(summary(run_files(run_dir), index_changes(result.history),
+                  [f"chaossim evaluate {run_dir}", f"chaossim plot training {run_dir} --out figures/"],
+                  title=f"trained {config.model.arch} to step {result.step} in {run_dir} ({result.train_path}: "
+                        f"{result.train_path_reason})"))
     return 0
 
 
@@ -109,7 +112,7 @@ def cmd_sample(args) -> int:
     from .io import atomic_savez
     from .training import load_run
 
-    config, model, _ = load_run(args.run, backend=args.backend)
+    config, model, ck = load_run(args.run, backend=args.backend)
     out = Path(args.out) if args.out else Path(args.run) / "generated.npz"
     check_writable(out.parent, "the run directory" if not args.out else "the folder", "give --out FILE.npz in a "
                    "writable place")
@@ -117,7 +120,11 @@ def cmd_sample(args) -> int:
     model.rng = model.bk.rng(args.seed)
     samples = to_numpy(model.generate(args.n, times))
     atomic_savez(out, {"t": np.asarray(times, dtype=float), "samples": samples})
-    print(f"wrote {samples.shape[1]} samples at t = {times} to {out} (array 'samples': t x n x Nv, values phi(v) in [-1, 1])")
+    from .progress import index_changes, summary
+
+    print(summary([out], index_changes(ck["history"]), [f"chaossim plot generated {out} --out figures/"],
+                  title=f"{samples.shape[1]} samples at t = {times} (array 'samples': t x n x Nv, values phi(v) in "
+                        "[-1, 1])"))
     return 0
 
 
@@ -141,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "  backend.trainer (auto|engine|fused: the fused CUDA-graph step on CuPy by default),\n"
                               "  backend.tf32 (false|true: TF32 GEMMs in the fused step; changes the numbers)\n"
                               "example:\n  chaossim train --run runs/r1 --set model.g=1.5 --set training.steps=2000")
-    p.add_argument("--run", required=True, help="run directory (created; holds config.toml, checkpoint.npz, history.csv)")
+    p.add_argument("--run", help="run directory (created; holds config.toml, checkpoint.npz, history.csv); required "
+                                 "except with --print-config")
     p.add_argument("--config", help="TOML file with [model], [dynamics], [training], [data], [backend] tables")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override one setting (repeatable)")
     p.add_argument("--steps", type=int, help="number of training steps (overrides training.steps)")
@@ -153,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="accept dt/tau > 1 (unstable Euler integration)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, _parser=p)
 
     p = sub.add_parser("sample", help="generate samples phi(v(t)) from a trained run",
                        description="Generate samples phi(v(t)) from random starts with a trained model; "

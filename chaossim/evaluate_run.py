@@ -328,7 +328,13 @@ def cmd_evaluate(args) -> int:
     res = evaluate_run(args.run, times=args.times, n_eval=args.n_eval, seed=args.seed, backend=args.backend,
                        out_dir=args.out)
     print(format_table(res))
-    print(f"wrote evaluation.npz, evaluation.csv, evaluation.txt and samples.npz to {args.out or args.run}")
+    from .progress import index_changes, summary
+    from .training import load_checkpoint
+
+    where = Path(args.out or args.run)
+    print(summary([where / n for n in (EVALUATION_FILE, "evaluation.csv", "evaluation.txt", SAMPLES_FILE)],
+                  index_changes(load_checkpoint(args.run)["history"]),
+                  [f"chaossim plot {f} {where} --out figures/" for f in ("indices-vs-t", "samples", "snapshots")]))
     return 0
 
 

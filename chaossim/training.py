@@ -200,9 +200,14 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
     path = choose_trainer(run.model, config.backend)  # may refuse (trainer = "fused"): before anything is written
     run.open(path.meta(), stop_after)
     model, bk = run.model, run.model.bk
+    from . import progress as live
+
+    live.announce_size(progress, config, run)
     bar = _progress(progress, run.start, tc.steps, f"{config.model.arch} g={config.model.g} T={dyn.T}")
     try:
-        run.first_evaluation()
+        t_eval = time.perf_counter()
+        run.first_evaluation()  # timed: the duration estimate counts the evaluations left
+        clock = live.start_clock(progress, config, run, time.perf_counter() - t_eval if run.start == 0 else 0.0, bar)
         for step in range(run.start, run.end):
             if interrupts.requested():
                 _stop_cleanly([run], step)
@@ -212,6 +217,7 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
             done = step + 1
             _check_finite(model, done, config, run.run_dir, run.last_ckpt)
             run.after_step(done, path)
+            live.tick(clock, done)
             if bar is not None:
                 if done % tc.log_every == 0 or done == tc.steps:
                     bar.set_postfix({k: f"{run.history[k][-1]:.3g}" for k in ("E2", "EAAI")})

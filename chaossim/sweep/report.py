@@ -21,8 +21,8 @@ from ..evaluation import INDEX_NAMES
 from .store import DONE_VARIABLE, open_sweep
 from .summary import AVERAGED_DIMS, final_indices, fmt_value, phase_axes, reduce_for_plot
 
-__all__ = ["AVERAGED_DIMS", "best_points_table", "check_intact", "final_indices", "reduce_for_plot", "report_dir",
-           "sweep_report"]
+__all__ = ["AVERAGED_DIMS", "best_points_table", "change_lines", "check_intact", "final_indices", "reduce_for_plot",
+           "report_dir", "sweep_report"]
 
 
 def best_points_table(ds, n_best: int = 5) -> str:
@@ -85,6 +85,30 @@ def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) ->
     if not quiet:
         print(f"\nphase diagram: {paths[0]} (and .pdf)")
     return paths
+
+
+def change_lines(ds) -> list[str]:
+    """Per index, how the points changed from step 0 to their last logged step: the median over the points and
+    the best point (lower is better), e.g. '  E2  median 0.012 -> 0.0051 (-58%); best g=1.5, T=50: 0.0038'."""
+    from .summary import initial_indices
+
+    dims = list(ds.attrs.get("grid_dims", []))
+    finals, starts = final_indices(ds), initial_indices(ds)
+    lines = []
+    for n in INDEX_NAMES:
+        f, s0 = finals[n].reshape(-1), starts[n].reshape(-1)
+        ok = np.isfinite(f) & np.isfinite(s0)
+        if not ok.any():
+            lines.append(f"  {n:<5} no values")
+            continue
+        a, b = float(np.median(s0[ok])), float(np.median(f[ok]))
+        rel = f" ({(b - a) / abs(a) * 100:+.0f}%)" if a else ""
+        i = int(np.flatnonzero(ok)[np.argmin(f[ok])])
+        idx = np.unravel_index(i, tuple(ds.sizes[d] for d in dims))
+        where = ", ".join(f"{d}={fmt_value(ds[d].values[j])}" for d, j in zip(dims, idx) if ds.sizes[d] > 1)
+        lines.append(f"  {n:<5} median over {int(ok.sum())} points {a:.4g} -> {b:.4g}{rel}; best ({where}): "
+                     f"{float(s0[i]):.4g} -> {float(f[i]):.4g}")
+    return lines
 
 
 def report_dir(store) -> Path:
