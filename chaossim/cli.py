@@ -92,7 +92,7 @@ def cmd_train(args) -> int:
         if args.steps:
             config = config.replace(**{"training.steps": args.steps})
     if args.print_config:
-        print(config.to_toml())
+        print(config.resolved().to_toml())
         return 0
     result = train(config, run_dir, resume=args.resume, progress=not args.no_progress)
     from .progress import index_changes, run_files, summary
@@ -141,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="settings (section.name=value):\n"
                               "  model.arch (unrestricted|restricted|deep|rbm), model.n_hidden, model.n_hidden2, model.g, model.seed\n"
                               "  dynamics.dt, dynamics.tau, dynamics.T\n"
-                              "  training.steps, training.batch_size (M), training.k, training.log_every,\n"
-                              "  training.checkpoint_every, training.n_eval (Ns), training.snapshot_every, training.chaos_every\n"
+                              "  training.steps, training.batch_size (M), training.k (default 0.01; rbm: its own),\n"
+                              "  training.log_every, training.checkpoint_every, training.n_eval (Ns), training.snapshot_every,\n"
+                              "  training.chaos_every\n"
                               "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test, data.value_range\n"
                               "  backend.name (numpy|cupy|auto), backend.dtype (float32|float64),\n"
                               "  backend.trainer (auto|engine|fused: the fused CUDA-graph step on CuPy by default),\n"
@@ -179,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .sweep.cli import add_parsers as add_sweep_parsers
 
     add_evaluation_parsers(sub)
+    from .longtime import add_parser as add_analyze_parser
+
+    add_analyze_parser(sub)
     add_sweep_parsers(sub)
     add_doctor_parser(sub)
     return parser
@@ -190,6 +194,7 @@ _WRITE_ADVICE = {
     "sample": "give --out FILE.npz in a writable place with free space",
     "evaluate": "give --out DIR in a writable place with free space",
     "plot": "give --out DIR in a writable place with free space",
+    "analyze": "give --out DIR in a writable place with free space",
     "sweep": "completed points are kept; free some space or fix the folder, then run the same command again",
     "sweep-report": "give --out DIR in a writable place with free space",
 }
