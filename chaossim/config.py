@@ -9,7 +9,9 @@ A run is described by five sections, each a frozen dataclass; ``RunConfig`` hold
     [backend]   name, dtype, force, trainer, tf32
 
 Defaults are the paper's settings (SPEC "Training") except the dataset (the offline ``digits``)
-and the number of steps.
+and the number of steps. The learning rate ``training.k`` left unset takes the default of the architecture
+(:data:`DEFAULT_K`: the paper's 0.01 for the chaotic models, its own for the RBM baseline), filled in by
+:meth:`RunConfig.resolved` before a run starts, so a run's ``config.toml`` always holds the k it used.
 """
 from __future__ import annotations
 
@@ -28,6 +30,11 @@ import tomli_w
 from .errors import ConfigError
 
 ARCHS = ("unrestricted", "restricted", "deep", "rbm")
+DEFAULT_K = {"unrestricted": 0.01, "restricted": 0.01, "deep": 0.01, "rbm": 0.003}
+"""The learning rate of each architecture when ``training.k`` is not given: the paper's 0.01 for the chaotic
+models; for the short-run RBM baseline its own, chosen with ``benchmarks/rbm_lr.py`` (a grid of k at a fixed
+budget on digits and FashionMNIST, E(2) and E(AAI); too large a k collapses the RBM onto one image, E(AAI)
+staying at its initial 0.25; benchmarks/README.md has the table)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class DynamicsConfig:
 class TrainingConfig:
     steps: int = 1000
     batch_size: int = 500
-    k: float = 0.01
+    k: float | None = None  # None: DEFAULT_K of the architecture (RunConfig.resolved)
     log_every: int = 100
     checkpoint_every: int = 100
     n_eval: int = 1000
@@ -90,7 +97,8 @@ class TrainingConfig:
             v = getattr(self, name)
             if int(v) != v or v < 0:
                 raise ConfigError(f"training.{name} must be an integer >= 0, got {v!r}.")
-        if not (math.isfinite(self.k) and self.k >= 0):
+        if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, (int, float))
+                                   or not (math.isfinite(self.k) and self.k >= 0)):
             raise ConfigError(f"training.k must be finite and >= 0, got {self.k!r}.")
 
 
@@ -162,7 +170,18 @@ class RunConfig:
 
     # ---------------------------------------------------------------- conversions
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The settings as nested dicts; an unset ``training.k`` (None) is left out (TOML has no None)."""
+        d = dataclasses.asdict(self)
+        if d["training"]["k"] is None:
+            del d["training"]["k"]
+        return d
+
+    def resolved(self) -> RunConfig:
+        """This config with every default that depends on other settings filled in: ``training.k`` unset takes
+        :data:`DEFAULT_K` of ``model.arch``. Training runs on the resolved config and saves it."""
+        if self.training.k is not None:
+            return self
+        return dataclasses.replace(self, training=dataclasses.replace(self.training, k=DEFAULT_K[self.model.arch]))
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
@@ -233,7 +252,7 @@ def _section(name: str, klass, values: dict):
             raise ConfigError(f"{name}.{key} must be a number ({getattr(kind, '__name__', kind)}), got the "
                               f"boolean {str(value).lower()}.")
         try:
-            if kind in ("float", float):
+            if kind in ("float", float) or (kind == "float | None" and value is not None):
                 value = float(value)
             elif kind in ("int", int):
                 if isinstance(value, float) and not value.is_integer():

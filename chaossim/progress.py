@@ -101,7 +101,7 @@ class DurationEstimate:
     """
 
     def __init__(self, config, start: int, end: int, eval_seconds: float, *, min_steps: int = 3,
-                 min_seconds: float = 1.0, max_steps: int = 20):
+                 min_seconds: float = 3.0, max_steps: int = 50):
         import time
 
         self._time = time.perf_counter

@@ -195,6 +195,7 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
     """
     from .train_path import choose_trainer
 
+    config = config.resolved()  # training.k of the architecture when unset (chaossim.config.DEFAULT_K)
     tc, dyn = config.training, config.dynamics
     run = RunState.setup(config, run_dir, resume, dataset)
     path = choose_trainer(run.model, config.backend)  # may refuse (trainer = "fused"): before anything is written
@@ -253,6 +254,7 @@ class RunState:
     @classmethod
     def setup(cls, config: RunConfig, run_dir, resume, dataset=None) -> "RunState":
         """Check the run directory (cheaply, writing nothing), load and check the data, build the model."""
+        config = config.resolved()
         tc = config.training
         if run_dir is not None:  # refuse a run directory before loading anything (the checkpoint is checked later)
             from .rundir import check_run_dir
