@@ -110,7 +110,7 @@ def test_duration_estimate_from_timed_steps_and_the_long_run_warning():
     assert clock.seconds == pytest.approx(0.5 * 997 + 10 * 2.0)
     assert "about 9 min for the 997 steps left" in line and "500 ms per step" in line
     assert clock.warning is None and clock.step_done(4) is None  # said once
-    slow = DurationEstimate(cfg, 0, 1000, eval_seconds=0.0)
+    slow = DurationEstimate(cfg, 0, 1000, eval_seconds=0.0, min_seconds=1.0)
     slow._time = lambda: now[0]
     slow.started()
     now[0] += 3 * 0.7
