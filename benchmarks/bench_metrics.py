@@ -147,7 +147,8 @@ def main(argv=None):
     rv, rt = _timed(lambda: float(np.mean((d64 - 0.5 * d64) ** 2)))
     rows.append(("E(R) MSE", a.ns, t, v, "numpy mean sq diff", a.ns, rt, rv))
 
-    head = f"{'index':<9} {'Ns':>6} {'chaossim s':>11} {'reference':<19} {'ref Ns':>6} {'ref s':>9} {'ratio':>7}  {'value':>12} {'ref value':>12}"
+    head = (f"{'index':<9} {'Ns':>6} {'chaossim s':>11} {'reference':<19} {'ref Ns':>6} {'ref s':>9} {'ratio':>7}  "
+            f"{'value':>12} {'ref value':>12}")
     print(head)
     print("-" * len(head))
     for name, ns, t, v, rname, rns, rt, rv in rows:

@@ -1,4 +1,4 @@
-"""Time one contrastive Hebbian training step (SPEC "Training") on the current device, all architectures.
+"""Time one contrastive Hebbian training step (paper eqs. 3, 6, 11-15) on the current device, all architectures.
 
     python benchmarks/bench_training.py [--device cpu|gpu|auto] [--size paper|small|auto] [--repeats N]
                                         [--archs restricted,deep,unrestricted] [--ensembles 8,32] [--json PATH]
@@ -22,7 +22,7 @@ FLOPs counted (GEMMs only, 2 * M * N_in * N_out each), per model and step:
   update         2 phases * sum over trained matrices t of 2 M N_a(t) N_b(t)
 "TFLOP/s" = FLOPs per model-step * R / time; "x plain" = plain ms per model-step / row ms per model-step;
 "%ceil" = TFLOP/s / the measured GEMM ceiling (a big square GEMM: fp32 rows against fp32, TF32 against TF32).
-On a shared CPU the numbers are noisy: medians, and the spread (IQR / median) is printed.
+On a busy CPU (other jobs running) the numbers are noisy: medians, and the spread (IQR / median) is printed.
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def flops_per_model_step(model, M: int, steps: int) -> int:
 
 # ---------------------------------------------------------------------------------------------- plain reference
 def plain_step(xp, arch: str, P: dict, batch, dt: float, tau: float, T: float, k: float, init: dict):
-    """One training step written operator by operator, straight from SPEC.md's equations (parameters
+    """One training step written operator by operator, straight from the paper's eqs. 2-15 (parameters
     updated in place in the dict P). ``init``: initial states {"v", "h"...} (free) and {"hc"...} (clamped)."""
     n = round(T / dt)
     a = dt / tau
@@ -337,8 +337,9 @@ def main(argv=None):
             if impl == "plain":
                 plain_ms = per_model
             tfl = fl * R / med / 1e12
-            row = dict(arch=arch, impl=impl, R=R, precision=prec, ms_per_step=med * 1e3, ms_per_model_step=per_model * 1e3,
-                       spread=float((q3 - q1) / med), tflops=tfl, gflop_per_model_step=fl / 1e9,
+            row = dict(arch=arch, impl=impl, R=R, precision=prec, ms_per_step=med * 1e3,
+                       ms_per_model_step=per_model * 1e3, spread=float((q3 - q1) / med),
+                       tflops=tfl, gflop_per_model_step=fl / 1e9,
                        x_plain=(plain_ms / per_model) if plain_ms else None,
                        frac_ceiling=tfl / ceiling.get(prec, ceiling["fp32"]), times_s=[float(t) for t in times])
             rows.append(row)
@@ -382,7 +383,7 @@ def main(argv=None):
                     tr = fast_trainer(ens2, tf32=prec == "tf32", require=True)
                     record(f"ensemble fast ({tr.mode})", R, prec,
                            timer(lambda: tr.train_step(batches, DT, TAU, s["T"], K, check=False), reps, args.warmup))
-            del ens
+            ens = None  # free its memory before the next R
         if have_torch:
             try:
                 for impl, prec, times in torch_rows(arch, model, s, repeats, args.warmup, on_gpu, True):

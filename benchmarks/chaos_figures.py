@@ -27,8 +27,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chaossim import analysis  # noqa: E402
-from chaossim import plotting  # noqa: E402
+from chaossim import (
+    analysis,  # noqa: E402
+    plotting,  # noqa: E402
+)
 from chaossim.chaos.lyapunov import lyapunov_max  # noqa: E402
 from chaossim.models.architectures import Unrestricted  # noqa: E402
 
@@ -134,7 +136,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
-    numbers = {"a": part_a(args.out, args.n, args.quick, tuple(int(x) for x in args.sizes.split(","))), "b": part_b(args.out, args.steps)}
+    sizes = tuple(int(x) for x in args.sizes.split(","))
+    numbers = {"a": part_a(args.out, args.n, args.quick, sizes), "b": part_b(args.out, args.steps)}
     with open(os.path.join(args.out, "chaos_numbers.json"), "w") as f:
         json.dump(numbers, f, indent=1)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")

@@ -1,12 +1,12 @@
 """chaossim: generative modeling with internal high-dimensional chaotic activity.
 
-Models (SPEC.md "The three architectures"): :class:`Unrestricted`, :class:`Restricted`, :class:`Deep`,
+Models (docs/model.md; paper Eqs. (2), (4)-(5), (8)-(10)): :class:`Unrestricted`, :class:`Restricted`, :class:`Deep`,
 trained together as an :class:`Ensemble`; the baseline :class:`RBM`. Training: :func:`train` with a
 :class:`RunConfig`. Indices: :mod:`chaossim.metrics`. Chaos diagnostics and DMFT: :mod:`chaossim.chaos`.
 SVD view of learning: :mod:`chaossim.analysis`. Figures (from arrays, returned as matplotlib Figures):
 :mod:`chaossim.plotting`. Sweeps (Dask, zarr): :mod:`chaossim.sweep`.
 """
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .backend import get_backend, gpu_available, to_numpy
 from .config import RunConfig
@@ -16,7 +16,8 @@ from .errors import ChaossimError, ConfigError, DataError, DivergenceError, Stor
 from .metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
 from .models import Deep, Restricted, Unrestricted
 from .rbm import RBM
-from .training import load_run, train
+from .rundir import load_run
+from .training import train
 
 __all__ = [
     "RBM", "ChaossimError", "ConfigError", "DataError", "Dataset", "Deep", "DivergenceError", "Ensemble",

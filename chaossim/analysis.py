@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import streams
 from .backend import derive_seed, to_numpy
 from .errors import ConfigError, DataError, StoreError
 from .io import load_npz
@@ -186,7 +187,7 @@ def fixed_points(model, n: int, t_long: float, seed: int, *, tol: float = 1e-4) 
         raise ConfigError(f"tol must be a finite number > 0, got {tol!r}.")
     if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
-    state = model.random_state(n, rng=model.bk.rng(derive_seed(int(seed), 11)))
+    state = model.random_state(n, rng=model.bk.rng(derive_seed(int(seed), streams.ANALYSIS_STATES)))
     state = model.run(state, steps) if steps else state
     after = model.euler_step(state, model.dt / model.tau, model.operators())
     xp = model.xp

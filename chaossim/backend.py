@@ -93,7 +93,7 @@ def gpu_available() -> bool:
     return gpu_status()[0]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _say_once(line: str) -> None:
     print(line, file=sys.stderr)
 
@@ -181,7 +181,7 @@ def _reseed_curand(gen, seed: int) -> None:
     bits._seed_seq, bits._seed = seed_seq, seed32
 
 
-def get_backend(backend: "str | Backend" = "numpy", dtype: "str | Any" = "float32") -> Backend:
+def get_backend(backend: str | Backend = "numpy", dtype: str | Any = "float32") -> Backend:
     """Return the :class:`Backend` for ``backend`` in {"numpy", "cupy", "auto", "strict"} and ``dtype``.
 
     "auto" picks CuPy when :func:`gpu_status` proves a GPU usable, otherwise NumPy (and says why, once).
@@ -252,7 +252,8 @@ def derive_seed(*keys: int) -> int:
     resumed runs and sweep points reproducible without saving generator state.
     """
     ss = np.random.SeedSequence([int(k) for k in keys])
-    return int(ss.generate_state(2, dtype=np.uint32).astype(np.uint64) @ np.array([1 << 31, 1], dtype=np.uint64)) & ((1 << 63) - 1)
+    words = ss.generate_state(2, dtype=np.uint32).astype(np.uint64)
+    return int(words @ np.array([1 << 31, 1], dtype=np.uint64)) & ((1 << 63) - 1)
 
 
 def host_normal(seed: int, stream: int, shape, scale: float = 1.0) -> np.ndarray:

@@ -8,7 +8,7 @@ A run is described by five sections, each a frozen dataclass; ``RunConfig`` hold
     [data]      name, data_dir, n_train, n_test
     [backend]   name, dtype, force, trainer, tf32
 
-Defaults are the paper's settings (SPEC "Training") except the dataset (the offline ``digits``)
+Defaults are the paper's settings (docs/model.md "Training") except the dataset (the offline ``digits``)
 and the number of steps. The learning rate ``training.k`` left unset takes the default of the architecture
 (:data:`DEFAULT_K`: the paper's 0.01 for the chaotic models, its own for the RBM baseline), filled in by
 :meth:`RunConfig.resolved` before a run starts, so a run's ``config.toml`` always holds the k it used.
@@ -272,3 +272,21 @@ def _section(name: str, klass, values: dict):
 def _positive_int(name, v):
     if isinstance(v, bool) or int(v) != v or v <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {v!r}.")
+
+
+# ------------------------------------------------------------------------------------------ schedules
+def log_steps(config: RunConfig) -> list[int]:
+    """The training steps at which the indices are logged: 0, every ``training.log_every`` steps, and the
+    last step. The training loop and a sweep store's ``t_age`` axis both come from here."""
+    tc = config.training
+    return [0] + [s for s in range(1, tc.steps + 1) if s % tc.log_every == 0 or s == tc.steps]
+
+
+def probe_steps(config: RunConfig) -> list[int]:
+    """The training steps with a chaos probe: 0 and every ``training.chaos_every`` steps (none when it is 0,
+    nor for an RBM, which has no continuous dynamics). The loop and a sweep store's ``t_age_chaos`` axis
+    both come from here."""
+    tc = config.training
+    if not tc.chaos_every or config.model.arch == "rbm":
+        return []
+    return [0] + [s for s in range(1, tc.steps + 1) if s % tc.chaos_every == 0]

@@ -1,6 +1,6 @@
-"""Datasets as float32 arrays in [-1, 1] (SPEC.md, "Notation": data xi in [-1, 1]^Nv).
+"""Datasets as float32 arrays in [-1, 1] (docs/model.md, "Notation": data xi in [-1, 1]^Nv).
 
-Grey images in [0, 255] are mapped by f(x) = 2x/255 - 1 (SPEC.md); plots use the inverse,
+Grey images in [0, 255] are mapped by f(x) = 2x/255 - 1 (paper, Sec. III); plots use the inverse,
 :meth:`Dataset.to_image`. Every loader returns a :class:`Dataset` whose ``train`` and ``test``
 arrays are (samples x features) float32, checked by :func:`validate_data`.
 
@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import streams
 from .backend import to_numpy
 from .errors import ConfigError, DataError
 
@@ -89,10 +90,10 @@ DOWNLOAD_TIMEOUT_S = 60.0
 _IMAGE_FILES = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
 _BUILTIN = ("digits", "fashion-mnist", "mnist")
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist"}
-_STREAM_SPLIT, _STREAM_TRAIN, _STREAM_TEST = 0, 1, 2
+_STREAM_SPLIT, _STREAM_TRAIN, _STREAM_TEST = streams.DATA_SPLIT, streams.DATA_TRAIN, streams.DATA_TEST
 
 # IDX type byte -> big-endian dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -107,8 +108,8 @@ _IDX_DTYPES = {
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Train and held-out test points in [-1, 1] (SPEC.md "Notation"; test points feed the
-    accuracy indices of SPEC.md "Accuracy indices")."""
+    """Train and held-out test points in [-1, 1] (docs/model.md, "Notation"; test points feed the
+    accuracy indices, docs/indices.md)."""
 
     name: str
     train: np.ndarray
@@ -152,7 +153,7 @@ class Dataset:
 def to_unit_range(x, lo, hi) -> np.ndarray:
     """Affine map of [lo, hi] onto [-1, 1] as float32: y = 2 (x - lo) / (hi - lo) - 1.
 
-    With (lo, hi) = (0, 255) this is SPEC.md's f(x) = 2x/255 - 1. Values must lie in [lo, hi]
+    With (lo, hi) = (0, 255) this is the paper's f(x) = 2x/255 - 1 (Sec. III). Values must lie in [lo, hi]
     (a NaN or a value outside raises :class:`DataError`). The arithmetic is done in float64 and
     rounded once to float32, then clipped to [-1, 1] so rounding never leaves the interval.
     """
@@ -189,7 +190,7 @@ def _check_in_range(amin, amax, lo: float, hi: float) -> None:
 
 
 def validate_data(x, n_features: int | None = None, name: str = "data") -> np.ndarray:
-    """Check that ``x`` is (samples x features), finite and within [-1, 1] (SPEC.md "Notation").
+    """Check that ``x`` is (samples x features), finite and within [-1, 1] (docs/model.md, "Notation").
 
     Values up to 1e-6 outside [-1, 1] are rounding and are clipped; anything further is an
     error. Returns a C-contiguous float32 NumPy array. Raises :class:`DataError` saying what
@@ -304,7 +305,10 @@ def _read_image_idx(path: Path) -> np.ndarray:
 
 def _load_idx_pair(name: str, directory: Path) -> Dataset:
     files = [_find_idx(directory, stem) for stem in _IMAGE_FILES]
-    train_img, test_img = (_read_image_idx(f) for f in files)
+    missing = [stem for stem, f in zip(_IMAGE_FILES, files) if f is None]
+    if missing:
+        raise DataError(f"{name}: {', '.join(missing)} (or .gz) not found in {directory}.")
+    train_img, test_img = (_read_image_idx(f) for f in files if f is not None)
     if train_img.shape[1:] != test_img.shape[1:]:
         raise DataError(
             f"{name} in {directory}: train images are {train_img.shape[1:]} but test images are "
@@ -384,8 +388,9 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch_verified(fname: str, expected: str, cache: Path, mirrors: list[str],
-                    timeout: float) -> tuple[Path, list[str]]:
+def _fetch_verified(
+    fname: str, expected: str, cache: Path, mirrors: list[str], timeout: float
+) -> tuple[Path, list[str]]:
     """Download ``fname`` from the first mirror that serves it into ``cache``, verified.
 
     The bytes go to a temporary file in ``cache``, hashed while written; only a file whose
@@ -446,8 +451,9 @@ def download_mnist(cache_dir=None, *, mirrors=None, sha256: dict[str, str] | Non
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"cannot create the MNIST cache folder {cache}: {e}; set XDG_CACHE_HOME to a writable "
-                        "folder.") from None
+        raise DataError(
+            f"cannot create the MNIST cache folder {cache}: {e}; set XDG_CACHE_HOME to a writable folder."
+        ) from None
     for stem in _IMAGE_FILES:
         fname = stem + ".gz"
         expected = table.get(fname)
@@ -552,8 +558,9 @@ def _load_user(kind: str, path: Path, data_dir, value_range) -> tuple[Dataset, b
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as e:  # ValueError (pickled object arrays), OSError, zipfile errors, ...
-        raise DataError(f"cannot read {path} as a NumPy {kind} file ({e}); save it with numpy.save / "
-                        "numpy.savez.") from None
+        raise DataError(
+            f"cannot read {path} as a NumPy {kind} file ({e}); save it with numpy.save / numpy.savez."
+        ) from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             keys = list(loaded.files)
@@ -634,7 +641,7 @@ def available_datasets() -> list[str]:
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, n_train: int | None = None,
                  n_test: int | None = None, test_fraction: float = 0.2, seed: int = 0,
                  download: bool = True, value_range: tuple[float, float] | None = None) -> Dataset:
-    """Load a dataset as float32 (samples x features) arrays in [-1, 1] (SPEC.md "Notation").
+    """Load a dataset as float32 (samples x features) arrays in [-1, 1] (docs/model.md, "Notation").
 
     See the module docstring for names and search order. ``test_fraction`` and ``seed`` set
     the seeded split of datasets without an official one (digits, a single user array);
@@ -656,7 +663,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, n_trai
     key = _ALIASES.get(name.lower(), name.lower())
     if user is None and key in _BUILTIN and value_range is not None:
         raise ConfigError(
-            f"value_range is only for user arrays; {key!r} has a known range and is mapped by SPEC.md's rule. "
+            f"value_range is only for user arrays; {key!r} has a known range and is mapped by its own rule "
+            "(docs/model.md). "
             "Leave value_range unset."
         )
     needs_split = False

@@ -30,11 +30,13 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 PASS, FAIL, INFO = "PASS", "FAIL", "INFO"
-PAPER = dict(nv=784, nh=500, M=500, T=100.0)  # the restricted model at the paper's size (FashionMNIST, M = 500)
+# the restricted model at the paper's size (FashionMNIST, M = 500)
+PAPER: dict[str, Any] = dict(nv=784, nh=500, M=500, T=100.0)
 TARGET_MS = 2.5  # ms per training step of one restricted model at the paper's size, float32 (issue target)
 
 
@@ -189,8 +191,8 @@ def _gemm_reference(g, bufs):
 
     out = bufs["C"].copy()
     for r in range(g.batch):
-        A = _colmajor(bufs["A"], g.A[1] + r * g.stride_a, *(((g.m, g.k) if g.transa == OP_N else (g.k, g.m))), g.lda)
-        B = _colmajor(bufs["B"], g.B[1] + r * g.stride_b, *(((g.k, g.n) if g.transb == OP_N else (g.n, g.k))), g.ldb)
+        A = _colmajor(bufs["A"], g.A[1] + r * g.stride_a, *((g.m, g.k) if g.transa == OP_N else (g.k, g.m)), g.lda)
+        B = _colmajor(bufs["B"], g.B[1] + r * g.stride_b, *((g.k, g.n) if g.transb == OP_N else (g.n, g.k)), g.ldb)
         C = _colmajor(bufs["C"], g.C[1] + r * g.stride_c, g.m, g.n, g.ldc)
         C = g.alpha * (A if g.transa == OP_N else A.T) @ (B if g.transb == OP_N else B.T) + g.beta * C
         idx = g.C[1] + r * g.stride_c + np.arange(g.n)[None, :] * g.ldc + np.arange(g.m)[:, None]
@@ -232,7 +234,8 @@ def check_schedule_vs_engine(arch: str, ensemble: bool) -> str:
 
     worst = 0.0
     for streams in (1, 2):
-        ref, got, _ = _train_pair(arch, ensemble, lambda m: ScheduledTrainer(m, HostOps(np.float64, streams=streams)))
+        make = lambda m, s=streams: ScheduledTrainer(m, HostOps(np.float64, streams=s))
+        ref, got, _ = _train_pair(arch, ensemble, make)
         worst = max(worst, _max_diff(got, ref))
     return _within(worst, 1e-12, "1/2 streams, max |diff|")
 
@@ -369,7 +372,7 @@ def check_elementwise(dtype, graph: bool) -> str:
 
     R, M, ntot = 2, 3, 7
     rng = np.random.default_rng(3)
-    host = {n: rng.normal(size=R * M * ntot).astype(dtype) for n in ("X", "ACT", "XC", "ACTC")}
+    host: dict[str, Any] = {n: rng.normal(size=R * M * ntot).astype(dtype) for n in ("X", "ACT", "XC", "ACTC")}
     host["BIAS"] = rng.normal(size=R * ntot).astype(dtype)
     host["F0"], host["T:A"], host["OP0"] = (rng.normal(size=R * 12).astype(dtype) for _ in range(3))
     host["TR0"], host["SCALE0"] = host["T:A"], 0.5
@@ -395,12 +398,12 @@ def check_two_stream_capture() -> str:
 
     from .kernels import HostOps
     from .kernels.cupy_fast import CupyOps
-    from .kernels.schedule import Fork, Form, Gemm, Layout, Pre, Tanh, _coupling_gemm, _gemm_block
+    from .kernels.schedule import Fork, Form, Gemm, Instruction, Layout, Pre, Tanh, _coupling_gemm, _gemm_block
     from .models import Restricted
 
     model, R, M, a = Restricted(6, 5), 2, 3, 0.2
     lay = Layout.of(model)
-    prog = [Form(i) for i in range(len(model.couplings))]
+    prog: list[Instruction] = [Form(i) for i in range(len(model.couplings))]
     for _ in range(3):
         prog.append(Pre("X", "ACT", 0, lay.ntot, a))
         prog += _gemm_block([_coupling_gemm(i, c, lay, M, R, a, "ACT", "X", i) for i, c in enumerate(model.couplings)],
@@ -408,7 +411,7 @@ def check_two_stream_capture() -> str:
     prog.append(Tanh("X", "ACT", 0, lay.ntot))
     assert Fork() in prog and any(isinstance(ins, Gemm) and ins.stream == 1 for ins in prog)
     rng = np.random.default_rng(4)
-    host = {"X": rng.normal(size=R * M * lay.ntot), "ACT": np.zeros(R * M * lay.ntot),
+    host: dict[str, Any] = {"X": rng.normal(size=R * M * lay.ntot), "ACT": np.zeros(R * M * lay.ntot),
             "BIAS": rng.normal(size=R * lay.ntot), "T:A": rng.normal(scale=0.1, size=R * 30)}
     for i in range(2):
         host[f"F{i}"], host[f"OP{i}"] = rng.normal(size=R * 30), np.zeros(R * 30)
@@ -433,8 +436,8 @@ def check_fast_vs_engine(arch: str, ensemble: bool) -> str:
     worst, modes = 0.0, set()
     for graph in (False, True):
         for streams in (1, 2):
-            ref, got, tr = _train_pair(arch, ensemble, lambda m: fast_trainer(m, graph=graph, streams=streams,
-                                                                              require=True), model_backend="cupy")
+            make = lambda m, gr=graph, s=streams: fast_trainer(m, graph=gr, streams=s, require=True)
+            ref, got, tr = _train_pair(arch, ensemble, make, model_backend="cupy")
             modes.add(tr.mode)
             if graph:
                 assert tr.ops.graph_error is None and len(tr.ops.graphs) == 1, f"no graph ({tr.ops.graph_error})"
@@ -449,7 +452,7 @@ def check_precision() -> str:
 
     out = {}
     for tf32 in (False, True):
-        ref, got, tr = _train_pair("restricted", False, lambda m: fast_trainer(m, tf32=tf32, require=True),
+        ref, got, tr = _train_pair("restricted", False, lambda m, tf=tf32: fast_trainer(m, tf32=tf, require=True),
                                    dtype="float32", steps=1, T=10.0, k=0.1, m=64, sizes=(196, 128),
                                    model_backend="cupy")
         assert tr.ops.graph_error is None

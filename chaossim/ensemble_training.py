@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import interrupts
+from . import interrupts, streams
 from .backend import derive_seed, to_numpy
 from .config import RunConfig
 from .errors import ChaossimError, ConfigError, DivergenceError
-from .training import STEP_STREAM, RunState, _check_finite, _progress, _stop_cleanly
+from .training import RunState, _check_finite, _progress, _stop_cleanly
 
 
 def group_key(config: RunConfig) -> str | None:
@@ -199,7 +199,7 @@ class _Group:
             if interrupts.requested():
                 _stop_cleanly(runs, step)
             for rng, run in zip(rngs, runs):
-                bk.reseed(rng, derive_seed(run.config.model.seed, STEP_STREAM, step))
+                bk.reseed(rng, derive_seed(run.config.model.seed, streams.TRAIN_STEP, step))
             rows = bk.asarray(np.stack([run.batch_rows(step) for run in runs]), dtype=np.int64)
             batch = self._sets[rows] if self._single_set else self._sets[self._which, rows]
             self.path.trainer.train_step(batch, dyn.dt, dyn.tau, dyn.T, tc.k, force=cfg.backend.force, check=False)

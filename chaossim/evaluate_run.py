@@ -1,7 +1,7 @@
-"""Post-training evaluation of a run directory, and the ``evaluate`` / ``plot`` commands.
+"""Post-training evaluation of a run directory (the ``evaluate`` / ``plot`` commands: :mod:`chaossim.cli.evaluate`).
 
 After training, the quality of a model is read as a function of the generation time t
-(SPEC "Accuracy indices": indices for generic T* = t after training; paper Fig. 3b): one set
+(docs/indices.md: indices for generic T* = t after training; paper Fig. 3b): one set
 of random starts is followed in time and the four indices are computed at each t against
 held-out data. :func:`evaluate_run` also stores the samples the paper draws (Fig. 2: samples
 at t = T beside data; Fig. 3a: snapshots at several t from the same random starts, up to
@@ -26,12 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import streams
 from .backend import derive_seed, to_numpy
 from .errors import ConfigError, DataError, StoreError
 from .evaluation import INDEX_NAMES, indices_vs_time
-from .io import atomic_savez, atomic_write_text, load_npz
+from .io import atomic_savez, atomic_write_text
+from .rundir import EVALUATION_FILE, SAMPLES_FILE, load_evaluation, load_history, load_samples  # noqa: F401 (re-exported)
 
-INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = 11, 12, 13
+INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = (streams.EVAL_RUN_INDICES, streams.EVAL_RUN_SAMPLES,
+                                                streams.EVAL_RUN_SNAPSHOTS)
 
 #: Generation times of the paper's Fig. 3b for T = 100 (dt = 1); scaled to a run's T by T / 100.
 BASE_TIMES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -40,7 +43,6 @@ SNAPSHOT_FRACTIONS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0)
 N_SHOW = 64  # samples (and data points) stored for Fig. 2
 N_SNAP = 8  # random starts followed for Fig. 3a
 
-EVALUATION_FILE, SAMPLES_FILE = "evaluation.npz", "samples.npz"
 
 
 def _time_step(config) -> float:
@@ -89,7 +91,7 @@ def _check_times(times, dt: float) -> list[float]:
 
 def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | None = None, seed: int = 0, *,
                  backend: str | None = None, write: bool = True, out_dir=None) -> dict:
-    """Evaluate a trained run (SPEC "Accuracy indices", generic T* = t; paper Figs. 2, 3a, 3b).
+    """Evaluate a trained run (docs/indices.md, generic T* = t; paper Figs. 2, 3a, 3b).
 
     ``times``: generation times (default :func:`default_times`: log-spaced from dt to 20 T); T is always added.
     ``n_eval``: Ns, the number of held-out points and generated points (default the run's
@@ -104,9 +106,10 @@ def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | No
     """
     import warnings
 
+    from .build import load_data
     from .errors import ChaossimWarning
     from .fs import check_writable
-    from .training import load_data, load_run
+    from .rundir import load_run
 
     run_dir = Path(run_dir)
     config, model, _ = load_run(run_dir, backend=backend)
@@ -186,31 +189,6 @@ def format_table(results: Mapping) -> str:
     return "\n".join(lines)
 
 
-def _missing(run_dir: Path, what: str) -> StoreError:
-    return StoreError(f"{run_dir} has no {what} (it is written by the post-training evaluation); "
-                      f"run `chaossim evaluate {run_dir}` first.")
-
-
-def load_evaluation(run_dir) -> dict:
-    """The arrays of ``run_dir/evaluation.npz`` (t, E2, Es, EAAI, ER, T, n_eval, seed)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / EVALUATION_FILE).is_file():
-        raise _missing(run_dir, EVALUATION_FILE)
-    z = load_npz(run_dir / EVALUATION_FILE)
-    return {k: (v if v.ndim else v.item()) for k, v in z.items()}
-
-
-def load_samples(run_dir) -> dict:
-    """The arrays of ``run_dir/samples.npz`` (generated, data, image_shape, T, snapshot_t, snapshots)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / SAMPLES_FILE).is_file():
-        raise _missing(run_dir, SAMPLES_FILE)
-    z = load_npz(run_dir / SAMPLES_FILE)
-    z["image_shape"] = tuple(int(x) for x in z["image_shape"])
-    z["T"] = float(z["T"])
-    return z
-
-
 # ------------------------------------------------------------------------------------------ figures of runs
 # Loading stays here; chaossim.plotting draws from the arrays.
 ARCH_NAMES = {"unrestricted": "Unrestricted", "restricted": "Restricted", "deep": "Deep", "rbm": "RBM"}
@@ -230,23 +208,13 @@ def run_label(run_dir) -> str:
     return name if run_dir.name.lower() == arch else f"{name} ({run_dir.name})"
 
 
-def load_history(run_dir) -> dict:
-    """The logged indices (t_age, E2, Es, EAAI, ER) of a run's checkpoint; a clear error when there are none."""
-    from .training import load_checkpoint
-
-    hist = load_checkpoint(run_dir)["history"]
-    if not hist or len(hist.get("t_age", [])) == 0:
-        raise DataError(f"{run_dir} has no logged indices yet; train it longer (training.log_every).")
-    return hist
-
-
 def _image_shape_of_run(run_dir: Path, config, nv: int) -> tuple[int, int]:
     if (run_dir / SAMPLES_FILE).is_file():
         return load_samples(run_dir)["image_shape"]
     side = math.isqrt(nv)
     if side * side == nv:
         return side, side
-    from .training import load_data
+    from .build import load_data
 
     shape = load_data(config).image_shape
     if shape is None:
@@ -288,7 +256,7 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
         return generated_figure(runs[0])
     # receptive-fields
     from .config import RunConfig
-    from .training import load_checkpoint
+    from .rundir import load_checkpoint
 
     run_dir = runs[0]
     if not (run_dir / "config.toml").is_file():
@@ -302,7 +270,7 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
                                           title=f"{names[0]}: {what}")
 
 
-# ------------------------------------------------------------------------------------------ CLI
+# ------------------------------------------------------------------------------------------ figure names
 PLOTS = {
     "samples": ("fig2_samples", True,
                 "Fig. 2: generated samples phi(v(T)) of each run (one row per run) beside held-out data samples."),
@@ -322,87 +290,3 @@ PLOTS = {
                   "time t, one row per random start."),
 }
 """figure name on the command line -> (file stem, whether it takes several runs, help text)."""
-
-
-def cmd_evaluate(args) -> int:
-    res = evaluate_run(args.run, times=args.times, n_eval=args.n_eval, seed=args.seed, backend=args.backend,
-                       out_dir=args.out)
-    print(format_table(res))
-    from .progress import index_changes, summary
-    from .training import load_checkpoint
-
-    where = Path(args.out or args.run)
-    print(summary([where / n for n in (EVALUATION_FILE, "evaluation.csv", "evaluation.txt", SAMPLES_FILE)],
-                  index_changes(load_checkpoint(args.run)["history"]),
-                  [f"chaossim plot {f} {where} --out figures/" for f in ("indices-vs-t", "samples", "snapshots")]))
-    return 0
-
-
-def cmd_plot(args) -> int:
-    from .fs import check_writable
-    from .plotting import save_figure
-
-    stem, many, _ = PLOTS[args.figure]
-    check_writable(args.out, "the output folder", "give --out DIR in a writable place")
-    if many:
-        fig = figure_of_runs(args.figure, args.run, labels=args.label)
-    elif args.figure == "receptive-fields":
-        fig = figure_of_runs(args.figure, [args.run], n=args.n, seed=args.seed, part=args.part)
-        stem += "_A" if args.part == "A" else ""
-    else:
-        fig = figure_of_runs(args.figure, [args.run])
-    for p in save_figure(fig, Path(args.out) / stem):
-        print(f"wrote {p}")
-    return 0
-
-
-def add_parsers(subparsers) -> None:
-    """Register ``evaluate`` and ``plot <figure>`` on the ``chaossim`` command line."""
-    import argparse
-
-    p = subparsers.add_parser(
-        "evaluate", help="indices vs generation time t of a trained run, and the samples the figures need",
-        description="Evaluate a trained run: follow one set of random starts in time and compute the four "
-                    "accuracy indices (E2, Es, EAAI, ER; lower is better) against held-out data at each "
-                    "generation time t (paper Fig. 3b). Also stores samples at t = T (Fig. 2) and snapshots at "
-                    "t = 0 .. 50 T (Fig. 3a). Writes evaluation.npz/.csv/.txt and samples.npz into the run "
-                    "directory (or --out DIR) and prints the table.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  chaossim evaluate runs/r1 --times 10 50 100 500 --n-eval 1000")
-    p.add_argument("run", help="run directory made by `chaossim train`")
-    p.add_argument("--times", type=float, nargs="+", metavar="T",
-                   help="generation times, multiples of dt (default: log-spaced from dt to 20 T, T included)")
-    p.add_argument("--n-eval", type=int, help="Ns: held-out and generated points per index "
-                                               "(default: the run's training.n_eval)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend (default: the run's)")
-    p.add_argument("--out", metavar="DIR", help="folder of the files (default: the run directory); the plot commands "
-                                               "then take DIR in place of the run")
-    p.set_defaults(func=cmd_evaluate)
-
-    plot = subparsers.add_parser(
-        "plot", help="draw the paper's figures from stored results",
-        description="Draw one of the paper's figures from stored results (run directories); nothing is trained. "
-                    "Each writes a PNG and a PDF into --out. samples, snapshots and indices-vs-t need "
-                    "`chaossim evaluate RUN` first.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  chaossim plot samples runs/unres runs/res runs/deep --out figures/\n"
-               "  chaossim plot training runs/unres runs/res runs/deep --out figures/")
-    plot.set_defaults(func=lambda args: (plot.print_help(), 2)[1])
-    figs = plot.add_subparsers(dest="figure", metavar="FIGURE")
-    for name, (stem, many, text) in PLOTS.items():
-        q = figs.add_parser(name, help=text, description=f"{text} Writes OUT/{stem}.png and OUT/{stem}.pdf.")
-        if many:
-            q.add_argument("run", nargs="+", help="run directories (one curve or row each)")
-            q.add_argument("--label", nargs="+", help="legend labels, one per run (default: arch and directory name)")
-        else:
-            q.add_argument("run", help="run directory" + (" (or the .npz of `chaossim sample --out`)"
-                                                         if name == "generated" else ""))
-        if name == "receptive-fields":
-            q.add_argument("-n", type=int, default=9, help="number of hidden units (default 9, as in the paper)")
-            q.add_argument("--seed", type=int, default=0, help="seed of the random choice of hidden units")
-            q.add_argument("--part", choices=("W+A", "A"), default="W+A",
-                           help="W+A: the whole coupling (Fig. 4, default); A: the trained part alone, which shows "
-                                "what training planted while the fixed W dominates (file fig4_receptive_fields_A)")
-        q.add_argument("--out", default="figures", help="output folder (default ./figures)")
-        q.set_defaults(func=cmd_plot)

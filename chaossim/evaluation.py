@@ -9,12 +9,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import streams
 from .backend import derive_seed
 from .errors import DivergenceError
 from .metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
 
 INDEX_NAMES = ("E2", "Es", "EAAI", "ER")
-EVAL_STREAM = 4
+EVAL_STREAM = streams.EVAL
 
 
 def _has_reconstruction(model) -> bool:

@@ -28,7 +28,8 @@ USER_ERRNOS = frozenset(_CAUSES) | {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, e
 
 def cause(exc: OSError) -> str:
     """Short cause of an OSError ('the disk is full', 'permission denied', ...)."""
-    return _CAUSES.get(exc.errno, exc.strerror or type(exc).__name__)
+    known = _CAUSES.get(exc.errno) if exc.errno is not None else None
+    return known or exc.strerror or type(exc).__name__
 
 
 def os_error_message(exc: OSError, advice: str = "") -> str:
@@ -76,7 +77,7 @@ def remove_orphan_temporaries(folder, names=None) -> list[Path]:
     """Delete ``.NAME.*.tmp`` files that :func:`chaossim.io.atomic_write_bytes` leaves behind when its
     process is killed mid-write (``names``: only those targets; default all). Returns what was removed."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for p in folder.glob(".*.tmp"):

@@ -1,4 +1,4 @@
-"""The long-time analysis of a trained run, and the ``chaossim analyze`` command: where free runs end up long
+"""The long-time analysis of a trained run (the ``chaossim analyze`` command, :mod:`chaossim.cli.analyze`): where free runs end up long
 after the generation time T (fixed points, how many distinct states, mode collapse; docs/indices.md).
 
 ``n`` free runs from random starts (the same starts for every t) are followed to each ``t_long``; at each the
@@ -35,7 +35,7 @@ def analyze_run(run_dir, t_long=None, *, n: int = 100, seed: int = 0, dist_tol: 
     ``analysis.json``), plus ``states``, ``counts`` and ``image_shape``."""
     from .analysis import count_distinct, fixed_points
     from .evaluate_run import _check_times, _image_shape_of_run, _on_grid
-    from .training import load_run
+    from .rundir import load_run
 
     run_dir = Path(run_dir)
     config, model, _ = load_run(run_dir, backend=backend)
@@ -101,41 +101,3 @@ def write_analysis(res: dict, out_dir) -> list[Path]:
                                 title=f"long-time states ({res['arch']}, T={res['T']:g})")
     figs = save_figure(fig, out_dir / "long_time")
     return [out_dir / "analysis.json", out_dir / "analysis.txt", out_dir / "long_time_states.npz", *figs]
-
-
-def cmd_analyze(args) -> int:
-    from .fs import check_writable
-    from .progress import summary
-
-    check_writable(args.out, "the output folder", "give --out DIR in a writable place")
-    res = analyze_run(args.run, args.t_long, n=args.n, seed=args.seed, dist_tol=args.dist_tol,
-                      speed_tol=args.speed_tol, backend=args.backend)
-    print(format_table(res))
-    paths = write_analysis(res, args.out)
-    print(summary(paths, None, [f"chaossim plot snapshots {args.run} --out {args.out}  (after chaossim evaluate)"]))
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    import argparse
-
-    p = subparsers.add_parser(
-        "analyze", help="long-time states of a trained run: fixed points, distinct states, mode collapse",
-        description="Follow N free runs of a trained run from random starts to long times t (default T, 10 T and "
-                    "50 T) and report at each t how many distinct states they are in and how many are fixed points "
-                    "(mode collapse: many runs, few fixed states). Writes analysis.json, analysis.txt, "
-                    "long_time_states.npz and the figure long_time.png/.pdf into --out.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  chaossim analyze runs/r1 --t-long 50 500 5000 -n 200 --out figures/")
-    p.add_argument("run", help="run directory made by `chaossim train`")
-    p.add_argument("--t-long", type=float, nargs="+", metavar="T",
-                   help="long times, multiples of dt (default: T, 10 T and 50 T of the run)")
-    p.add_argument("-n", type=int, default=100, help="number of free runs (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--dist-tol", type=float, default=1e-2,
-                   help="states closer than DIST_TOL x sqrt(Nv) count as one (default 0.01)")
-    p.add_argument("--speed-tol", type=float, default=1e-4,
-                   help="a state is a fixed point when its speed x tau < SPEED_TOL (default 1e-4)")
-    p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend (default: the run's)")
-    p.add_argument("--out", default="figures", help="output folder (default ./figures)")
-    p.set_defaults(func=cmd_analyze)

@@ -1,4 +1,4 @@
-"""The four accuracy indices of SPEC.md "Accuracy indices" (paper, Appendix B, eqs. 16-19).
+"""The four accuracy indices (paper, Appendix B, eqs. 16-19; docs/indices.md).
 
 ``data`` (D) and ``generated`` (G) are sample matrices, one sample per row (``Ns x Nv``), of
 either backend (NumPy or CuPy; a NumPy array paired with a CuPy array is moved to the GPU).
@@ -90,7 +90,7 @@ def _covariance(x):
 
 
 def second_moment_error(data, generated) -> float:
-    """E(2), paper eq. (16) / SPEC "Accuracy indices": error on the covariance matrix.
+    """E(2), paper eq. (16), docs/indices.md: error on the covariance matrix.
 
     ``E(2) = 1/(Nv(Nv-1)) * sum_{i<j} (C^G_ij - C^D_ij)^2`` where ``C`` is the covariance of
     the visible units over the samples of each set, **normalised by 1/Ns** (the paper defines
@@ -121,7 +121,7 @@ def second_moment_error(data, generated) -> float:
 
 # ------------------------------------------------------------------------------- E(s)
 def spectrum_error(data, generated, *, center: bool = False) -> float:
-    """E(s), paper eq. (17) / SPEC "Accuracy indices": error on the singular-value spectrum.
+    """E(s), paper eq. (17), docs/indices.md: error on the singular-value spectrum.
 
     ``E(s) = 1/Ns * sum_mu (s^G_mu - s^D_mu)^2`` with ``s_mu`` the singular values, in
     descending order, of the raw ``Ns x Nv`` sample matrices (not centred, not rescaled: the
@@ -245,7 +245,7 @@ def aai_fractions(data, generated, *, max_block_bytes: int = DEFAULT_MAX_BLOCK_B
 
 
 def aai_error(data, generated, *, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> float:
-    """E(AAI), paper eq. (19) / SPEC: ``0.5 [(P_GG - 0.5)^2 + (P_DD - 0.5)^2]``.
+    """E(AAI), paper eq. (19), docs/indices.md: ``0.5 [(P_GG - 0.5)^2 + (P_DD - 0.5)^2]``.
 
     0 for perfectly mixed sets, 0.25 for fully separated sets (and also for sets whose
     samples alternate perfectly, e.g. G a copy of D: AAI penalises memorisation too).
@@ -258,7 +258,7 @@ def aai_error(data, generated, *, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES
 
 # ------------------------------------------------------------------------------- E(R)
 def reconstruction_error(model, data, t=None) -> float:
-    """E(R), paper eq. (18) / SPEC: reconstruction mean squared error at time ``t`` (T*).
+    """E(R), paper eq. (18), docs/indices.md: reconstruction mean squared error at time ``t`` (T*).
 
     ``E(R) = 1/(Ns Nv) sum_mu sum_i (xi^mu_i - phi(v^mu_i(t)))^2`` where ``phi(v(t))`` is
     ``model.reconstruct(data, t)``: visible layer clamped to the data to get the hidden
@@ -288,7 +288,7 @@ def reconstruction_error(model, data, t=None) -> float:
 
 def all_indices(model_or_none, data, generated, t=None, *,
                 max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> dict[str, float]:
-    """All four indices of SPEC "Accuracy indices": ``{"E2", "Es", "EAAI", "ER"}``.
+    """All four indices (paper eqs. 16-19, docs/indices.md): ``{"E2", "Es", "EAAI", "ER"}``.
 
     ``ER`` is ``nan`` when ``model_or_none`` is None or has no ``reconstruct`` (the
     unrestricted architecture); ``t`` is the reconstruction time T* (None: the model's

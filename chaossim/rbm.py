@@ -28,15 +28,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from . import streams
 from .backend import derive_seed, get_backend, host_normal, to_numpy
 from .errors import ConfigError, DataError
 from .models.network import Params, ParamsOwner
 from .validation import check_array, check_size
 
 # Streams derived from the model seed.
-W_STREAM = 0  # host_normal stream of the initial couplings
-RNG_STREAM = 1  # the model's generator (Gibbs sampling, random starts)
-CHAIN_STREAM = 2  # initial persistent chains when n_chains is given at construction
+W_STREAM = streams.RBM_INIT_W  # host_normal stream of the initial couplings
+RNG_STREAM = streams.MODEL_RNG  # the model's generator (Gibbs sampling, random starts)
+CHAIN_STREAM = streams.RBM_CHAINS  # initial persistent chains when n_chains is given at construction
 
 MAX_ENUMERATED_UNITS = 24
 
@@ -76,7 +77,7 @@ class RBM(ParamsOwner):
     host from ``seed`` (same model on every backend); b = c = 0. ``buffers``: ``{"chains": (n_chains, Nv)}``
     with ``persistent=True`` (created at construction when ``n_chains`` is given, otherwise at the first
     :meth:`train_step` with one chain per batch row), else empty. ``rng``: the backend generator used for
-    every draw, seeded from ``derive_seed(seed, 1)``; assign a new one to re-seed.
+    every draw, seeded from ``derive_seed(seed, streams.MODEL_RNG)``; assign a new one to re-seed.
     """
 
     arch = "rbm"

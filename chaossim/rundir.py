@@ -1,5 +1,17 @@
-"""The run-directory guard: everything that can make training refuse a run directory is checked before
-the first byte is written into it, and ``meta.json`` tells what happened to the run (docs/faults.md).
+"""Run directories: their files (checkpoint, history, meta.json, evaluation results), the loaders, and the
+guard: everything that can make training refuse a run directory is checked before the first byte is
+written into it, and ``meta.json`` tells what happened to the run (docs/faults.md, docs/reproducibility.md).
+
+Layout::
+
+    config.toml        the exact RunConfig
+    meta.json          package version, backend, device, status, step and indices of the last checkpoint,
+                       earlier interruptions, and the training path (see below)
+    checkpoint.npz     params, buffers, step and the history so far (written atomically)
+    history.csv        indices vs t_age, for people
+    snapshots/step_XXXXXXX.npz   all parameters at chosen steps (training.snapshot_every)
+    evaluation.npz, evaluation.csv, evaluation.txt, samples.npz   written by ``chaossim evaluate``
+                       (:func:`chaossim.evaluate_run.evaluate_run`)
 
 Modes (``resume`` of :func:`chaossim.training.train`):
 
@@ -21,19 +33,28 @@ earlier sessions that ended without finishing (killed, or stopped by a signal), 
 from __future__ import annotations
 
 import json
+import platform
 import time
 from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
+from . import interrupts
+from ._version import __version__
+from .backend import get_backend, to_numpy
+from .build import build_model
 from .config import RunConfig
-from .errors import ConfigError, StoreError
+from .errors import ConfigError, DataError, StoreError
+from .evaluation import INDEX_NAMES
 from .fs import check_writable, remove_orphan_temporaries
+from .io import atomic_savez, atomic_write_json, atomic_write_text, load_npz
 from .process import describe, is_alive, this_process
 
 RUN_FILES = ("config.toml", "checkpoint.npz", "meta.json", "history.csv")
 META_FILE = "meta.json"
+EVALUATION_FILE, SAMPLES_FILE = "evaluation.npz", "samples.npz"
+CHAOS_NAMES = ("lambda_max", "activity_var")
 
 
 def config_differences(stored: RunConfig, given: RunConfig, ignore=("training.steps",)) -> list[str]:
@@ -92,8 +113,6 @@ def check_run_dir(run_dir, config: RunConfig, model, resume) -> dict | None:
     """Refuse a run directory that ``train(config, run_dir, resume=resume)`` must not write into;
     writes nothing. Returns the loaded checkpoint to continue from (None: start at step 0); with
     ``model=None`` the checkpoint is not read (the cheap checks, before the data are loaded)."""
-    from .training import load_checkpoint
-
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise StoreError(f"{run_dir} is a file, not a run directory; choose another --run path.")
@@ -124,7 +143,7 @@ def check_run_dir(run_dir, config: RunConfig, model, resume) -> dict | None:
     if model is None or not (resume and (run_dir / "checkpoint.npz").exists()):
         return None
     ck = load_checkpoint(run_dir)
-    params = model.params.to_numpy() if hasattr(model.params, "to_numpy") else dict(model.params)
+    params = host_params(model)
     bad = [f"{k} {tuple(np.shape(ck['params'].get(k)))} (the config gives {tuple(np.shape(v))})"
            for k, v in params.items() if np.shape(ck["params"].get(k)) != np.shape(v)]
     if bad:
@@ -140,8 +159,6 @@ def open_run(run_dir, config: RunConfig, model, resume, *, meta: dict | None = N
     """Check (:func:`check_run_dir`), then prepare the run directory: clean what a killed run left, record
     an interrupted previous session, load the checkpoint into ``model``, write meta.json (with ``meta``
     added, e.g. the training path). Returns (start, history, chaos)."""
-    from .training import _empty_chaos, _empty_history
-
     run_dir = Path(run_dir)
     ck = check_run_dir(run_dir, config, model, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -149,15 +166,11 @@ def open_run(run_dir, config: RunConfig, model, resume, *, meta: dict | None = N
     remove_orphan_temporaries(run_dir / "snapshots")
     if not (run_dir / "config.toml").is_file():
         config.save(run_dir / "config.toml")
-    start, hist, chaos = 0, _empty_history(), _empty_chaos()
+    start, hist, chaos = 0, empty_history(), empty_chaos()
     if ck is not None:
-        model.params = ck["params"]
-        for k, v in ck["buffers"].items():
-            model.buffers[k] = model.bk.asarray(v)
+        restore(model, ck)
         start, hist, chaos = ck["step"], ck["history"] or hist, ck["chaos"] or chaos
     if (run_dir / "history.csv").exists() or ck is not None:  # rows logged after the checkpoint are dropped
-        from .training import write_history_csv
-
         write_history_csv(run_dir, hist)
     previous = read_meta(run_dir)
     interruptions = list(previous.get("interruptions", []))
@@ -173,15 +186,11 @@ def write_meta(run_dir, config: RunConfig, status: str, *, step: int | None, his
                interruptions: list | None = None, **extra) -> None:
     """Write meta.json: versions and device, ``status``, ``step`` (last checkpoint), the last logged
     indices, this process, and the ``interruptions`` so far (read back from meta.json when not given)."""
-    from .evaluation import INDEX_NAMES
-    from .io import atomic_write_json
-    from .training import _meta
-
     run_dir = Path(run_dir)
     if interruptions is None:
         interruptions = read_meta(run_dir).get("interruptions", [])
     proc = this_process()
-    meta = _meta(config, status, step=step, **extra)
+    meta = run_meta(config, status, step=step, **extra)
     meta.update({k: proc[k] for k in ("host", "pid", "boot_id", "proc_start")})
     if history is not None and len(history.get("t_age", ())):
         meta["last_indices"] = {"t_age": int(history["t_age"][-1]),
@@ -193,3 +202,130 @@ def write_meta(run_dir, config: RunConfig, status: str, *, step: int | None, his
 def _finite_or_none(x):
     x = float(x)
     return x if np.isfinite(x) else None  # JSON has no NaN
+
+
+def run_meta(config: RunConfig, status: str, **extra) -> dict:
+    """The fields of meta.json that describe this session: versions, backend and device, ``status``."""
+    bk = get_backend(config.backend.name, config.backend.dtype)
+    return {"chaossim_version": __version__, "numpy_version": np.__version__, "python": platform.python_version(),
+            "backend": bk.name, "device": bk.device, "status": status, "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **extra}
+
+
+def record_interruption(run_dir: Path, config: RunConfig, last_ckpt, history: dict, exc, meta: dict) -> None:
+    """meta.json says the run was interrupted at ``last_ckpt`` by ``exc`` (a signal, a write error, Ctrl-C)."""
+    if isinstance(exc, interrupts.Interrupted):
+        how = interrupts.signal_name(exc.signum)
+    elif isinstance(exc, OSError):
+        how = f"write error: {exc.strerror} ({exc.filename})"
+    else:
+        how = "KeyboardInterrupt"
+    entries = list(read_meta(run_dir).get("interruptions", []))
+    entries.append({"step": last_ckpt, "how": how, "noticed": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    try:
+        write_meta(run_dir, config, "interrupted", step=last_ckpt, interruptions=entries, **meta)
+    except OSError:  # e.g. the disk filled up: the checkpoint is what matters
+        pass
+
+
+# ------------------------------------------------------------------------------------------ checkpoint, history
+def empty_history() -> dict:
+    """The logged indices before the first log: t_age and the four indices, all empty."""
+    return {"t_age": np.zeros(0, dtype=np.int64), **{n: np.zeros(0) for n in INDEX_NAMES}}
+
+
+def empty_chaos() -> dict:
+    """The chaos probes before the first one: t_age, lambda_max and activity_var, all empty."""
+    return {"t_age": np.zeros(0, dtype=np.int64), **{n: np.zeros(0) for n in CHAOS_NAMES}}
+
+
+def host_params(model) -> dict:
+    """The model's parameters as NumPy arrays (the I/O boundary)."""
+    return model.params.to_numpy() if hasattr(model.params, "to_numpy") else \
+        {k: to_numpy(v) for k, v in model.params.items()}
+
+
+def save_checkpoint(run_dir: Path, model, step: int, history: dict, chaos: dict) -> None:
+    """Write checkpoint.npz atomically: step, parameters, buffers, history and chaos probes."""
+    arrays = {"step": np.array(step)}
+    arrays.update({f"param/{k}": v for k, v in host_params(model).items()})
+    arrays.update({f"buffer/{k}": to_numpy(v) for k, v in getattr(model, "buffers", {}).items()})
+    arrays.update({f"history/{k}": v for k, v in history.items()})
+    arrays.update({f"chaos/{k}": v for k, v in chaos.items()})
+    atomic_savez(Path(run_dir) / "checkpoint.npz", arrays)
+
+
+def load_checkpoint(run_dir) -> dict:
+    """{'step', 'params', 'buffers', 'history', 'chaos'} from a run directory's checkpoint."""
+    z = load_npz(Path(run_dir) / "checkpoint.npz")
+    out = {"step": int(z["step"]), "params": {}, "buffers": {}, "history": {}, "chaos": {}}
+    for key, value in z.items():
+        if "/" in key:
+            group, name = key.split("/", 1)
+            out[{"param": "params", "buffer": "buffers", "history": "history", "chaos": "chaos"}[group]][name] = value
+    return out
+
+
+def restore(model, ck: dict) -> None:
+    """Put a loaded checkpoint's parameters and buffers into ``model``."""
+    model.params = ck["params"]
+    for k, v in ck["buffers"].items():
+        model.buffers[k] = model.bk.asarray(v)
+
+
+def load_run(run_dir, backend: str | None = None):
+    """(config, model at its last checkpoint, checkpoint dict) of a run directory."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise StoreError(f"{run_dir} is not a chaossim run directory (no config.toml). "
+                         "Train one with `chaossim train`.")
+    config = RunConfig.load(run_dir / "config.toml")
+    if backend:
+        config = config.replace(**{"backend.name": backend})
+    ck = load_checkpoint(run_dir)
+    model = build_model(config, ck["params"]["b"].shape[0])
+    restore(model, ck)
+    return config, model, ck
+
+
+def write_history_csv(run_dir: Path, history: dict) -> None:
+    """history.csv: the logged indices vs t_age, for people (the checkpoint holds the same numbers)."""
+    cols = ["t_age", *INDEX_NAMES]
+    lines = [",".join(cols)]
+    for i in range(len(history["t_age"])):
+        lines.append(",".join([str(int(history["t_age"][i]))] + [f"{history[c][i]:.6g}" for c in INDEX_NAMES]))
+    atomic_write_text(Path(run_dir) / "history.csv", "\n".join(lines) + "\n")
+
+
+def load_history(run_dir) -> dict:
+    """The logged indices (t_age, E2, Es, EAAI, ER) of a run's checkpoint; a clear error when there are none."""
+    hist = load_checkpoint(run_dir)["history"]
+    if not hist or len(hist.get("t_age", [])) == 0:
+        raise DataError(f"{run_dir} has no logged indices yet; train it longer (training.log_every).")
+    return hist
+
+
+# ------------------------------------------------------------------------------------------ evaluation files
+def _missing(run_dir: Path, what: str) -> StoreError:
+    return StoreError(f"{run_dir} has no {what} (it is written by the post-training evaluation); "
+                      f"run `chaossim evaluate {run_dir}` first.")
+
+
+def load_evaluation(run_dir) -> dict:
+    """The arrays of ``run_dir/evaluation.npz`` (t, E2, Es, EAAI, ER, T, n_eval, seed)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / EVALUATION_FILE).is_file():
+        raise _missing(run_dir, EVALUATION_FILE)
+    z = load_npz(run_dir / EVALUATION_FILE)
+    return {k: (v if v.ndim else v.item()) for k, v in z.items()}
+
+
+def load_samples(run_dir) -> dict:
+    """The arrays of ``run_dir/samples.npz`` (generated, data, image_shape, T, snapshot_t, snapshots)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SAMPLES_FILE).is_file():
+        raise _missing(run_dir, SAMPLES_FILE)
+    z = load_npz(run_dir / SAMPLES_FILE)
+    z["image_shape"] = tuple(int(x) for x in z["image_shape"])
+    z["T"] = float(z["T"])
+    return z

@@ -35,6 +35,7 @@ import sys
 import types
 from collections import Counter
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,7 @@ def record():
 
 
 def _site() -> str:
-    f = sys._getframe(2)
+    f: types.FrameType | None = sys._getframe(2)
     while f is not None and os.path.abspath(f.f_code.co_filename) in _SKIP_FILES:
         f = f.f_back
     if f is None:
@@ -224,7 +225,7 @@ class StrictArray:
 
     __slots__ = ("_a", "__weakref__")
     __array_priority__ = 100  # as cupy.ndarray
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as numpy and cupy arrays
     _chaossim_device = True   # chaossim.backend treats it as a device array
 
     def __init__(self, a):
@@ -455,6 +456,7 @@ class _Namespace:
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
+        value: Any
         if name == "ndarray" and self._module is np:
             value = StrictArray
         elif name in self._UPLOADS and self._module is np:

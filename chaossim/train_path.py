@@ -12,8 +12,8 @@
 
 ``backend.trainer = "auto"`` (default) takes the fused CUDA-graph step on CuPy whenever it can run and the
 engine otherwise; on NumPy the engine is the fast path (the fused schedule's NumPy executor emulates the
-cuBLAS calls and measured about 3 times slower, docs/gpu.md). ``"engine"`` always takes the engine; ``"fused"`` requires the
-fused schedule (an error on CuPy when it cannot run). All paths draw the same initial states from the
+cuBLAS calls and measured about 3 times slower, docs/gpu.md). ``"engine"`` always takes the engine; ``"fused"``
+requires the fused schedule (an error on CuPy when it cannot run). All paths draw the same initial states from the
 model's generator(s) and apply the same update (paper eqs. 8-9); they differ in rounding only.
 
 The path and its reason are recorded in ``meta.json`` (``train_path``, ``train_path_reason``) and in sweep
@@ -22,6 +22,7 @@ stores (variables of the same names). This module imports neither CuPy nor Dask.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ConfigError
 
@@ -36,7 +37,7 @@ class TrainPath:
     reason it was chosen; :attr:`name` is read when recorded, since a CUDA graph capture may fail on the first
     step and leave the fused kernels running eagerly."""
 
-    trainer: object
+    trainer: Any
     reason: str
     tf32: bool = False
 
@@ -61,7 +62,7 @@ class TrainPath:
     def train_step(self, batch, dt, tau, T, k, init=None, *, force: bool = False, check: bool = True):
         return self.trainer.train_step(batch, dt, tau, T, k, init, force=force, check=check)
 
-    def rebind(self, model) -> "TrainPath":
+    def rebind(self, model) -> TrainPath:
         """The same path for another model of the same backend (an ensemble with other members): the fused
         trainer keeps its executor (CUDA streams, cuBLAS handles, kernels), the engine is the new model's."""
         from .kernels import PlainTrainer, ScheduledTrainer

@@ -1,25 +1,19 @@
-"""The training loop (SPEC "Training"): minibatches, contrastive Hebbian updates, logged indices,
-atomic checkpoints and bit-exact resume.
+"""The training loop (paper Eqs. (3), (6), (11)-(15); docs/model.md "Training"): minibatches, contrastive Hebbian
+updates, logged indices, atomic checkpoints and bit-exact resume.
 
-Reproducibility without saved generator state: the minibatch order of epoch e comes from
-``derive_seed(seed, BATCH_STREAM, e)`` and the random initial states of step s from
-``derive_seed(seed, STEP_STREAM, s)``, so resuming from a checkpoint at step s replays exactly the
+Reproducibility without saved generator state (docs/reproducibility.md): the minibatch order of epoch e
+comes from ``derive_seed(seed, streams.TRAIN_BATCH, e)`` and the random initial states of step s from
+``derive_seed(seed, streams.TRAIN_STEP, s)``, so resuming from a checkpoint at step s replays exactly the
 steps an uninterrupted run would have taken. The same holds for a run trained as a member of an
 ensemble (:mod:`chaossim.ensemble_training`), which writes exactly this run directory.
 
-Run directory layout::
-
-    config.toml        the exact RunConfig
-    meta.json          package version, backend, device, status ("running", "finished", "interrupted",
-                       "diverged"), step and indices of the last checkpoint, earlier interruptions, and the
-                       training path (train_path, train_path_reason; chaossim.train_path)
-    checkpoint.npz     params, buffers, step and the history so far (written atomically)
-    history.csv        indices vs t_age, for people
-    snapshots/step_XXXXXXX.npz   all parameters at chosen steps (training.snapshot_every)
+Who owns what: the model and data a config describes are built by :mod:`chaossim.build`; the run
+directory's files (checkpoint, history, meta.json) and their loaders live in :mod:`chaossim.rundir`;
+the steps at which indices and chaos probes are logged come from :func:`chaossim.config.log_steps` and
+:func:`chaossim.config.probe_steps`. This module is the loop.
 """
 from __future__ import annotations
 
-import platform
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,17 +21,32 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, interrupts
-from .backend import derive_seed, get_backend, to_numpy
-from .config import RunConfig
-from .errors import ChaossimWarning, ConfigError, DivergenceError, StoreError
-from .evaluation import INDEX_NAMES, eval_seed, indices_at
-from .io import atomic_savez, atomic_write_text, load_npz
-from .rundir import write_meta
+from . import interrupts, streams
+from .backend import derive_seed
+from .build import build_model, load_data
+from .config import RunConfig, log_steps, probe_steps
+from .errors import ChaossimWarning, ConfigError, DivergenceError
+from .evaluation import eval_seed, indices_at
+from .io import atomic_savez
+from .rundir import (
+    CHAOS_NAMES,
+    empty_chaos,
+    empty_history,
+    host_params,
+    load_checkpoint,
+    load_run,
+    record_interruption,
+    save_checkpoint,
+    write_history_csv,
+    write_meta,
+)
 from .validation import check_values
 
-BATCH_STREAM, STEP_STREAM = 3, 2
-CHAOS_NAMES = ("lambda_max", "activity_var")
+# Re-exported: these lived here before the split into build / rundir.
+__all__ = ["CHAOS_NAMES", "RunState", "TrainResult", "batch_indices", "build_model", "load_checkpoint", "load_data",
+           "load_run", "save_checkpoint", "train", "write_history_csv"]
+
+BATCH_STREAM, STEP_STREAM = streams.TRAIN_BATCH, streams.TRAIN_STEP
 
 
 @dataclass
@@ -49,28 +58,6 @@ class TrainResult:
     step: int = 0
     train_path: str = "engine"     # which implementation ran the steps (chaossim.train_path)
     train_path_reason: str = ""
-
-
-def build_model(config: RunConfig, n_visible: int):
-    """The model a config describes, with its fixed couplings drawn from ``model.seed``."""
-    m, dyn, bk = config.model, config.dynamics, config.backend
-    common = dict(seed=m.seed, backend=bk.name, dtype=bk.dtype)
-    if m.arch == "rbm":
-        from .rbm import RBM
-
-        return RBM(n_visible, m.n_hidden, persistent=m.persistent, **common)
-    from .models import ARCHITECTURES
-
-    sizes = {"unrestricted": (), "restricted": (m.n_hidden,), "deep": (m.n_hidden, m.n_hidden2)}[m.arch]
-    return ARCHITECTURES[m.arch](n_visible, *sizes, g=m.g, dt=dyn.dt, tau=dyn.tau, force=bk.force, **common)
-
-
-def load_data(config: RunConfig):
-    from .data import load_dataset
-
-    d = config.data
-    return load_dataset(d.name, d.data_dir or None, n_train=d.n_train or None, n_test=d.n_test or None,
-                        seed=config.model.seed, value_range=d.value_range or None)
 
 
 def batch_indices(n: int, m: int, seed: int, step: int, _cache: dict | None = None) -> np.ndarray:
@@ -85,15 +72,6 @@ def batch_indices(n: int, m: int, seed: int, step: int, _cache: dict | None = No
         if _cache is not None:
             _cache.update(key=(n, seed, epoch), perm=perm)
     return perm[i * m:(i + 1) * m]
-
-
-def _meta(config: RunConfig, status: str, **extra) -> dict:
-    import numpy
-
-    bk = get_backend(config.backend.name, config.backend.dtype)
-    return {"chaossim_version": __version__, "numpy_version": numpy.__version__, "python": platform.python_version(),
-            "backend": bk.name, "device": bk.device, "status": status, "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            **extra}
 
 
 def _check_finite(model, step: int, config: RunConfig, run_dir, last_ckpt: int | None):
@@ -122,66 +100,13 @@ def _diverged(what: str, step: int, config: RunConfig, run_dir, last_ckpt):
             "stable) or the learning rate k, then start again or resume from the checkpoint.")
 
 
-def _empty_history():
-    return {"t_age": np.zeros(0, dtype=np.int64), **{n: np.zeros(0) for n in INDEX_NAMES}}
-
-
-def _empty_chaos():
-    return {"t_age": np.zeros(0, dtype=np.int64), **{n: np.zeros(0) for n in CHAOS_NAMES}}
-
-
 def _append(hist: dict, step: int, values: dict) -> dict:
     return {k: np.append(v, step if k == "t_age" else values[k]) for k, v in hist.items()}
 
 
-def save_checkpoint(run_dir: Path, model, step: int, history: dict, chaos: dict) -> None:
-    arrays = {"step": np.array(step)}
-    arrays.update({f"param/{k}": v for k, v in _host_params(model).items()})
-    arrays.update({f"buffer/{k}": to_numpy(v) for k, v in getattr(model, "buffers", {}).items()})
-    arrays.update({f"history/{k}": v for k, v in history.items()})
-    arrays.update({f"chaos/{k}": v for k, v in chaos.items()})
-    atomic_savez(run_dir / "checkpoint.npz", arrays)
-
-
-def load_checkpoint(run_dir) -> dict:
-    """{'step', 'params', 'buffers', 'history', 'chaos'} from a run directory's checkpoint."""
-    z = load_npz(Path(run_dir) / "checkpoint.npz")
-    out = {"step": int(z["step"]), "params": {}, "buffers": {}, "history": {}, "chaos": {}}
-    for key, value in z.items():
-        if "/" in key:
-            group, name = key.split("/", 1)
-            out[{"param": "params", "buffer": "buffers", "history": "history", "chaos": "chaos"}[group]][name] = value
-    return out
-
-
-def load_run(run_dir, backend: str | None = None):
-    """(config, model at its last checkpoint, checkpoint dict) of a run directory."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").is_file():
-        raise StoreError(f"{run_dir} is not a chaossim run directory (no config.toml). Train one with `chaossim train`.")
-    config = RunConfig.load(run_dir / "config.toml")
-    if backend:
-        config = config.replace(**{"backend.name": backend})
-    ck = load_checkpoint(run_dir)
-    n_visible = ck["params"]["b"].shape[0]
-    model = build_model(config, n_visible)
-    model.params = ck["params"]
-    for k, v in ck["buffers"].items():
-        model.buffers[k] = model.bk.asarray(v)
-    return config, model, ck
-
-
-def write_history_csv(run_dir: Path, history: dict) -> None:
-    cols = ["t_age", *INDEX_NAMES]
-    lines = [",".join(cols)]
-    for i in range(len(history["t_age"])):
-        lines.append(",".join([str(int(history["t_age"][i]))] + [f"{history[c][i]:.6g}" for c in INDEX_NAMES]))
-    atomic_write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
-
-
 def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bool = True, dataset=None,
           stop_after: int | None = None) -> TrainResult:
-    """Train the model ``config`` describes (SPEC "Training").
+    """Train the model ``config`` describes (paper Eqs. (3), (6), (11)-(15); docs/model.md "Training").
 
     ``run_dir``: where the config, checkpoints and history go (None: in memory only).
     ``resume``: continue from ``run_dir``'s checkpoint; on NumPy the result equals, to the bit, that of
@@ -220,7 +145,7 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
             run.after_step(done, path)
             live.tick(clock, done)
             if bar is not None:
-                if done % tc.log_every == 0 or done == tc.steps:
+                if done in run.log_at:
                     bar.set_postfix({k: f"{run.history[k][-1]:.3g}" for k in ("E2", "EAAI")})
                 bar.update(1)
     except DivergenceError:
@@ -246,10 +171,12 @@ class RunState:
         self.config, self.model, self.run_dir, self.data = config, model, run_dir, data
         self.train_x, self.test_x = train_x, test_x
         self.train_dev = self.test_dev = None
-        self.history, self.chaos, self.start, self.end, self.last_ckpt = _empty_history(), _empty_chaos(), 0, 0, None
+        self.history, self.chaos, self.start, self.end, self.last_ckpt = empty_history(), empty_chaos(), 0, 0, None
         self.resume = False
         self.meta: dict = {}
         self._epoch: dict = {}  # the current epoch's permutation of the training points
+        self.log_at = frozenset(log_steps(config))  # steps whose indices are logged (0 included)
+        self.probe_at = frozenset(probe_steps(config))  # steps with a chaos probe (none for an RBM)
 
     @classmethod
     def setup(cls, config: RunConfig, run_dir, resume, dataset=None) -> "RunState":
@@ -299,8 +226,16 @@ class RunState:
         """The indices (and chaos probe) at step 0 of a run that starts from scratch."""
         if self.start == 0 and len(self.history["t_age"]) == 0:
             self.history = _append(self.history, 0, self._evaluate(0))
-            self.chaos = _maybe_chaos(self.model, self.config, 0, self.chaos)
+            self._probe(0)
             self._logged(None)
+
+    def _probe(self, step: int) -> None:
+        """The chaos probe at ``step`` when the schedule has one (its own stream: model.rng is not touched)."""
+        if step in self.probe_at:
+            from .chaos import training_chaos_probe
+
+            seed = derive_seed(self.config.model.seed, streams.CHAOS_PROBE, step)
+            self.chaos = _append(self.chaos, step, training_chaos_probe(self.model, seed=seed))
 
     def _evaluate(self, step: int):
         return _evaluate(self.model, self.test_dev, self.config, step, self.run_dir, self.last_ckpt)
@@ -308,13 +243,12 @@ class RunState:
     def after_step(self, done: int, path) -> None:
         """What follows training step ``done`` (1-based) once the parameters are known to be finite."""
         tc, model, run_dir = self.config.training, self.model, self.run_dir
-        logged = done % tc.log_every == 0 or done == tc.steps
+        logged = done in self.log_at
         if logged:
             self.history = _append(self.history, done, self._evaluate(done))
-        if tc.chaos_every and done % tc.chaos_every == 0:
-            self.chaos = _maybe_chaos(model, self.config, done, self.chaos)
+        self._probe(done)
         if run_dir is not None and tc.snapshot_every and done % tc.snapshot_every == 0:
-            atomic_savez(run_dir / "snapshots" / f"step_{done:07d}.npz", _host_params(model))
+            atomic_savez(run_dir / "snapshots" / f"step_{done:07d}.npz", host_params(model))
         if run_dir is not None and (done % tc.checkpoint_every == 0 or done == self.end):
             self.checkpoint(done)
             write_meta(run_dir, self.config, "running", step=done, history=self.history, **self._meta(path))
@@ -357,16 +291,11 @@ class RunState:
                 exc.checkpoint = self.last_ckpt  # for the message: which step is kept
             if step is None:
                 step = getattr(exc, "checkpoint", None) or self.last_ckpt
-            _record_interruption(self.run_dir, self.config, step, self.history, exc, self._meta(path))
+            record_interruption(self.run_dir, self.config, step, self.history, exc, self._meta(path))
 
     def result(self, path) -> TrainResult:
         return TrainResult(model=self.model, history=self.history, chaos=self.chaos, run_dir=self.run_dir,
                            step=self.end, train_path=path.name, train_path_reason=path.why)
-
-
-def _host_params(model) -> dict:
-    return model.params.to_numpy() if hasattr(model.params, "to_numpy") else \
-        {k: to_numpy(v) for k, v in model.params.items()}
 
 
 def _stop_cleanly(runs: list, step: int):
@@ -380,32 +309,6 @@ def _stop_cleanly(runs: list, step: int):
     exc = interrupts.Interrupted(signum, f"stopped by {interrupts.signal_name(signum)} at step {step}{where}")
     exc.checkpoint = step if dirs else None
     raise exc
-
-
-def _record_interruption(run_dir: Path, config: RunConfig, last_ckpt, history: dict, exc, meta: dict) -> None:
-    from .rundir import read_meta
-
-    if isinstance(exc, interrupts.Interrupted):
-        how = interrupts.signal_name(exc.signum)
-    elif isinstance(exc, OSError):
-        how = f"write error: {exc.strerror} ({exc.filename})"
-    else:
-        how = "KeyboardInterrupt"
-    entries = list(read_meta(run_dir).get("interruptions", []))
-    entries.append({"step": last_ckpt, "how": how, "noticed": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    try:
-        write_meta(run_dir, config, "interrupted", step=last_ckpt, interruptions=entries, **meta)
-    except OSError:  # e.g. the disk filled up: the checkpoint is what matters
-        pass
-
-
-def _maybe_chaos(model, config: RunConfig, step: int, chaos: dict) -> dict:
-    if not config.training.chaos_every or config.model.arch == "rbm":
-        return chaos
-    from .chaos import training_chaos_probe
-
-    values = training_chaos_probe(model, seed=derive_seed(config.model.seed, 5, step))
-    return _append(chaos, step, values)
 
 
 def _progress(enabled: bool, start: int, total: int, desc: str):

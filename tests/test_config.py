@@ -11,7 +11,8 @@ def test_toml_round_trip_and_defaults_are_the_papers():
     assert RunConfig.from_toml(cfg.to_toml()) == cfg
     assert RunConfig.from_toml(cfg.resolved().to_toml()) == cfg.resolved()
     assert (cfg.dynamics.dt, cfg.dynamics.tau, cfg.dynamics.T, cfg.model.g, cfg.resolved().training.k,
-            cfg.training.batch_size, cfg.model.n_hidden, cfg.model.n_hidden2) == (1.0, 10.0, 100.0, 1.5, 0.01, 500, 500, 100)
+            cfg.training.batch_size, cfg.model.n_hidden, cfg.model.n_hidden2) == \
+        (1.0, 10.0, 100.0, 1.5, 0.01, 500, 500, 100)
 
 
 def test_learning_rate_unset_takes_the_default_of_the_architecture():

@@ -9,8 +9,16 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chaossim.config import (ARCHS, SECTIONS, BackendConfig, DataConfig, DynamicsConfig, ModelConfig, RunConfig,
-                             TrainingConfig)
+from chaossim.config import (
+    ARCHS,
+    SECTIONS,
+    BackendConfig,
+    DataConfig,
+    DynamicsConfig,
+    ModelConfig,
+    RunConfig,
+    TrainingConfig,
+)
 
 PROPS = settings(max_examples=60, derandomize=True, database=None, deadline=None,
                  suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,4 @@
-"""Tests of chaossim.data against independent decodes and the SPEC.md map f(x) = 2x/255 - 1."""
+"""Tests of chaossim.data against independent decodes and the paper's map f(x) = 2x/255 - 1."""
 from __future__ import annotations
 
 import gzip
@@ -39,7 +39,7 @@ def write_idx(path: Path, arr: np.ndarray, gz: bool) -> Path:
 
 
 def spec_map(x, hi=255.0) -> np.ndarray:
-    """SPEC.md: f(x) = 2x/hi - 1, in float64, rounded once to float32."""
+    """The paper's map, generalised: f(x) = 2x/hi - 1, in float64, rounded once to float32."""
     return (2.0 * np.asarray(x, dtype=np.float64) / hi - 1.0).astype(np.float32)
 
 
@@ -622,3 +622,10 @@ def test_seed_matters_only_where_the_data_depend_on_it(fashion):
     assert not np.array_equal(d0.train, d1.train)  # a seeded split
     other = load_dataset("fashion-mnist", data_dir=str(FASHION_DIR), seed=7)
     assert np.array_equal(other.train, fashion.train) and np.array_equal(other.test, fashion.test)
+
+
+def test_a_pair_with_a_missing_image_file_is_a_clear_error(tmp_path):
+    """Only the train images present: the error names the missing file and the folder."""
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(struct.pack(">BBBBIII", 0, 0, 8, 3, 1, 2, 2) + bytes(4))
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte \(or \.gz\) not found in"):
+        data._load_idx_pair("fashion-mnist", tmp_path)

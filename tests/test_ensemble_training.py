@@ -45,6 +45,7 @@ def alone(cfgs, root, **kw):
     return [train(c, root / f"alone{i}", progress=False, **kw) for i, c in enumerate(cfgs)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["unrestricted", "restricted", "deep"])
 def test_members_equal_their_runs_alone_with_the_same_files(arch, tmp_path):
     cfgs = configs(arch, **{"training.chaos_every": 6, "training.snapshot_every": 6})

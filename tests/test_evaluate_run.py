@@ -9,13 +9,15 @@ import pytest
 
 from chaossim.backend import derive_seed, to_numpy
 from chaossim.errors import ConfigError, StoreError
-from chaossim.evaluate_run import (BASE_TIMES, INDEX_STREAM, N_SNAP, SAMPLE_STREAM, SNAPSHOT_STREAM, add_parsers,
+from chaossim.cli.evaluate import add_parsers
+from chaossim.evaluate_run import (BASE_TIMES, INDEX_STREAM, N_SNAP, SAMPLE_STREAM, SNAPSHOT_STREAM,
                                    default_times, evaluate_run, figure_of_runs, format_table, load_evaluation,
                                    load_samples, snapshot_times)
 from chaossim.evaluation import INDEX_NAMES
 from chaossim.metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
 from chaossim.plotting.paper import ZERO_OFFSET
 from chaossim.training import load_data, load_run
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tiny_trained_run):
@@ -33,7 +35,7 @@ def test_indices_equal_recomputation_with_metrics(run_dir):
     data = load_data(config).test[:n]
     model.rng = model.bk.rng(derive_seed(seed, INDEX_STREAM))
     generated = model.generate(n, list(res["t"]))  # one set of random starts followed in time
-    for i, t in enumerate(res["t"]):
+    for i in range(len(res["t"])):
         g = generated[i]
         assert res["E2"][i] == pytest.approx(second_moment_error(data, g), rel=1e-12)
         assert res["Es"][i] == pytest.approx(spectrum_error(data, g), rel=1e-12)
@@ -150,6 +152,7 @@ def test_missing_evaluation_names_the_command(run_dir, tmp_path):
             loader(fresh)
 
 
+@pytest.mark.slow
 def test_cli_evaluate_and_plot(run_dir, tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="chaossim")
     add_parsers(parser.add_subparsers(dest="command"))

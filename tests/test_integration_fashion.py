@@ -1,4 +1,4 @@
-"""Integration: the restricted model trained on a real FashionMNIST subset learns (SPEC "Training")."""
+"""Integration: the restricted model trained on a real FashionMNIST subset learns (paper eq. 6)."""
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ pytestmark = [pytest.mark.dataset, pytest.mark.skipif(not Path(FASHION_MNIST_SYS
                                                       reason="needs Debian's dataset-fashion-mnist")]
 
 
+@pytest.mark.slow
 def test_restricted_model_learns_fashion_mnist(tmp_path):
     data = load_dataset("fashion-mnist", n_train=5000, n_test=500, seed=0)
     cfg = RunConfig().replace(**{"model.arch": "restricted", "model.n_hidden": 100, "model.g": 1.5,

@@ -421,7 +421,7 @@ def test_short_training_learns_two_prototypes(persistent):
 
     nll0, rec0 = nll(), recon_error()
     assert nll0 == pytest.approx(16 * math.log(2), abs=0.05)  # W ~ 0.01: almost uniform
-    for step in range(300):
+    for _ in range(300):
         model.train_step(train[r.integers(0, len(train), 100)], T=10, k=0.05)
     nll1, rec1 = nll(), recon_error()
     entropy = math.log(2) + 16 * -(0.1 * math.log(0.1) + 0.9 * math.log(0.9))  # the data's own NLL floor

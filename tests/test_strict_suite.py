@@ -280,8 +280,14 @@ def test_evaluate_run(tiny_trained_run, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- chaos, analysis
 def test_chaos(tmp_path):
-    from chaossim.chaos import (autocorrelation, lyapunov_max, lyapunov_spectrum, relaxation_time,
-                                stationary_variance, training_chaos_probe)
+    from chaossim.chaos import (
+        autocorrelation,
+        lyapunov_max,
+        lyapunov_spectrum,
+        relaxation_time,
+        stationary_variance,
+        training_chaos_probe,
+    )
 
     kw = dict(t_burn=20.0, t_run=40.0, renorm_every=10.0, n_replicas=3, seed=1)
 
@@ -332,6 +338,7 @@ def test_analysis():
 
 
 # ---------------------------------------------------------------------------------------------- figures
+@pytest.mark.slow
 def test_plotting_array_paths(tmp_path):
     """Every plot function fed device arrays: the figures are drawn and saved (rendering included) with zero
     implicit conversions, each array copied to the host explicitly (chaossim.backend.to_numpy)."""
@@ -369,6 +376,7 @@ def test_plotting_array_paths(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- a sweep point
+@pytest.mark.slow
 def test_whole_sweep_point_into_a_zarr_store(tmp_path):
     from chaossim.sweep.point import compute_point, run_point
     from chaossim.sweep.spec import with_backend
@@ -395,6 +403,7 @@ def test_whole_sweep_point_into_a_zarr_store(tmp_path):
     assert_same_results(stores["strict"], stores["numpy"], skip=set(TIMING_VARIABLES) | {"backend", "device"})
 
 
+@pytest.mark.slow
 def test_grouped_sweep_points_into_a_zarr_store(tmp_path):
     """A sweep task training three grid points as one ensemble (run_group), strict against NumPy."""
     from chaossim.sweep.point import run_group

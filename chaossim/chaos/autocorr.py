@@ -1,7 +1,7 @@
 """Estimators on recorded trajectories: autocorrelation, stationary variance, relaxation time.
 
 They measure, from a simulation, the quantities the DMFT predicts (:mod:`chaossim.chaos.dmft`):
-Delta(s) = <v(t) v(t+s)> and Delta0 = <v^2> of the unrestricted network (SPEC.md architecture 1).
+Delta(s) = <v(t) v(t+s)> and Delta0 = <v^2> of the unrestricted network (paper eq. 2).
 A trajectory is an array of shape (n_times, batch, N), e.g. ``model.run(..., record=...)[1]["v"]``,
 of either backend; results are NumPy float64.
 """

@@ -1,6 +1,6 @@
 """Dynamical mean-field theory (DMFT) of the untrained unrestricted network.
 
-Model: SPEC.md architecture 1 (paper eq. 2) with A = 0 and b = 0,
+Model: the unrestricted network (paper eq. 2; docs/model.md) with A = 0 and b = 0,
 
     tau dv_i/dt = -v_i + (1/sqrt(N)) sum_j J_ij tanh(v_j),   J_ij iid N(0, g)   (variance g),
 
@@ -59,6 +59,12 @@ _SERIES_TERMS = 12     # ... with the even orders 2..24 (truncation < 0.1^26 Var
 
 # ------------------------------------------------------------------ Gaussian quadrature
 @lru_cache(maxsize=256)
+def _terminal_event(fun) -> None:
+    """Mark ``fun`` as a terminal event of ``solve_ivp``, triggered when it crosses zero downwards."""
+    fun.terminal = True
+    fun.direction = -1
+
+
 def _grid(var: float) -> tuple[np.ndarray, np.ndarray]:
     """Standard-normal nodes z and weights w (sum 1) for averages of functions of sqrt(var) z."""
     step = min(_STEP_Z_MAX, _STEP_V / math.sqrt(var)) if var > 0 else _STEP_Z_MAX
@@ -149,7 +155,8 @@ def _variance(g: float) -> float:
     hi = 2.0 * g + 2.0
     while _energy_residual(hi, g) >= 0.0:
         hi *= 2.0
-    return float(brentq(_energy_residual, lo, hi, args=(g,), xtol=1e-15 * hi, rtol=4 * np.finfo(float).eps, maxiter=500))
+    return float(brentq(_energy_residual, lo, hi, args=(g,), xtol=1e-15 * hi, rtol=4 * np.finfo(float).eps,
+                        maxiter=500))
 
 
 def dmft_phi_variance(g: float) -> float:
@@ -189,7 +196,7 @@ class _DeltaPath:
 
         def reach_switch(u, y):
             return y[0] - _SWITCH * d0
-        reach_switch.terminal, reach_switch.direction = True, -1
+        _terminal_event(reach_switch)
 
         s1 = solve_ivp(rhs2, (0.0, u_max), [d0, 0.0], method="DOP853", rtol=1e-11, atol=1e-14 * d0,
                        events=reach_switch, dense_output=True)
@@ -221,7 +228,7 @@ class _DeltaPath:
 
         def reach_tail(u, y):
             return y[0] - _TAIL * d0
-        reach_tail.terminal, reach_tail.direction = True, -1
+        _terminal_event(reach_tail)
 
         s2 = solve_ivp(rhs1, (u1, u1 + u_max), [float(s1.sol(u1)[0])], method="DOP853", rtol=1e-10,
                        atol=1e-3 * _TAIL * d0, events=reach_tail, dense_output=True)

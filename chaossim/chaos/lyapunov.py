@@ -30,12 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import streams
 from ..backend import derive_seed, to_numpy
 from ..errors import ConfigError, DivergenceError
 from ..validation import check_size
 
 METHODS = ("tangent", "twin")
-_STREAM = 7  # generator stream (derive_seed(seed, _STREAM)) of the replicas' initial states and vectors
+_STREAM = streams.LYAPUNOV
 
 
 @dataclass(frozen=True)

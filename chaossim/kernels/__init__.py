@@ -1,4 +1,4 @@
-"""Fast paths for training (SPEC "Training"): a device-independent fused schedule and its CuPy executor.
+"""Fast paths for training (docs/gpu.md): a device-independent fused schedule and its CuPy executor.
 
 Importing this package never imports CuPy; :func:`fast_trainer` picks the CuPy fast path when the model
 lives on a GPU and falls back to the plain engine otherwise.

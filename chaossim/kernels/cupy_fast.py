@@ -1,4 +1,4 @@
-"""The CuPy fast path of a training step (SPEC "Training"), and the choice between it and the plain engine.
+"""The CuPy fast path of a training step (paper eqs. 3, 6, 11-15), and the choice between it and the plain engine.
 
 :class:`CupyOps` executes the schedule of :mod:`chaossim.kernels.schedule` on a GPU:
 
@@ -105,7 +105,7 @@ def fast_trainer(model, *, tf32: bool = False, graph: bool = True, streams: int 
 
 # ---------------------------------------------------------------------------------------------- cuBLAS via ctypes
 def _loaded_library(stem: str) -> str | None:
-    """Path of a shared library already mapped into this process (the one CuPy uses)."""
+    """Path of a dynamic library (.so) already mapped into this process (the one CuPy uses)."""
     try:
         with open("/proc/self/maps") as f:
             for line in f:

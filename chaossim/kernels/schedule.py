@@ -1,4 +1,4 @@
-"""One contrastive Hebbian training step (SPEC "Training") as a fixed list of fused kernels and GEMMs.
+"""One contrastive Hebbian training step (docs/model.md, "Training") as a fixed list of fused kernels and GEMMs.
 
 The schedule is written once, independent of the device; an *ops* object executes it:
 :class:`HostOps` (NumPy, here: emulates the cuBLAS column-major calls exactly, with bounds checks, so
@@ -7,7 +7,7 @@ ElementwiseKernels + direct cuBLAS, captured once as a CUDA graph and replayed).
 
 Packed layout. All layers of a state sit side by side in one row-major buffer of shape (R, M, Ntot),
 Ntot = sum of the layer sizes, layer L in columns [off_L, off_L + N_L), the visible layer first. The
-biases are packed the same way in (R, Ntot). An Euler step (SPEC "Integration") is then
+biases are packed the same way in (R, Ntot). An Euler step (docs/model.md, "Integration") is then
 
     ACT = tanh(X);  X = (1 - a) X + a BIAS          one fused element-wise pass over all layers
     X[:, post] += a ACT[:, pre] @ P_c                one GEMM per coupling c, beta = 1
@@ -17,7 +17,7 @@ per training step from the fixed and the trained matrix, stored in whichever ori
 element-wise sum contiguous (the GEMM's transpose flag absorbs it).
 
 The step: form the operators; clamped phase (visible clamped to the batch: the exact solution when every
-input of the hidden layers is visible, SPEC "Training", else Euler steps of the hidden layers); free phase
+input of the hidden layers is visible, paper eq. 7, else Euler steps of the hidden layers); free phase
 (``steps`` Euler steps from the given initial states); Hebbian update as GEMMs accumulating into the
 trained matrices (A += (k/M) ACTc_a^T ACTc_b - (k/M) ACT_a^T ACT_b) and into the biases (ones^T ACT).
 
@@ -605,7 +605,7 @@ class ScheduledTrainer:
         force: bool = False,
         check: bool = True,
     ) -> None:
-        """One contrastive Hebbian update (SPEC "Training"); arguments as ``model.train_step``.
+        """One contrastive Hebbian update (paper eqs. 3, 6, 11-15); arguments as ``model.train_step``.
 
         ``check=True`` validates the values of ``batch`` and of the given ``init`` (one host synchronisation
         each); ``check=False`` checks shapes only and the step issues no host synchronisation.

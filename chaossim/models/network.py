@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import streams
 from ..backend import Backend, derive_seed, get_backend, host_normal, to_numpy
 from ..errors import ConfigError, DataError
 from ..validation import check_array, check_dynamics, check_gain, check_record, check_size, steps_for
@@ -29,7 +30,7 @@ from ..validation import check_array, check_dynamics, check_gain, check_record, 
 PHI = "tanh"
 
 # Generator streams derived from the model seed (derive_seed(seed, stream)).
-RNG_STREAM = 1
+RNG_STREAM = streams.MODEL_RNG
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class Network(ParamsOwner):
 
     @property
     def rng(self):
-        """The model's generator of random states (created on first use from ``derive_seed(seed, 1)``;
+        """The model's generator of random states (created on first use from ``derive_seed(seed, streams.MODEL_RNG)``;
         re-key it with ``bk.reseed(model.rng, seed)``, replace it by assignment)."""
         if self._rng is None:
             self._rng = self.bk.rng(derive_seed(self.seed, RNG_STREAM))
@@ -176,8 +177,8 @@ class Network(ParamsOwner):
         """Fixed couplings N(0, g) drawn on the host from the seed (same network on every backend);
         trained matrices and biases start at zero (SPEC "Notation")."""
         arrays = {}
-        for stream, (name, shape) in enumerate(self._fixed_shapes().items()):
-            arrays[name] = self.bk.asarray(host_normal(self.seed, 100 + stream, shape, math.sqrt(self.g)))
+        for i, (name, shape) in enumerate(self._fixed_shapes().items()):
+            arrays[name] = self.bk.asarray(host_normal(self.seed, streams.network_init(i), shape, math.sqrt(self.g)))
         for t in self.trained:
             arrays[t.name] = self.bk.zeros((self.sizes[t.a], self.sizes[t.b]))
         for layer in self.layers:

@@ -28,7 +28,7 @@ long-time states, mode collapse   :func:`plot_long_time_states`     ``chaossim a
 Modules: :mod:`~chaossim.plotting.paper` (the paper's Figs. 2-5), :mod:`~chaossim.plotting.learning` (the
 SVD view of learning), :mod:`~chaossim.plotting.chaos` (Lyapunov exponents), :mod:`~chaossim.plotting.sweep`
 (phase diagrams), :mod:`~chaossim.plotting.images` (points as grey images, mosaics),
-:mod:`~chaossim.plotting.save` (PNG + PDF, atomically), :mod:`~chaossim.plotting.figure` (the shared Figure
+:mod:`~chaossim.plotting.save` (PNG + PDF, atomically), :mod:`~chaossim.plotting.figure` (the common Figure
 and host conversion).
 """
 

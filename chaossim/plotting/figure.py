@@ -1,4 +1,4 @@
-"""A new matplotlib Figure and the host copies of the arrays drawn on it (shared by the plotting modules).
+"""A new matplotlib Figure and the host copies of the arrays drawn on it (used by every plotting module).
 
 No backend is selected and pyplot is never imported: a :class:`~matplotlib.figure.Figure` made here is not
 registered with pyplot, so drawing one changes nothing in the caller's matplotlib state (a notebook keeps its

@@ -266,7 +266,7 @@ def plot_receptive_fields(
 ) -> Figure:
     """Fig. 4: receptive fields (W_ia + A_ia)/g of ``n`` randomly chosen hidden units (see
     :func:`chaossim.analysis.receptive_fields`; deep model: W1 + A1; RBM: W with g = 1), diverging colour map
-    centred at 0, one shared colour scale.
+    centred at 0, one common colour scale.
 
     ``params``: the model's parameters (``model.params`` or a checkpoint's ``params``); ``g``: the model's
     gain; ``units``: the hidden units (default ``n`` drawn from ``seed``); ``part``: "W+A" (Fig. 4) or "A",

@@ -21,13 +21,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, StoreError
 from ..fs import check_writable
-from .lock import StoreLock
 from .groups import plan_groups
+from .lock import StoreLock
 from .point import run_group, run_point
 from .spec import SweepSpec, with_backend
 from .store import consolidate, describe_error, log_path, open_or_create, reset_point, runs_dir, write_failure
@@ -166,8 +167,8 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
         done = np.zeros(spec.n_points, dtype=bool)
         if existed:
             report = verify_store(store)
-            if report.shared:
-                raise StoreError(f"{store} is damaged outside its points ({'; '.join(map(str, report.shared[:5]))}). "
+            if report.store_wide:
+                raise StoreError(f"{store} is damaged outside its points ({'; '.join(map(str, report.store_wide[:5]))}). "
                                  "Move it away and run the same command: the store is rebuilt and every point "
                                  f"continues from its checkpoint in {runs_dir(store).name}/.")
             for i in report.damaged_points:
@@ -181,7 +182,7 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
         result.skipped = [int(i) for i in np.flatnonzero(done)]
         pending = [int(i) for i in np.flatnonzero(~done)]
         if pending:
-            how = dict(ensembles=ensembles, group_size=group_size)
+            how: dict[str, Any] = dict(ensembles=ensembles, group_size=group_size)
             try:
                 if client is not None:
                     _run_tasks(client, spec, store, pending, backend, progress, retries, result, **how)

@@ -39,7 +39,7 @@ class StoreLock:
         self.broke: dict | None = None
 
     # ------------------------------------------------------------------ acquiring
-    def acquire(self) -> "StoreLock":
+    def acquire(self) -> StoreLock:
         record = {**this_process(), "store": str(self.store)}
         payload = (json.dumps(record, indent=2) + "\n").encode()
         for _ in range(50):
@@ -154,7 +154,7 @@ class StoreLock:
                 pass
         self.record = None
 
-    def __enter__(self) -> "StoreLock":
+    def __enter__(self) -> StoreLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

@@ -15,17 +15,28 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import streams
 from ..backend import derive_seed, to_numpy
 from ..errors import ChaossimError, StoreError
-from ..fs import os_error_message
 from ..evaluation import INDEX_NAMES, indices_vs_time
+from ..fs import os_error_message
 from ..training import CHAOS_NAMES, train
 from .spec import SweepSpec
-from .store import (DONE_VARIABLE, INDEX_T_NAMES, dataset_for, describe_error, fill_values, open_sweep,
-                    runs_dir, write_failure, write_point)
+from .store import (
+    DONE_VARIABLE,
+    INDEX_T_NAMES,
+    dataset_for,
+    describe_error,
+    fill_values,
+    open_sweep,
+    runs_dir,
+    write_failure,
+    write_point,
+)
 
 # generator streams of the post-training records (training uses 1..5 and 100+)
-INDICES_T_STREAM, SAMPLES_STREAM, TRAJECTORY_STREAM = 41, 42, 43
+INDICES_T_STREAM, SAMPLES_STREAM, TRAJECTORY_STREAM = (streams.SWEEP_INDICES_T, streams.SWEEP_SAMPLES,
+                                                       streams.SWEEP_TRAJECTORY)
 
 
 def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | None = None) -> dict:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..build import build_model
 from ..errors import StoreError
-from ..training import build_model
 from .spec import parse_spec
 from .store import open_sweep
 

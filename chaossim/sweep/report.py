@@ -128,4 +128,5 @@ def check_intact(path, variables) -> None:
     lines = report.lines(limit=3)
     shown = "; ".join(lines[:6]) + (f"; ... ({len(lines) - 6} more)" if len(lines) > 6 else "")
     raise StoreError(f"{path} is damaged: {shown}. Run `chaossim sweep-verify {path}` for the full list and "
-                     f"`chaossim sweep SPEC --store {path}` (the spec it was made with) to re-run the damaged points.")
+                     f"`chaossim sweep SWEEP.toml --store {path}` (SWEEP.toml: the spec it was made with) to re-run "
+                     "the damaged points.")

@@ -31,6 +31,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 try:
     import tomllib
@@ -43,8 +44,9 @@ from ..validation import check_dynamics, steps_for
 
 DIM_ALIASES = {("data", "name"): "dataset"}
 KEY_ALIASES = {"dataset": "data.name"}
-RECORD_DEFAULTS = {"times": (0.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0), "n_samples": 16, "n_trajectories": 4,
-                   "trajectory_every": 5, "trajectory_t_max": 200.0, "n_data_samples": 16}
+RECORD_DEFAULTS: dict[str, Any] = {"times": (0.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0), "n_samples": 16,
+                                   "n_trajectories": 4, "trajectory_every": 5, "trajectory_t_max": 200.0,
+                                   "n_data_samples": 16}
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,9 @@ class SweepSpec:
 
     def multi_index(self, index: int) -> tuple[int, ...]:
         if isinstance(index, bool) or not 0 <= int(index) < self.n_points:
-            raise ConfigError(f"point index {index!r} is outside the grid of {self.n_points} points (0..{self.n_points - 1}).")
+            raise ConfigError(
+                f"point index {index!r} is outside the grid of {self.n_points} points (0..{self.n_points - 1})."
+            )
         return tuple(int(i) for i in _unravel(int(index), self.shape))
 
     def point_values(self, index: int) -> dict:
@@ -150,7 +154,9 @@ class SweepSpec:
         try:
             return self.base.replace(**values)
         except ChaossimError as exc:
-            raise ConfigError(f"grid point {index} ({self.point_label(index)}) is not a valid run config: {exc}") from None
+            raise ConfigError(
+                f"grid point {index} ({self.point_label(index)}) is not a valid run config: {exc}"
+            ) from None
 
     def configs(self, backend: str | None = None):
         return [self.config(i, backend) for i in range(self.n_points)]
@@ -228,7 +234,9 @@ def _parse_grid(table: dict, fixed: dict) -> tuple[GridDim, ...]:
     _table(table, "grid")
     if not table:
         raise ConfigError("[grid] is empty; give at least one setting with a list of values, e.g. g = [0.5, 1.5].")
-    dims, seen_keys, seen_names = [], {}, {}
+    dims: list = []
+    seen_keys: dict[str, str] = {}
+    seen_names: dict[str, str] = {}
     for key, values in table.items():
         section, setting = resolve_key(KEY_ALIASES.get(key, key))
         dotted = f"{section}.{setting}"

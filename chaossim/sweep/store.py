@@ -44,10 +44,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
+from ..build import build_model, load_data
+from ..config import log_steps, probe_steps
 from ..errors import ChaossimError, StoreError
 from ..evaluation import INDEX_NAMES
-from ..training import CHAOS_NAMES, build_model, load_data
+from ..rundir import CHAOS_NAMES
 from .spec import SweepSpec, spec_differences
 
 SCHEMA_VERSION = 2  # 2: crc32c checksums on every array, every chunk of a done point written
@@ -149,16 +151,13 @@ class Layout:
 
 
 def t_age_of(config) -> list[int]:
-    """The training steps at which indices are logged (as chaossim.training.train logs them)."""
-    tc = config.training
-    return [0] + [s for s in range(1, tc.steps + 1) if s % tc.log_every == 0 or s == tc.steps]
+    """The training steps at which indices are logged (:func:`chaossim.config.log_steps`, as train logs them)."""
+    return log_steps(config)
 
 
 def t_age_chaos_of(config) -> list[int]:
-    tc = config.training
-    if not tc.chaos_every or config.model.arch == "rbm":
-        return []
-    return [0] + [s for s in range(1, tc.steps + 1) if s % tc.chaos_every == 0]
+    """The training steps with a chaos probe (:func:`chaossim.config.probe_steps`)."""
+    return probe_steps(config)
 
 
 def param_dims(model) -> dict[str, tuple[str, ...]]:

@@ -7,7 +7,7 @@ chunks): a missing chunk would otherwise read back as NaN, silently. Points not 
 chunks, but a chunk of theirs that exists must decode. Damage outside the points (coordinates,
 ``data_samples``) is reported separately. See docs/faults.md.
 
-``chaossim sweep-verify STORE`` prints the result; ``chaossim sweep SPEC --store STORE`` uses it to
+``chaossim sweep-verify STORE`` prints the result; ``chaossim sweep SWEEP.toml --store STORE`` uses it to
 re-run the damaged points (:func:`chaossim.sweep.cluster.run_sweep`).
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class VerifyReport:
     n_chunks: int = 0                                     # chunks read
     claimed_done: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     problems: dict = field(default_factory=dict)          # point -> [ChunkProblem]
-    shared: list = field(default_factory=list)            # problems outside the points
+    store_wide: list = field(default_factory=list)        # problems outside the points
     unchecked: list = field(default_factory=list)         # arrays without a checksum codec
 
     @property
@@ -65,14 +66,14 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not self.shared
+        return not self.problems and not self.store_wide
 
     def label(self, index: int) -> str:
         return self.labels[index] if index < len(self.labels) else f"point {index}"
 
     def lines(self, limit: int | None = None) -> list[str]:
         """One line per damaged or missing chunk (at most ``limit`` per point), by point."""
-        out = [f"store-wide array {p}" for p in self.shared]
+        out = [f"store-wide array {p}" for p in self.store_wide]
         for i in self.damaged_points:
             probs = self.problems[i]
             shown = probs if limit is None else probs[:limit]
@@ -87,7 +88,7 @@ class VerifyReport:
 def _chunk_files(var_dir: Path) -> set[str]:
     """Keys ("c/0/1/0") of the chunk files of one array (zarr's half-written .partial files excluded)."""
     root = var_dir / "c"
-    keys = set()
+    keys: set[str] = set()
     for dirpath, _, files in os.walk(root):
         rel = Path(dirpath).relative_to(var_dir).as_posix()
         keys.update(f"{rel}/{f}" for f in files if not f.endswith(".partial"))
@@ -112,7 +113,7 @@ def verify_store(path, variables=None) -> VerifyReport:
     try:
         with quiet_zarr():
             root = zarr.open_group(str(path), mode="r", use_consolidated=False)
-            attrs = dict(root.attrs)
+            attrs: dict[str, Any] = dict(root.attrs)
     except Exception as exc:
         raise StoreError(f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}); its metadata is "
                          "damaged. Move it away and run the sweep again (the checkpoints in "
@@ -123,13 +124,13 @@ def verify_store(path, variables=None) -> VerifyReport:
     every_chunk_written = attrs.get(MARKER, 0) >= 2  # schema 1 skipped all-NaN chunks: absence proves nothing
     names = sorted(p.name for p in path.iterdir() if (p / "zarr.json").is_file())
     report = VerifyReport(store=path, grid_dims=grid_dims)
-    arrays = {}
+    arrays: dict[str, Any] = {}  # name -> zarr.Array
     for name in names:
         try:
             with quiet_zarr():
                 arrays[name] = root[name]
         except Exception as exc:
-            report.shared.append(ChunkProblem(name, "zarr.json", f"damaged metadata ({type(exc).__name__})"))
+            report.store_wide.append(ChunkProblem(name, "zarr.json", f"damaged metadata ({type(exc).__name__})"))
     missing_dims = [d for d in grid_dims if d not in arrays]
     if missing_dims or DONE_VARIABLE not in arrays:
         raise StoreError(f"{path} is a damaged sweep store: {missing_dims or [DONE_VARIABLE]} cannot be read. Move "
@@ -159,7 +160,7 @@ def verify_store(path, variables=None) -> VerifyReport:
                 point = int(np.ravel_multi_index(coords[:ng], report.grid_shape))
                 report.problems.setdefault(point, []).append(ChunkProblem(name, key, problem))
             else:
-                report.shared.append(ChunkProblem(name, key, problem))
+                report.store_wide.append(ChunkProblem(name, key, problem))
         if is_point:
             for coords in np.ndindex(*arr.cdata_shape):
                 if arr.metadata.encode_chunk_key(coords) in files:
@@ -172,15 +173,16 @@ def verify_store(path, variables=None) -> VerifyReport:
     if "status" in values:
         claimed |= (np.asarray(values["status"]).reshape(-1) == "done")
     report.claimed_done = claimed
-    for point in np.flatnonzero(claimed if every_chunk_written else np.zeros_like(claimed)):
+    for flat in np.flatnonzero(claimed if every_chunk_written else np.zeros_like(claimed)):
+        point = int(flat)
         idx = tuple(int(i) for i in np.unravel_index(point, report.grid_shape))
-        have = present.get(int(point), set())
+        have = present.get(point, set())
         for name in expected:
             arr = arrays[name]
             for rest in np.ndindex(*arr.cdata_shape[ng:]):
                 if (name, rest) not in have:
                     key = arr.metadata.encode_chunk_key(idx + rest)
-                    report.problems.setdefault(int(point), []).append(ChunkProblem(name, key, "missing"))
+                    report.problems.setdefault(point, []).append(ChunkProblem(name, key, "missing"))
     report.labels = _labels(arrays, grid_dims, report.grid_shape)
     return report
 
@@ -196,7 +198,7 @@ def _read_chunks(arr, files: set, *, keep: bool, out: dict, name: str) -> list:
     """Read ``arr`` slab by slab along its first axis (one slab: all chunks sharing the first chunk
     index); where a slab fails, chunk by chunk. Returns [(chunk coords, problem)] of the chunks that
     exist but do not decode. With ``keep`` the values are stored in ``out[name]`` (damaged: fill)."""
-    bad = []
+    bad: list = []
     if arr.ndim == 0:
         try:
             value = arr[...]
@@ -206,7 +208,7 @@ def _read_chunks(arr, files: set, *, keep: bool, out: dict, name: str) -> list:
             out[name] = value
         return bad
     chunk0 = arr.chunks[0]
-    data = np.full(arr.shape, arr.fill_value, dtype=arr.dtype) if keep else None
+    data: Any = np.full(arr.shape, arr.fill_value, dtype=arr.dtype) if keep else None
     for c0 in range(arr.cdata_shape[0]):
         sel = slice(c0 * chunk0, min((c0 + 1) * chunk0, arr.shape[0]))
         slab_keys = [(c0, *rest) for rest in np.ndindex(*arr.cdata_shape[1:])]
@@ -236,7 +238,7 @@ def _read_chunks(arr, files: set, *, keep: bool, out: dict, name: str) -> list:
 
 
 def _labels(arrays: dict, grid_dims: tuple, shape: tuple) -> list[str]:
-    coords = {}
+    coords: dict[str, Any] = {}
     for d in grid_dims:
         try:
             with quiet_zarr():
@@ -279,6 +281,6 @@ def summary_line(report: VerifyReport) -> str:
     n_done = int(report.intact_done.sum())
     text = (f"{report.n_points} points, {n_done} done and intact, {len(report.damaged_points)} damaged; "
             f"{report.n_chunks} chunks read")
-    if report.shared:
-        text += f"; {len(report.shared)} store-wide array chunk(s) damaged"
+    if report.store_wide:
+        text += f"; {len(report.store_wide)} store-wide array chunk(s) damaged"
     return text

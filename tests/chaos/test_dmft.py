@@ -113,7 +113,8 @@ def test_autocorrelation_solves_the_dmft_equation(g):
     v_ref = lambda x: -0.5 * x ** 2 + g * gh_pair(lncosh, x, d0)
     energy = 0.5 * d1 ** 2 + v_ref(d[1:-1])
     assert np.max(np.abs(energy - v_ref(np.array([d0])))) < 1e-7 * d0 ** 2
-    assert v_ref(np.array([d0]))[0] == pytest.approx(v_ref(np.array([0.0]))[0], abs=5e-8 * d0 ** 2)   # the 80-node reference is good to ~1e-8
+    # the 80-node reference is good to ~1e-8
+    assert v_ref(np.array([d0]))[0] == pytest.approx(v_ref(np.array([0.0]))[0], abs=5e-8 * d0 ** 2)
     np.testing.assert_allclose(dmft_potential(g, [0.0, d0 / 2, d0]), v_ref(np.array([0.0, d0 / 2, d0])),
                                rtol=5e-8, atol=1e-12)
     np.testing.assert_allclose(dmft_phi_autocorrelation(g, s[::100]), gh_pair(np.tanh, d[::100], d0), rtol=1e-6,

@@ -20,7 +20,7 @@ from chaossim.models.architectures import Deep, Restricted, Unrestricted
 
 
 def linear_map(model) -> np.ndarray:
-    """The Euler map's Jacobian at v = 0 (phi'(0) = 1), assembled in float64 from the SPEC equations."""
+    """The Euler map's Jacobian at v = 0 (phi'(0) = 1), assembled in float64 from the paper's eq. 2 and eqs. 4-5."""
     names = list(model.sizes)
     off = dict(zip(names, np.cumsum([0] + [model.sizes[n] for n in names])))
     n = sum(model.sizes.values())

@@ -19,8 +19,19 @@ from chaossim.sweep.store import RUN_VARIABLES, create_store, open_sweep
 from chaossim.training import load_checkpoint
 
 from ..sweep.conftest import assert_same_results, run_in_process, tiny_text
-from .conftest import (IS_ROOT, RUN_SETTINGS, assert_same_params, chaossim, drop_dac_override, fill_disk,
-                       one_line_error, params_of, permission_bits_bind_root, read_only, snapshot)
+from .conftest import (
+    IS_ROOT,
+    RUN_SETTINGS,
+    assert_same_params,
+    chaossim,
+    drop_dac_override,
+    fill_disk,
+    one_line_error,
+    params_of,
+    permission_bits_bind_root,
+    read_only,
+    snapshot,
+)
 
 TRAIN = "chaossim train"
 BIG = [*RUN_SETTINGS, "--set", "model.n_hidden=128"]  # checkpoints of about 100 kB
@@ -32,6 +43,7 @@ def train_cli(run, *extra, steps=10):
     return res
 
 
+@pytest.mark.slow
 def test_case8_read_only_run_directory(tmp_path):
     folder = tmp_path / "ro"
     run = folder / "r"
@@ -47,6 +59,7 @@ def test_case8_read_only_run_directory(tmp_path):
     assert snapshot(folder) == before
 
 
+@pytest.mark.slow
 def test_case8_full_disk_while_training_keeps_the_checkpoint(tmpfs, tmp_path):
     disk = tmpfs(4 << 20)
     run = disk / "r"
@@ -65,6 +78,7 @@ def test_case8_full_disk_while_training_keeps_the_checkpoint(tmpfs, tmp_path):
     assert_same_params(params_of(run), params_of(ref))
 
 
+@pytest.mark.slow
 def test_case8_full_disk_injected_at_the_write_call(tmp_path, monkeypatch, capsys):
     """The same without a mount: ENOSPC raised by fsync of the checkpoint's temporary file."""
     from chaossim.cli import main
@@ -88,6 +102,7 @@ def test_case8_full_disk_injected_at_the_write_call(tmp_path, monkeypatch, capsy
     assert load_checkpoint(run)["step"] == 10 and not list(run.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_case8_permission_denied(tmp_path):
     """A run directory the user may not write: chmod 0555, and as root the command runs without the
     capability that lets root ignore permission bits (CAP_DAC_OVERRIDE)."""

@@ -29,6 +29,7 @@ def trained(tmp_path):
     return run
 
 
+@pytest.mark.slow
 def test_case1_resume_without_config_is_refused_and_nothing_written(trained):
     (trained / "config.toml").unlink()
     before = snapshot(trained)
@@ -45,6 +46,7 @@ def test_case1_resume_without_config_is_refused_and_nothing_written(trained):
     assert snapshot(trained) == before
 
 
+@pytest.mark.slow
 def test_case2_resume_refuses_settings_it_cannot_honour(trained):
     before = snapshot(trained)
     res = chaossim("train", "--run", trained, "--resume", "--steps", 20, "--no-progress", "--set", "model.g=0.7",
@@ -73,6 +75,7 @@ def test_case3_resume_of_a_missing_directory_is_refused(tmp_path):
     assert "holds no chaossim run" in line and list(empty.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_changed_sizes_in_config_are_refused_before_writing(trained):
     cfg = RunConfig.load(trained / "config.toml")
     cfg.replace(**{"model.n_hidden": 8}).save(trained / "config.toml")  # edited by hand after the start
@@ -83,6 +86,7 @@ def test_changed_sizes_in_config_are_refused_before_writing(trained):
 
 
 # ----------------------------------------------------------------------------------- smaller holes
+@pytest.mark.slow
 def test_booleans_are_not_numbers(tmp_path):
     for setting in ("model.g=true", "training.steps=true", "dynamics.T=false"):
         line = one_line_error(chaossim("train", "--run", tmp_path / "r", "--set", setting), PROG)
@@ -92,6 +96,7 @@ def test_booleans_are_not_numbers(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_capped_n_eval_is_said_once(tmp_path):
     res = chaossim("train", "--run", tmp_path / "r", *RUN_SETTINGS, "--set", "training.n_eval=5000", "--steps", 10)
     assert res.returncode == 0, res.stderr
@@ -112,6 +117,7 @@ def test_empty_batch_is_a_clear_error():
         RBM(8, 4, seed=0).train_step(empty, T=2)
 
 
+@pytest.mark.slow
 def test_orphan_temporaries_of_a_killed_writer_are_removed_on_the_next_start(trained):
     """A writer killed (SIGKILL) in the middle of an atomic checkpoint write leaves its temporary file."""
     code = "import sys; from chaossim.io import atomic_write_bytes; atomic_write_bytes(sys.argv[1], bytes(300_000_000))"
@@ -152,6 +158,7 @@ LONG = [*RUN_SETTINGS[:-1], "--set", "training.checkpoint_every=3", "--set", "tr
         "--set", "model.n_hidden=48", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_meta_follows_every_checkpoint_and_a_kill_is_recorded_on_the_next_start(tmp_path):
     run = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "chaossim", "train", "--run", str(run), *LONG, "--steps", "3000"],
@@ -176,6 +183,7 @@ def test_meta_follows_every_checkpoint_and_a_kill_is_recorded_on_the_next_start(
     assert entry["step"] == step and entry["pid"] == proc.pid and entry["how"].startswith("killed")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_ctrl_c_keep_a_checkpoint_and_record_the_stop(tmp_path, signum, status):
     run = tmp_path / "r"
@@ -210,6 +218,7 @@ def test_sigterm_and_ctrl_c_keep_a_checkpoint_and_record_the_stop(tmp_path, sign
     np.testing.assert_array_equal(load_checkpoint(run)["history"]["E2"], load_checkpoint(ref)["history"]["E2"])
 
 
+@pytest.mark.slow
 def test_a_run_being_trained_is_not_resumed_by_a_second_process(tmp_path):
     run = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "chaossim", "train", "--run", str(run), *LONG, "--steps", "100000"],

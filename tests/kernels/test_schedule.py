@@ -7,7 +7,16 @@ from chaossim.ensemble import Ensemble
 from chaossim.errors import ConfigError
 from chaossim.kernels import HostOps, ScheduledTrainer, build_program
 from chaossim.kernels.schedule import (
-    OP_N, OP_T, Fork, Gemm, Join, Layout, LRUCache, Pre, _gemm_block, check_program,
+    OP_N,
+    OP_T,
+    Fork,
+    Gemm,
+    Join,
+    Layout,
+    LRUCache,
+    Pre,
+    _gemm_block,
+    check_program,
 )
 from chaossim.models import Deep, Restricted, Unrestricted
 
@@ -101,7 +110,7 @@ def test_in_place_parameter_changes_are_seen(ensemble):
     tr = ScheduledTrainer(fast, HostOps(np.float64, streams=2))
     rng = np.random.default_rng(1)
     shape = ((2,) if ensemble else ()) + (5, 10)
-    for step in range(4):
+    for _ in range(4):
         b = np.tanh(rng.normal(size=shape))
         plain.train_step(b, T=3, k=0.2)
         tr.train_step(b, T=3, k=0.2)

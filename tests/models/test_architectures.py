@@ -1,4 +1,4 @@
-"""The three architectures against the SPEC equations written out independently, in float64."""
+"""The three architectures against the paper's eqs. (2), (4)-(5), (8)-(10), written out independently in float64."""
 import math
 
 import numpy as np
@@ -91,7 +91,7 @@ def test_fixed_couplings_have_variance_g_and_trained_start_at_zero():
 
 
 def test_restricted_exact_clamped_solution_matches_small_dt_simulation(rng):
-    """SPEC: h(T) = h(0) e^{-T/tau} + u (1 - e^{-T/tau}) with u = Wt-drive of the clamped data + c."""
+    """Paper eq. 7: h(T) = h(0) e^{-T/tau} + u (1 - e^{-T/tau}) with u = Wt-drive of the clamped data + c."""
     nv, nh, tau, T = 6, 5, 10.0, 30.0
     m = cs.Restricted(nv, nh, g=1.5, seed=4, dtype="float64")
     _randomise(m, rng)
@@ -135,7 +135,7 @@ def test_hebbian_update_restricted_hand_checked():
 
 
 def _reference_deltas(arch, p, xi, free0, clamped0, steps, a, T_over_tau, k):
-    """A contrastive Hebbian step written directly from SPEC "Training", independent of the engine."""
+    """A contrastive Hebbian step written directly from the paper's eqs. 3, 6, 11-15, independent of the engine."""
     t = TANH
     def step_free(s):
         if arch == "unrestricted":

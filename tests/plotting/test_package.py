@@ -64,6 +64,7 @@ def test_returns_a_figure_and_keeps_the_callers_backend(name, svg_backend):
     assert matplotlib.get_backend() == "svg"
 
 
+@pytest.mark.slow
 def test_pyplot_is_never_imported(tmp_path):
     """Import the package, draw and save every figure, in a fresh interpreter: pyplot stays unimported."""
     code = (

@@ -1,4 +1,6 @@
 """Shared helpers of the sweep tests: tiny specs and an in-process reference sweep."""
+import shutil
+
 import numpy as np
 import pytest
 
@@ -108,9 +110,21 @@ def assert_same_results(a, b, skip=RUN_VARIABLES):
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"variable {name} differs")
 
 
-@pytest.fixture
-def tiny_store(tmp_path):
+@pytest.fixture(scope="session")
+def _tiny_store_once(tmp_path_factory):
+    """The tiny sweep, run once per session (a few seconds); tests get their own copy."""
     spec = tiny_spec()
-    store = tmp_path / "tiny.zarr"
+    store = tmp_path_factory.mktemp("tiny_once") / "tiny.zarr"
     run_in_process(spec, store)
     return spec, store
+
+
+@pytest.fixture
+def tiny_store(_tiny_store_once, tmp_path):
+    """A finished tiny sweep in this test's folder: a copy of the store and of what lies next to it
+    (the run directories, the log), so a test may change it."""
+    spec, master = _tiny_store_once
+    for path in master.parent.iterdir():
+        if path.name.startswith(master.name):
+            (shutil.copytree if path.is_dir() else shutil.copy2)(path, tmp_path / path.name)
+    return spec, tmp_path / master.name

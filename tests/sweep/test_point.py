@@ -9,6 +9,7 @@ from chaossim.sweep.store import RUN_VARIABLES, create_store, open_sweep, runs_d
 from .conftest import max_difference, run_groups_in_process, run_in_process, tiny_spec
 
 
+@pytest.mark.slow
 def test_a_grouped_sweep_equals_the_ungrouped_one_in_float64(tmp_path):
     """Every variable of the store but the per-run bookkeeping, to 1e-12 (float64, NumPy)."""
     spec = tiny_spec(g="[1.0, 1.5, 2.0]", T="[10.0, 20.0]", extra_grid="seed = [0, 1]",
@@ -24,6 +25,7 @@ def test_a_grouped_sweep_equals_the_ungrouped_one_in_float64(tmp_path):
     assert set(RUN_VARIABLES) == {"wall_time", "completed_at", "run_id", "group_size"}
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_failing_point_of_a_group_is_recorded_as_alone_and_the_others_are_done(tmp_path):
     """g = 1e300 overflows the float32 couplings: that point diverges at its first evaluation."""
@@ -41,6 +43,7 @@ def test_a_failing_point_of_a_group_is_recorded_as_alone_and_the_others_are_done
         np.testing.assert_array_equal(g[name].values[[0, 2]], a[name].values[[0, 2]], err_msg=name)
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_of_a_member_is_set_aside(tmp_path):
     spec = tiny_spec(g="[1.0, 2.0]", T="[10.0]")
     store = tmp_path / "s.zarr"

@@ -120,7 +120,8 @@ def test_region_writes_into_a_real_zarr_store(tmp_path_factory, spec_values):
     spec, _ = spec_values
     path = tmp_path_factory.mktemp("prop") / "grid.zarr"
     template = xr.Dataset({"point": (spec.dims, da.full(spec.shape, -1, dtype="int64", chunks=(1,) * len(spec.dims))),
-                           "trace": (spec.dims + ("t",), da.full(spec.shape + (3,), np.nan, chunks=(1,) * len(spec.dims) + (3,)))},
+                           "trace": (spec.dims + ("t",),
+                                     da.full(spec.shape + (3,), np.nan, chunks=(1,) * len(spec.dims) + (3,)))},
                           coords=spec.coords())
     template.to_zarr(path, compute=False, mode="w", consolidated=False, encoding={"point": {"fill_value": -1}})
     for i in range(spec.n_points):

@@ -45,7 +45,8 @@ def test_shipped_specs_parse():
     paper = load_spec(ROOT / "sweeps" / "paper.toml")
     assert set(paper.dims) == {"dataset", "arch"}
     cfg = paper.config(0)
-    assert (cfg.model.n_hidden, cfg.model.n_hidden2, cfg.dynamics.dt, cfg.dynamics.tau, cfg.dynamics.T) == (500, 100, 1.0, 10.0, 100.0)
+    assert (cfg.model.n_hidden, cfg.model.n_hidden2, cfg.dynamics.dt, cfg.dynamics.tau, cfg.dynamics.T) == \
+        (500, 100, 1.0, 10.0, 100.0)
     assert (cfg.model.g, cfg.training.k, cfg.training.batch_size, cfg.training.n_eval, cfg.training.steps) == \
         (1.5, 0.01, 500, 10000, 300000)
 

@@ -9,8 +9,16 @@ from chaossim.errors import StoreError
 from chaossim.evaluation import INDEX_NAMES
 from chaossim.sweep.point import compute_point, run_point
 from chaossim.sweep.report import final_indices, sweep_report
-from chaossim.sweep.store import (POINT_VARIABLES, check_matches, create_store, done_mask, open_or_create,
-                                  open_sweep, quiet_zarr, write_failure)
+from chaossim.sweep.store import (
+    POINT_VARIABLES,
+    check_matches,
+    create_store,
+    done_mask,
+    open_or_create,
+    open_sweep,
+    quiet_zarr,
+    write_failure,
+)
 
 from .conftest import tiny_spec
 
@@ -104,8 +112,9 @@ def test_unicode_error_round_trips(tmp_path):
 
 
 def test_hidden_size_on_the_grid_is_nan_padded(tmp_path):
-    from .conftest import tiny_text
     from chaossim.sweep.spec import parse_spec
+
+    from .conftest import tiny_text
     text = tiny_text(g="[1.5]", T="[10.0]", extra_grid="n_hidden = [4, 8]").replace("n_hidden = 8\n", "")
     spec = parse_spec(text)
     store = tmp_path / "p.zarr"
@@ -137,7 +146,8 @@ def test_diverging_point_is_recorded_failed(tmp_path):
 def test_mismatched_spec_is_refused(tiny_store):
     spec, store = tiny_store
     other = tiny_spec(g="[1.0, 2.5]")
-    with pytest.raises(StoreError, match=r"grid\.model\.g: store has \[1\.0, 2\.0\], spec has \[1\.0, 2\.5\].*new --store"):
+    expected = r"grid\.model\.g: store has \[1\.0, 2\.0\], spec has \[1\.0, 2\.5\].*new --store"
+    with pytest.raises(StoreError, match=expected):
         open_or_create(store, other)
     steps = tiny_spec(steps=60)
     with pytest.raises(StoreError, match=r"base\.training\.steps: store has 50, spec has 60"):
@@ -221,6 +231,7 @@ def test_gpus_without_dask_cuda_is_a_clear_error(tmp_path, capsys):
     except ImportError:
         pass
     from chaossim.sweep.__main__ import main
+
     from .conftest import tiny_text
     spec_file = tmp_path / "s.toml"
     spec_file.write_text(tiny_text())

@@ -1,6 +1,7 @@
-"""Command-line hooks: ``chaossim sweep``, ``sweep-report`` and ``sweep-verify`` (wired by :func:`add_parsers`).
+"""``chaossim sweep``, ``sweep-report`` and ``sweep-verify`` (docs/sweeps.md), wired by :func:`add_parsers`.
 
-Errors are reported by :func:`chaossim.cli.run_command` (one line, exit status 1; see ``chaossim --help``).
+Errors are reported by :func:`chaossim.cli.app.run_command` (one line, exit status 1; see ``chaossim --help``).
+The sweep modules (and with them Dask) are imported only when one of these commands runs.
 """
 from __future__ import annotations
 
@@ -91,9 +92,9 @@ def default_store(spec_path) -> Path:
 
 
 def cmd_sweep(args) -> int:
-    from .cluster import run_sweep
-    from .report import sweep_report
-    from .spec import load_spec
+    from ..sweep.cluster import run_sweep
+    from ..sweep.report import sweep_report
+    from ..sweep.spec import load_spec
 
     spec = load_spec(args.spec)
     store = Path(args.store) if args.store else default_store(args.spec)
@@ -117,8 +118,8 @@ def cmd_sweep(args) -> int:
 def _summary(store: Path, figures) -> None:
     """What the sweep wrote, how the indices changed from step 0, what to run next (chaossim.progress)."""
     from ..progress import summary
-    from .report import change_lines
-    from .store import open_sweep, runs_dir
+    from ..sweep.report import change_lines
+    from ..sweep.store import open_sweep, runs_dir
 
     changes = change_lines(open_sweep(store, check=False))
     print("\n" + summary([store, f"{runs_dir(store)}/ (each point's run directory and checkpoints)", *figures],
@@ -127,16 +128,16 @@ def _summary(store: Path, figures) -> None:
 
 
 def cmd_report(args) -> int:
-    from .report import sweep_report
+    from ..sweep.report import sweep_report
 
     sweep_report(args.store, args.out)
     return 0
 
 
 def cmd_verify(args) -> int:
-    from .lock import holder_of
-    from .store import runs_dir
-    from .verify import summary_line, verify_store
+    from ..sweep.lock import holder_of
+    from ..sweep.store import runs_dir
+    from ..sweep.verify import summary_line, verify_store
 
     holder, alive = holder_of(args.store)
     if holder is not None and alive is not False:
@@ -149,7 +150,7 @@ def cmd_verify(args) -> int:
         print(line)
     spec = _stored_spec(args.store) if report.damaged_points else None
     if spec is not None:
-        from .verify import checkpoint_state
+        from ..sweep.verify import checkpoint_state
 
         for i in report.damaged_points:
             print(f"point {i} re-run: {checkpoint_state(args.store, spec, i)}")
@@ -159,7 +160,7 @@ def cmd_verify(args) -> int:
     print(f"{args.store}: {summary_line(report)}")
     if report.ok:
         return 0
-    if report.shared:
+    if report.store_wide:
         print(f"the store is damaged outside its points: move it away and run `chaossim sweep SPEC --store "
               f"{args.store}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
               file=sys.stderr)
@@ -172,8 +173,8 @@ def cmd_verify(args) -> int:
 def _stored_spec(store):
     """The spec a store was made with (from its attributes), or None when it cannot be read."""
     try:
-        from .spec import parse_spec
-        from .store import open_sweep
+        from ..sweep.spec import parse_spec
+        from ..sweep.store import open_sweep
 
         ds = open_sweep(store, check=False)
         return parse_spec(ds.attrs["spec_toml"], ds.attrs.get("name", "sweep"))

@@ -1,0 +1,184 @@
+"""The package's import structure (docs/architecture.md): every module imports on its own, the graph of
+top-level imports among chaossim modules has no cycle, and the core (all but chaossim.sweep) imports no Dask.
+
+Imports inside functions (lazy imports) are allowed; those that lie on a cycle once lazy imports are counted
+too are listed in LAZY_CYCLES, so that a new one is a decision, not an accident.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import chaossim
+
+PACKAGE = Path(chaossim.__file__).parent
+
+# (importer, imported): lazy imports on a cycle of the graph of all imports. The one cycle: the sweep
+# report draws with chaossim.plotting, whose phase diagram uses the reductions of chaossim.sweep.summary
+# (importing which runs chaossim.sweep's __init__, whose lazy attributes include the report).
+LAZY_CYCLES = {("chaossim.sweep", "chaossim.sweep.report"), ("chaossim.sweep.report", "chaossim.plotting")}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_package(name: str) -> bool:
+    return MODULES.get(name) is not None and MODULES[name].name == "__init__.py"
+
+
+def _ancestors(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _resolve(importer: str, node: ast.ImportFrom | ast.Import) -> set[str]:
+    """The chaossim modules an import statement of ``importer`` executes (with the packages above them)."""
+    targets: set[str] = set()
+    if isinstance(node, ast.Import):
+        targets = {a.name for a in node.names if a.name.split(".")[0] == "chaossim"}
+    else:
+        if node.level:
+            base = importer.split(".") if _is_package(importer) else importer.split(".")[:-1]
+            base = base[: len(base) - (node.level - 1)]
+            source = ".".join(base + ([node.module] if node.module else []))
+        else:
+            source = node.module or ""
+        if source.split(".")[0] != "chaossim":
+            return set()
+        subs = {f"{source}.{a.name}" for a in node.names if f"{source}.{a.name}" in MODULES}
+        targets |= subs
+        if len(subs) < len(node.names):  # some names are attributes of ``source`` itself
+            targets.add(source)
+        elif source not in _ancestors(importer):  # importing a submodule runs its package's __init__
+            targets.add(source)
+    out = set()
+    own = set(_ancestors(importer))
+    for t in targets:
+        while t not in MODULES and "." in t:
+            t = t.rsplit(".", 1)[0]
+        out.add(t)
+        out |= {a for a in _ancestors(t) if a not in own}
+    out.discard(importer)
+    return out
+
+
+def _imports(name: str) -> tuple[set[str], set[str]]:
+    """(top-level, lazy) chaossim imports of a module; ``if TYPE_CHECKING:`` blocks are neither."""
+    tree = ast.parse(MODULES[name].read_text(), filename=str(MODULES[name]))
+    top: set[str] = set()
+    lazy: set[str] = set()
+
+    def visit(body, in_function: bool):
+        for node in body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                (lazy if in_function else top).update(_resolve(name, node))
+            elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                visit(node.body, True)
+            else:
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    visit(getattr(node, field, []) or [], in_function)
+
+    visit(tree.body, False)
+    return top, lazy - top
+
+
+def _graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    top, lazy = {}, {}
+    for name in MODULES:
+        top[name], lazy[name] = _imports(name)
+    return top, lazy
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(u: str) -> list[str] | None:
+        state[u] = 1
+        stack.append(u)
+        for v in sorted(graph.get(u, ())):
+            if state.get(v) == 1:
+                return stack[stack.index(v):] + [v]
+            if v not in state:
+                found = dfs(v)
+                if found:
+                    return found
+        stack.pop()
+        state[u] = 2
+        return None
+
+    for u in sorted(graph):
+        if u not in state:
+            found = dfs(u)
+            if found:
+                return found
+    return None
+
+
+def _reaches(graph: dict[str, set[str]], src: str, dst: str) -> bool:
+    seen, todo = set(), [src]
+    while todo:
+        u = todo.pop()
+        if u == dst:
+            return True
+        if u not in seen:
+            seen.add(u)
+            todo.extend(graph.get(u, ()))
+    return False
+
+
+def test_the_resolver_sees_relative_and_package_imports():
+    top, _ = _imports("chaossim.training")
+    assert {"chaossim.rundir", "chaossim.build", "chaossim.streams"} <= top
+    assert "chaossim" not in top  # `from . import streams` imports a submodule, not the package's names
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_top_level_imports_have_no_cycle():
+    top, _ = _graph()
+    cycle = _find_cycle(top)
+    assert cycle is None, "import cycle among chaossim modules: " + " -> ".join(cycle or [])
+
+
+def test_lazy_imports_on_a_cycle_are_listed():
+    top, lazy = _graph()
+    full = {u: top[u] | lazy[u] for u in top}
+    on_cycle = {(u, v) for u, vs in lazy.items() for v in vs if _reaches(full, v, u)}
+    assert on_cycle == LAZY_CYCLES, (
+        "a lazy import lies on an import cycle; move the code it needs down the layers (docs/architecture.md) "
+        f"or list it here. New: {sorted(on_cycle - LAZY_CYCLES)}, gone: {sorted(LAZY_CYCLES - on_cycle)}")
+
+
+def _import_all(names: list[str]) -> subprocess.CompletedProcess:
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))))\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+
+
+def test_the_core_imports_in_a_fresh_interpreter_without_dask():
+    core = [m for m in MODULES if not m.startswith("chaossim.sweep") and not m.endswith("__main__")]
+    run = _import_all(core)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == [], f"the core imported {run.stdout.split()}: Dask belongs to chaossim.sweep"
+
+
+def test_every_module_imports_in_a_fresh_interpreter():
+    run = _import_all([m for m in MODULES if not m.endswith("__main__")])
+    assert run.returncode == 0, run.stderr[-3000:]
