@@ -250,10 +250,8 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
         return plotting.plot_indices_vs_time([load_evaluation(r) for r in runs], labels=names)
     if figure == "training":
         return plotting.plot_training_curves([load_history(r) for r in runs], labels=names)
-    if figure == "generated":
-        from .run_plots import generated_figure
-
-        return generated_figure(runs[0])
+    if figure == "generated":  # drawn by chaossim.run_plots, which reads the run through this module
+        raise ConfigError("the generated figure is drawn by chaossim.run_plots.generated_figure(RUN).")
     # receptive-fields
     from .config import RunConfig
     from .rundir import load_checkpoint

@@ -55,6 +55,10 @@ def cmd_plot(args) -> int:
     check_writable(args.out, "the output folder", "give --out DIR in a writable place")
     if many:
         fig = figure_of_runs(args.figure, args.run, labels=args.label)
+    elif args.figure == "generated":
+        from ..run_plots import generated_figure
+
+        fig = generated_figure(args.run)
     elif args.figure == "receptive-fields":
         fig = figure_of_runs(args.figure, [args.run], n=args.n, seed=args.seed, part=args.part)
         stem += "_A" if args.part == "A" else ""
