@@ -1,5 +1,6 @@
-"""The long-time analysis of a trained run (the ``chaossim analyze`` command, :mod:`chaossim.cli.analyze`): where free runs end up long
-after the generation time T (fixed points, how many distinct states, mode collapse; docs/indices.md).
+"""The long-time analysis of a trained run (the ``chaossim analyze`` command, :mod:`chaossim.cli.analyze`):
+where free runs end up long after the generation time T (fixed points, how many distinct states, mode
+collapse; docs/indices.md).
 
 ``n`` free runs from random starts (the same starts for every t) are followed to each ``t_long``; at each the
 visible states phi(v) are clustered (:func:`chaossim.analysis.count_distinct`: states closer than
