@@ -66,7 +66,7 @@ def generated_figure(source, *, run=None, n: int | None = None):
                             "tells their shape; pass the run directory (chaossim plot generated RUN).")
         shape = (side, side)
     fig = plot_snapshots(samples, g["t"], shape, T=T)
-    fig.suptitle(f"chaossim sample: phi(v(t)) of {samples.shape[1]} random starts at t = "
-                 f"{', '.join(f'{x:g}' for x in g['t'])}" + (f" (training T = {T:g})" if T is not None else ""),
-                 fontsize=10)
+    fig.suptitle(f"chaossim sample: phi(v(t)) of\n{samples.shape[1]} random starts at\nt = "
+                 f"{', '.join(f'{x:g}' for x in g['t'])}" + (f"\n(training T = {T:g})" if T is not None else ""),
+                 fontsize=9)
     return fig

@@ -35,7 +35,7 @@ def test_plot_generated_draws_each_time_as_a_column_of_the_stored_samples(sample
     other = tmp_path / "elsewhere.npz"
     shutil.copy(sampled_run / "generated.npz", other)
     assert load_generated(other)["samples"].shape == (3, 5, 64)
-    assert generated_figure(other).get_suptitle().endswith("t = 5, 10, 40")
+    assert generated_figure(other).get_suptitle().endswith("t = 5, 10, 40")  # no run: no T line
 
 
 def test_plot_generated_refuses_what_it_cannot_draw(tmp_path, tiny_trained_run):

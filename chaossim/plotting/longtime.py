@@ -67,7 +67,7 @@ def plot_long_time_states(
         a.set_axis_off()
     for a, img, i in zip(axes, images, shown):
         a.imshow(img, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        a.set_title(f"{int(c[i])} runs", fontsize=8)
+        a.set_title(f"{int(c[i])} run{'' if int(c[i]) == 1 else 's'}", fontsize=8)
     more = f" (the {len(shown)} most visited)" if len(order) > len(shown) else ""
     states_word = "state" if len(order) == 1 else "states"
     right.suptitle(f"{len(order)} distinct {states_word}\nat $t={t[-1]:g}${more}", fontsize=9)
