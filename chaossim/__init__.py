@@ -7,7 +7,6 @@ SVD view of learning: :mod:`chaossim.analysis`. Figures (from arrays, returned a
 :mod:`chaossim.plotting`. Sweeps (Dask, zarr): :mod:`chaossim.sweep`.
 """
 from ._version import __version__
-
 from .backend import get_backend, gpu_available, to_numpy
 from .config import RunConfig
 from .data import Dataset, available_datasets, load_dataset

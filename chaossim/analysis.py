@@ -26,7 +26,7 @@ from . import streams
 from .backend import derive_seed, to_numpy
 from .errors import ConfigError, DataError, StoreError
 from .io import load_npz
-from .validation import check_size, steps_for
+from .validation import check_seed, check_size, steps_for
 
 # ------------------------------------------------------------------ SVD of coupling matrices
 
@@ -174,8 +174,8 @@ class LongTimeStates:
 
 
 def fixed_points(model, n: int, t_long: float, seed: int, *, tol: float = 1e-4) -> LongTimeStates:
-    """phi(v(t_long)) of ``n`` free runs from N(0, 1) starts (SPEC "Integration"; past t = T the trained
-    dynamics falls onto a few learned fixed points, SPEC "Accuracy indices"), with a speed check telling
+    """phi(v(t_long)) of ``n`` free runs from N(0, 1) starts (docs/model.md "Integration"; past t = T the trained
+    dynamics falls onto a few learned fixed points, docs/indices.md), with a speed check telling
     real fixed points (speed * tau < ``tol``) from states still moving (chaotic or cycling).
 
     The starts come from a generator of their own (``seed``); ``model.rng`` is not touched.
@@ -185,9 +185,7 @@ def fixed_points(model, n: int, t_long: float, seed: int, *, tol: float = 1e-4) 
     tol = float(tol)
     if not (math.isfinite(tol) and tol > 0):
         raise ConfigError(f"tol must be a finite number > 0, got {tol!r}.")
-    if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
-    state = model.random_state(n, rng=model.bk.rng(derive_seed(int(seed), streams.ANALYSIS_STATES)))
+    state = model.random_state(n, rng=model.bk.rng(derive_seed(check_seed(seed), streams.ANALYSIS_STATES)))
     state = model.run(state, steps) if steps else state
     after = model.euler_step(state, model.dt / model.tau, model.operators())
     xp = model.xp

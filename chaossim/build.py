@@ -7,11 +7,12 @@ equations are in docs/model.md; the seeds in docs/reproducibility.md.
 from __future__ import annotations
 
 from .config import RunConfig
+from .models.protocol import Model
 
 __all__ = ["build_model", "load_data"]
 
 
-def build_model(config: RunConfig, n_visible: int):
+def build_model(config: RunConfig, n_visible: int) -> Model:
     """The model a config describes, with its fixed couplings drawn from ``model.seed``."""
     m, dyn, bk = config.model, config.dynamics, config.backend
     common = dict(seed=m.seed, backend=bk.name, dtype=bk.dtype)

@@ -28,6 +28,7 @@ except ModuleNotFoundError:  # Python < 3.11
 import tomli_w
 
 from .errors import ConfigError
+from .validation import check_count, check_rate, check_seed, check_size
 
 ARCHS = ("unrestricted", "restricted", "deep", "rbm")
 DEFAULT_K = {"unrestricted": 0.01, "restricted": 0.01, "deep": 0.01, "rbm": 0.003}
@@ -50,11 +51,10 @@ class ModelConfig:
         if self.arch not in ARCHS:
             raise ConfigError(f"model.arch must be one of {ARCHS}, got {self.arch!r}.")
         for name in ("n_hidden", "n_hidden2"):
-            _positive_int(f"model.{name}", getattr(self, name))
+            check_size(f"model.{name}", getattr(self, name))
         if not (math.isfinite(self.g) and self.g >= 0):
             raise ConfigError(f"model.g must be finite and >= 0, got {self.g!r}.")
-        if int(self.seed) != self.seed or self.seed < 0:
-            raise ConfigError(f"model.seed must be a non-negative integer, got {self.seed!r}.")
+        check_seed(self.seed, "model.seed")
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,11 @@ class TrainingConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "log_every", "checkpoint_every", "n_eval"):
-            _positive_int(f"training.{name}", getattr(self, name))
+            check_size(f"training.{name}", getattr(self, name))
         for name in ("snapshot_every", "chaos_every"):
-            v = getattr(self, name)
-            if int(v) != v or v < 0:
-                raise ConfigError(f"training.{name} must be an integer >= 0, got {v!r}.")
-        if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, (int, float))
-                                   or not (math.isfinite(self.k) and self.k >= 0)):
-            raise ConfigError(f"training.k must be finite and >= 0, got {self.k!r}.")
+            check_count(f"training.{name}", getattr(self, name), note=" (0: never)")
+        if self.k is not None:  # None: DEFAULT_K of the architecture (RunConfig.resolved)
+            check_rate(self.k, "training.k (the learning rate)")
 
 
 @dataclass(frozen=True)
@@ -112,9 +109,7 @@ class DataConfig:
 
     def __post_init__(self):
         for name in ("n_train", "n_test"):
-            v = getattr(self, name)
-            if int(v) != v or v < 0:
-                raise ConfigError(f"data.{name} must be an integer >= 0 (0 = all), got {v!r}.")
+            check_count(f"data.{name}", getattr(self, name), note=" (0 = all)")
         vr = self.value_range
         if not isinstance(vr, (list, tuple)) or len(vr) not in (0, 2) or not (len(vr) == 0
                 or all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vr)):
@@ -267,11 +262,6 @@ def _section(name: str, klass, values: dict):
             raise ConfigError(f"{name}.{key} must be of type {kind}, got {value!r}.") from None
         typed[key] = value
     return klass(**typed)
-
-
-def _positive_int(name, v):
-    if isinstance(v, bool) or int(v) != v or v <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {v!r}.")
 
 
 # ------------------------------------------------------------------------------------------ schedules

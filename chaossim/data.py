@@ -49,6 +49,7 @@ import numpy as np
 from . import streams
 from .backend import to_numpy
 from .errors import ConfigError, DataError
+from .validation import check_seed
 
 __all__ = [
     "Dataset",
@@ -655,9 +656,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, n_trai
     tf = float(test_fraction)
     if not 0.0 < tf < 1.0:
         raise ConfigError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}.")
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
-    seed = int(seed)
+    seed = check_seed(seed)
 
     user = _user_path(name, data_dir)
     key = _ALIASES.get(name.lower(), name.lower())

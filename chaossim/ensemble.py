@@ -1,16 +1,15 @@
 """Ensembles: R models of one architecture and shape, differing in g and seed, integrated and trained together.
 
 Member r of an ensemble IS the single model built with (g_r, seed_r): its fixed couplings are drawn
-exactly as that model draws them (SPEC "Notation"), its trained parameters start at zero, and its
+exactly as that model draws them (docs/model.md "Notation"), its trained parameters start at zero, and its
 random initial states come from that model's generator in the same order. The parameters are stacked
 along a leading axis R and every step is one batched matmul per coupling, ``xp.matmul`` on
 (R, M, N_pre) x (R, N_pre, N_post), so on a GPU the R small products fill the card together.
 
 The physics is the single model's: the layer/coupling/trained tables come from the architecture
-classes, and the Euler step, the clamped relaxation and the training step are the methods of
-:class:`chaossim.models.network.Network` (SPEC "Integration" and "Training"), borrowed unchanged.
-Only the three places that depend on the rank of the arrays (forming the operators, adding the bias,
-the Hebbian correlations) are written here, rank-generically.
+classes, and the Euler step, the clamped relaxation and the training step are those of the common base
+:class:`chaossim.models.network.Engine` (docs/model.md "Integration" and "Training"), written
+rank-generically once for both. Only forming the operators (a stacked matmul) is written here.
 """
 from __future__ import annotations
 
@@ -22,8 +21,8 @@ import numpy as np
 from .backend import get_backend
 from .errors import ConfigError, DataError
 from .models import ARCHITECTURES
-from .models.network import Network, Params, ParamsOwner, _split_init
-from .validation import check_dynamics, check_record, check_size, check_values, steps_for
+from .models.network import Engine, Network, Params, _split_init
+from .validation import check_rate, check_record, check_size, check_values, model_dynamics, steps_for
 
 
 def _swap(a):
@@ -45,8 +44,8 @@ def _check_batch3(a, name: str, r: int, width: int | None, *, batch: int | None 
     return a
 
 
-class Ensemble(ParamsOwner):
-    """R models of one architecture and shape, differing in (g, seed), trained together (SPEC "Training").
+class Ensemble(Engine):
+    """R models of one architecture and shape, differing in (g, seed), trained together (docs/model.md "Training").
 
     ``Ensemble("restricted", (784, 500), gs=[1.2, 1.5], seeds=[0, 1])`` or ``Ensemble.from_models(models)``.
     ``sizes`` are the architecture's positional sizes (a sequence) or its size keywords (a mapping).
@@ -125,21 +124,15 @@ class Ensemble(ParamsOwner):
         xp = self.bk.xp
         self._params = Params(self.bk, {k: xp.stack([m.params[k] for m in models]) for k in first.params})
 
-    # ------------------------------------------------------------------ parameters and description
-    @property
-    def xp(self):
-        return self.bk.xp
+    stacked = True
 
+    # ------------------------------------------------------------------ parameters and description
     @property
     def n_members(self) -> int:
         return len(self.seeds)
 
     def __len__(self) -> int:
         return self.n_members
-
-    @property
-    def n_visible(self) -> int:
-        return self.sizes[self.visible]
 
     def describe(self) -> dict:
         return {"arch": self.arch, **self._size_kwargs, "gs": list(self.gs), "seeds": list(self.seeds),
@@ -171,16 +164,6 @@ class Ensemble(ParamsOwner):
             ops[c.post].append((c.pre, xp.ascontiguousarray(_swap(k) * (1.0 / math.sqrt(self.sizes[c.pre])))))
         return ops
 
-    # The single model's physics, unchanged (they only call the methods above and elementwise xp).
-    activity = Network.activity
-    drive = Network.drive
-    coupled_input = Network.coupled_input
-    hebbian_update = Network.hebbian_update
-    euler_step = Network.euler_step
-    relax_clamped = Network.relax_clamped
-    _train_step = Network._train_step
-    _bias_of = Network._bias_of
-
     # ------------------------------------------------------------------ integration
     def _as_state(self, state: Mapping) -> dict:
         if not isinstance(state, Mapping):
@@ -197,7 +180,7 @@ class Ensemble(ParamsOwner):
         return out
 
     def _as_clamp(self, clamp: Mapping | None, batch: int) -> dict:
-        """Clamped values as (R, batch, units); (batch, units) or (units,) arrays are shared by all members."""
+        """Clamped values as (R, batch, units); (batch, units) or (units,) arrays are used by all members."""
         out, xp, r = {}, self.xp, self.n_members
         for name, value in (clamp or {}).items():
             if name not in self.sizes:
@@ -211,12 +194,11 @@ class Ensemble(ParamsOwner):
         return out
 
     def _dynamics(self, dt, tau, force):
-        return check_dynamics(self.dt if dt is None else dt, self.tau if tau is None else tau,
-                              force=force or self.force)
+        return model_dynamics(self, dt, tau, force)
 
     def run(self, state: Mapping, steps: int, dt: float | None = None, tau: float | None = None,
             clamp: Mapping | None = None, record: Sequence[int] | None = None, *, force: bool = False):
-        """Euler-integrate every member ``steps`` steps (SPEC "Integration"); see :meth:`Network.run`.
+        """Euler-integrate every member ``steps`` steps (docs/model.md "Integration"); see :meth:`Network.run`.
 
         ``state[layer]``: (R, batch, units). With ``record``, returns ``(final, trajectory)`` with
         ``trajectory[layer]`` of shape (R, len(record), batch, units).
@@ -228,7 +210,6 @@ class Ensemble(ParamsOwner):
         return self._run(state, steps, dt / tau, clamp, check_record(record, steps))
 
     record_axis = 1  # trajectories are (R, len(record), batch, units)
-    _run = Network._run
 
     def random_state(self, n: int, layers: Sequence[str] | None = None) -> dict:
         """N(0, 1) states (R, n, units): member r draws from its own generator as the single model does."""
@@ -263,7 +244,7 @@ class Ensemble(ParamsOwner):
         return free, clamped
 
     def as_batches(self, batches, *, check: bool = True):
-        """Minibatches as (R, M, Nv) in [-1, 1]; one (M, Nv) array is shared by all members. ``check=False``
+        """Minibatches as (R, M, Nv) in [-1, 1]; one (M, Nv) array is used by all members. ``check=False``
         checks the shape only (no host synchronisation)."""
         b = self.bk.asarray(batches)
         if b.ndim == 2:
@@ -273,9 +254,9 @@ class Ensemble(ParamsOwner):
     # ------------------------------------------------------------------ training and generation
     def train_step(self, batches, dt: float | None = None, tau: float | None = None, T: float = 100.0,
                    k: float = 0.01, init: Mapping | None = None, *, force: bool = False, check: bool = True) -> dict:
-        """One contrastive Hebbian update of every member (SPEC "Training"); see :meth:`Network.train_step`.
+        """One contrastive Hebbian update of every member (docs/model.md "Training"); see :meth:`Network.train_step`.
 
-        ``batches``: (R, M, Nv) (member r learns from ``batches[r]``) or (M, Nv) shared by all.
+        ``batches``: (R, M, Nv) (member r learns from ``batches[r]``) or (M, Nv) used by all.
         ``init``: ``{"free": {layer: (R, M, N)}, "clamped": {hidden layer: (R, M, N)}}``, missing ones drawn.
         ``check=False``: values already validated by the caller (no host synchronisation in the step).
         Returns the stacked updates.
@@ -283,9 +264,7 @@ class Ensemble(ParamsOwner):
         dt, tau = self._dynamics(dt, tau, force)
         steps = steps_for(T, dt)
         batches = self.as_batches(batches, check=check)
-        k = float(k)
-        if not math.isfinite(k) or k < 0:
-            raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
+        k = check_rate(k)
         free0, clamped0 = self.initial_states(batches.shape[1], init, check=check)
         return self._train_step(batches, dt, tau, steps, k, free0, clamped0)
 

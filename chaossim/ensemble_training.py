@@ -116,8 +116,8 @@ class _Group:
     def open(self, i: int, stop_after):
         run = self.runs[i]
         bk = run.model.bk
-        run.open(self.path.meta(group_size=self.size), stop_after, train_dev=_shared(run.train_x, self._train_sets, bk),
-                 test_dev=_shared(run.test_x, self._test_sets, bk))
+        run.open(self.path.meta(group_size=self.size), stop_after, train_dev=_common(run.train_x, self._train_sets, bk),
+                 test_dev=_common(run.test_x, self._test_sets, bk))
         self.waiting.add(i)
 
     # ------------------------------------------------------------------ membership
@@ -147,9 +147,9 @@ class _Group:
     def _view(self):
         """Point every active member's parameters at its slice of the stacked arrays (no copy, no sync)."""
         for r, i in enumerate(self.active):
-            d = self.runs[i].model.params._d
+            params = self.runs[i].model.params
             for name, stacked in self.ensemble.params.items():
-                d[name] = stacked[r]
+                params.assign(name, stacked[r], check=False)
 
     def _leave(self, gone: set):
         self._restack([i for i in self.active if i not in gone])
@@ -233,14 +233,14 @@ class _Group:
     def _done(self, i: int, outcomes: list):
         run = self.runs[i]
         if self.ensemble is not None and i in self.active:  # keep its final parameters: copy its slice
-            d = run.model.params._d
-            for name in list(d):
-                d[name] = d[name].copy()
+            params = run.model.params
+            for name in list(params):
+                params.assign(name, params[name].copy(), check=False)
         run.finish(self.path)
         outcomes[i] = run.result(self.path)
 
 
-def _shared(host, cache: list, bk):
+def _common(host, cache: list, bk):
     """The device copy of ``host``, one per distinct array (members whose seeds give the same data share it)."""
     for arr, dev in cache:
         if arr is host or (arr.shape == host.shape and np.array_equal(arr, host)):

@@ -1,4 +1,4 @@
-"""Post-training evaluation of a run directory (the ``evaluate`` / ``plot`` commands: :mod:`chaossim.cli.evaluate`).
+"""Post-training evaluation of a run directory (commands ``evaluate`` / ``plot``: :mod:`chaossim.cli.evaluate`).
 
 After training, the quality of a model is read as a function of the generation time t
 (docs/indices.md: indices for generic T* = t after training; paper Fig. 3b): one set
@@ -32,6 +32,7 @@ from .errors import ConfigError, DataError, StoreError
 from .evaluation import INDEX_NAMES, indices_vs_time
 from .io import atomic_savez, atomic_write_text
 from .rundir import EVALUATION_FILE, SAMPLES_FILE, load_evaluation, load_history, load_samples  # noqa: F401 (re-exported)
+from .validation import check_seed
 
 INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = (streams.EVAL_RUN_INDICES, streams.EVAL_RUN_SAMPLES,
                                                 streams.EVAL_RUN_SNAPSHOTS)
@@ -119,9 +120,7 @@ def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | No
                        "give --out DIR in a writable place (the plot commands then read DIR)")
     T, dt = float(config.dynamics.T), _time_step(config)
     times = default_times(T, dt) if times is None else _check_times([*times, T], dt)
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
-    seed = int(seed)
+    seed = check_seed(seed)
     data = load_data(config)
     test = data.test
     n = min(config.training.n_eval, len(test)) if n_eval is None else int(n_eval)

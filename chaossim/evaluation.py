@@ -1,6 +1,6 @@
 """The accuracy indices of a model against held-out data, at one time or along generation time t.
 
-SPEC "Accuracy indices": indices at T* = T during training (curves vs t_age) and for generic
+docs/indices.md "When the indices are computed": indices at T* = T during training (curves vs t_age) and for generic
 T* = t after training (paper Fig. 3b).
 """
 from __future__ import annotations
@@ -13,13 +13,14 @@ from . import streams
 from .backend import derive_seed
 from .errors import DivergenceError
 from .metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
+from .models.protocol import Model, SingleModel
 
 INDEX_NAMES = ("E2", "Es", "EAAI", "ER")
 EVAL_STREAM = streams.EVAL
 
 
-def _has_reconstruction(model) -> bool:
-    return getattr(model, "arch", "") != "unrestricted" and hasattr(model, "reconstruct")
+def _has_reconstruction(model: Model) -> bool:
+    return model.reconstructs
 
 
 def _scores(model, data, generated, t) -> dict[str, float]:
@@ -34,7 +35,7 @@ def _scores(model, data, generated, t) -> dict[str, float]:
     }
 
 
-def indices_at(model, data, t, *, seed: int | None = None) -> dict[str, float]:
+def indices_at(model: SingleModel, data, t, *, seed: int | None = None) -> dict[str, float]:
     """The four indices of ``model`` at generation time ``t`` against ``data`` (Ns x Nv held-out points).
 
     Ns generated points are drawn from random starts. ``seed`` re-seeds the model's generator first
@@ -47,7 +48,8 @@ def indices_at(model, data, t, *, seed: int | None = None) -> dict[str, float]:
     return _scores(model, data, generated, t)
 
 
-def indices_vs_time(model, data, times: Sequence[float], *, seed: int | None = None) -> dict[str, np.ndarray]:
+def indices_vs_time(model: SingleModel, data, times: Sequence[float], *,
+                    seed: int | None = None) -> dict[str, np.ndarray]:
     """Indices at each generation time in ``times``, all generated points coming from ONE set of random
     starts followed in time (paper Fig. 3b). Returns {"t": ..., "E2": ..., ...} as NumPy arrays."""
     if seed is not None:

@@ -1,4 +1,4 @@
-"""Restricted Boltzmann machine with +-1 units: the baseline of SPEC "The related talk".
+"""Restricted Boltzmann machine with +-1 units: the baseline of docs/model.md "The RBM baseline".
 
 The paper compares its chaotic models with RBMs trained with short, randomly started Monte Carlo
 chains (Decelle, Furtlehner, Seoane 2021, the "Rdm" scheme): at every update the negative chains
@@ -13,7 +13,7 @@ so the conditionals factorise: p(sigma_a = +1 | s) = sigmoid(2 (s W + c)_a), <si
 and likewise p(s_i = +1 | sigma) = sigmoid(2 (W sigma + b)_i). Summing the hidden spins out gives the
 visible free energy F(s) = - b.s - sum_a log(2 cosh((s W + c)_a)), p(s) = exp(-F(s)) / Z.
 
-Grey data. Data in [-1, 1] (SPEC "Notation") enter the positive phase as given: a grey value acts as
+Grey data. Data in [-1, 1] (docs/model.md "Notation") enter the positive phase as given: a grey value acts as
 a magnetisation of the visible spin, and the positive statistics use <sigma | xi> = tanh(xi W + c).
 For +-1 data this is the exact log-likelihood gradient; for grey data it is the gradient of
 mean(-F(xi)) - log Z with F extended to real arguments (:func:`log_likelihood_exact` computes that).
@@ -31,8 +31,8 @@ import numpy as np
 from . import streams
 from .backend import derive_seed, get_backend, host_normal, to_numpy
 from .errors import ConfigError, DataError
-from .models.network import Params, ParamsOwner
-from .validation import check_array, check_size
+from .models.network import ModelBase, Params
+from .validation import check_array, check_count, check_rate, check_seed, check_size
 
 # Streams derived from the model seed.
 W_STREAM = streams.RBM_INIT_W  # host_normal stream of the initial couplings
@@ -44,23 +44,7 @@ MAX_ENUMERATED_UNITS = 24
 
 def _check_count(name: str, value) -> int:
     """A number of Gibbs sweeps: a non-negative integer (integral floats such as 100.0 are accepted)."""
-    ok = not isinstance(value, bool)
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or not math.isfinite(f) or f < 0 or f != round(f):
-        raise ConfigError(
-            f"{name} counts block-Gibbs sweeps for an RBM and must be a non-negative integer, got {value!r}."
-        )
-    return int(round(f))
-
-
-def _check_rate(k) -> float:
-    k = float(k)
-    if not math.isfinite(k) or k < 0:
-        raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
-    return k
+    return check_count(name, value, note=" (it counts block-Gibbs sweeps for an RBM)")
 
 
 def _log_2cosh(xp, x):
@@ -69,7 +53,7 @@ def _log_2cosh(xp, x):
     return a + xp.log1p(xp.exp(-2.0 * a))
 
 
-class RBM(ParamsOwner):
+class RBM(ModelBase):
     """A +-1 restricted Boltzmann machine trained by contrastive divergence from random starts (Rdm)
     or from persistent chains (PCD); see the module docstring for the energy and conventions.
 
@@ -86,8 +70,7 @@ class RBM(ParamsOwner):
     def __init__(self, n_visible: int, n_hidden: int, *, seed: int = 0, backend="numpy", dtype="float32",
                  persistent: bool = False, init_std: float = 0.01, n_chains: int | None = None):
         nv, nh = check_size("n_visible", n_visible), check_size("n_hidden", n_hidden)
-        if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
+        seed = check_seed(seed)
         init_std = float(init_std)
         if not math.isfinite(init_std) or init_std < 0:
             raise ConfigError(f"init_std is the std of the initial couplings and must be finite and >= 0, got {init_std!r}.")
@@ -110,17 +93,8 @@ class RBM(ParamsOwner):
             self.buffers["chains"] = self._random_spins(self.bk.rng(derive_seed(self.seed, CHAIN_STREAM)), (n, nv))
 
     # ------------------------------------------------------------------ parameters
-    def set_params(self, **values) -> None:
-        """Assign parameters by name (shapes and finiteness are checked)."""
-        self.params = values
-
-    @property
-    def xp(self):
-        return self.bk.xp
-
-    @property
-    def n_visible(self) -> int:
-        return self.sizes["v"]
+    def param_layers(self) -> dict[str, tuple[str, ...]]:
+        return {"W": ("v", "h"), "b": ("v",), "c": ("h",)}
 
     @property
     def n_hidden(self) -> int:
@@ -229,7 +203,7 @@ class RBM(ParamsOwner):
         batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check,
                             min_rows=1)
         steps = _check_count("T", T)
-        k = _check_rate(k)
+        k = check_rate(k)
         v0 = self._negative_start(batch.shape[0], init, check=check)
         v_neg, _ = self._sweeps(v0, steps)
         if self.persistent:
@@ -246,10 +220,10 @@ class RBM(ParamsOwner):
         db *= k
         dc = h_pos.mean(axis=0) - h_neg.mean(axis=0)
         dc *= k
-        p = self._params._d
+        p = self._params
         deltas = {"W": dW, "b": db, "c": dc}
         for name, d in deltas.items():
-            p[name] = p[name] + d
+            p.assign(name, p[name] + d, check=False)
         return deltas
 
     def _negative_start(self, m: int, init: Mapping | None, *, check: bool = True):
@@ -298,7 +272,7 @@ class RBM(ParamsOwner):
         return out[0] if scalar else out
 
     def reconstruct(self, data, t=1, *, hidden: str = "mean"):
-        """One up-down pass, for E(R) (SPEC "Accuracy indices"): h = <sigma | xi> = tanh(xi W + c)
+        """One up-down pass, for E(R) (docs/indices.md): h = <sigma | xi> = tanh(xi W + c)
         (``hidden="sample"``: a +-1 draw from p(sigma | xi) instead), then <s | h> = tanh(h W^T + b).
 
         With the visible layer clamped to the data the hidden distribution is exact after one half-sweep,

@@ -37,6 +37,7 @@ import platform
 import time
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,7 @@ from .errors import ConfigError, DataError, StoreError
 from .evaluation import INDEX_NAMES
 from .fs import check_writable, remove_orphan_temporaries
 from .io import atomic_savez, atomic_write_json, atomic_write_text, load_npz
+from .models.protocol import Model
 from .process import describe, is_alive, this_process
 
 RUN_FILES = ("config.toml", "checkpoint.npz", "meta.json", "history.csv")
@@ -239,17 +241,16 @@ def empty_chaos() -> dict:
     return {"t_age": np.zeros(0, dtype=np.int64), **{n: np.zeros(0) for n in CHAOS_NAMES}}
 
 
-def host_params(model) -> dict:
+def host_params(model: Model) -> dict:
     """The model's parameters as NumPy arrays (the I/O boundary)."""
-    return model.params.to_numpy() if hasattr(model.params, "to_numpy") else \
-        {k: to_numpy(v) for k, v in model.params.items()}
+    return model.params.to_numpy()
 
 
-def save_checkpoint(run_dir: Path, model, step: int, history: dict, chaos: dict) -> None:
+def save_checkpoint(run_dir: Path, model: Model, step: int, history: dict, chaos: dict) -> None:
     """Write checkpoint.npz atomically: step, parameters, buffers, history and chaos probes."""
     arrays = {"step": np.array(step)}
     arrays.update({f"param/{k}": v for k, v in host_params(model).items()})
-    arrays.update({f"buffer/{k}": to_numpy(v) for k, v in getattr(model, "buffers", {}).items()})
+    arrays.update({f"buffer/{k}": to_numpy(v) for k, v in model.buffers.items()})
     arrays.update({f"history/{k}": v for k, v in history.items()})
     arrays.update({f"chaos/{k}": v for k, v in chaos.items()})
     atomic_savez(Path(run_dir) / "checkpoint.npz", arrays)
@@ -258,7 +259,7 @@ def save_checkpoint(run_dir: Path, model, step: int, history: dict, chaos: dict)
 def load_checkpoint(run_dir) -> dict:
     """{'step', 'params', 'buffers', 'history', 'chaos'} from a run directory's checkpoint."""
     z = load_npz(Path(run_dir) / "checkpoint.npz")
-    out = {"step": int(z["step"]), "params": {}, "buffers": {}, "history": {}, "chaos": {}}
+    out: dict[str, Any] = {"step": int(z["step"]), "params": {}, "buffers": {}, "history": {}, "chaos": {}}
     for key, value in z.items():
         if "/" in key:
             group, name = key.split("/", 1)
@@ -266,7 +267,7 @@ def load_checkpoint(run_dir) -> dict:
     return out
 
 
-def restore(model, ck: dict) -> None:
+def restore(model: Model, ck: dict) -> None:
     """Put a loaded checkpoint's parameters and buffers into ``model``."""
     model.params = ck["params"]
     for k, v in ck["buffers"].items():

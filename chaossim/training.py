@@ -28,6 +28,7 @@ from .config import RunConfig, log_steps, probe_steps
 from .errors import ChaossimWarning, ConfigError, DivergenceError
 from .evaluation import eval_seed, indices_at
 from .io import atomic_savez
+from .models.protocol import Model
 from .rundir import (
     CHAOS_NAMES,
     empty_chaos,
@@ -51,7 +52,7 @@ BATCH_STREAM, STEP_STREAM = streams.TRAIN_BATCH, streams.TRAIN_STEP
 
 @dataclass
 class TrainResult:
-    model: object
+    model: Model
     history: dict = field(default_factory=dict)
     chaos: dict = field(default_factory=dict)
     run_dir: Path | None = None

@@ -1,10 +1,12 @@
-"""Checks on user input, shared by the models, the trainer and the command line.
+"""Checks on user input, used by the models, the trainer, the configs and the command line: each check
+exists once, here.
 
 Every failure raises a :mod:`chaossim.errors` exception whose message names the problem and the fix.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
 from .backend import array_module
 from .errors import ConfigError, DataError
@@ -13,6 +15,7 @@ DATA_TOLERANCE = 1e-5
 
 
 def check_size(name: str, value) -> int:
+    """A positive integer (a layer size, a number of steps or points)."""
     if isinstance(value, bool) or int(value) != value or int(value) <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
@@ -25,8 +28,39 @@ def check_gain(g) -> float:
     return g
 
 
+def check_count(name: str, value, *, note: str = "") -> int:
+    """A non-negative integer (a seed, a number of sweeps, a period where 0 means never); integral floats
+    such as 100.0 are accepted, booleans, strings and NaN are not. ``note``: what the number is, for the
+    message (", the number of block-Gibbs sweeps")."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    f = float(value) if ok else math.nan
+    if not ok or not math.isfinite(f) or f < 0 or f != round(f):
+        raise ConfigError(f"{name}{note} must be a non-negative integer, got {value!r}.")
+    return int(round(f))
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed: a non-negative integer (docs/reproducibility.md)."""
+    return check_count(name, seed)
+
+
+def check_rate(k, name: str = "the learning rate k") -> float:
+    """The learning rate k of the updates (paper Eqs. (3), (6), (11)-(15)): finite and >= 0."""
+    k = float(k)
+    if not math.isfinite(k) or k < 0:
+        raise ConfigError(f"{name} must be finite and >= 0, got {k!r}.")
+    return k
+
+
+def model_dynamics(model, dt=None, tau=None, force: bool = False) -> tuple[float, float]:
+    """:func:`check_dynamics` of a call's ``dt``/``tau``, each defaulting to the model's own, forced when the call
+    or the model says so."""
+    return check_dynamics(model.dt if dt is None else dt, model.tau if tau is None else tau,
+                          force=force or model.force)
+
+
 def check_dynamics(dt, tau, *, force: bool = False) -> tuple[float, float]:
-    """Validate the Euler step dt and time constant tau (SPEC "Integration").
+    """Validate the Euler step dt and time constant tau (docs/model.md "Integration").
 
     The Euler map multiplies the leak by (1 - dt/tau); for dt/tau > 1 that factor is
     negative and the integration overshoots and diverges, so it is refused unless forced.

@@ -8,11 +8,22 @@ import numpy as np
 import pytest
 
 from chaossim.backend import derive_seed, to_numpy
-from chaossim.errors import ConfigError, StoreError
 from chaossim.cli.evaluate import add_parsers
-from chaossim.evaluate_run import (BASE_TIMES, INDEX_STREAM, N_SNAP, SAMPLE_STREAM, SNAPSHOT_STREAM,
-                                   default_times, evaluate_run, figure_of_runs, format_table, load_evaluation,
-                                   load_samples, snapshot_times)
+from chaossim.errors import ConfigError, StoreError
+from chaossim.evaluate_run import (
+    BASE_TIMES,
+    INDEX_STREAM,
+    N_SNAP,
+    SAMPLE_STREAM,
+    SNAPSHOT_STREAM,
+    default_times,
+    evaluate_run,
+    figure_of_runs,
+    format_table,
+    load_evaluation,
+    load_samples,
+    snapshot_times,
+)
 from chaossim.evaluation import INDEX_NAMES
 from chaossim.metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
 from chaossim.plotting.paper import ZERO_OFFSET

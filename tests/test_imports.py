@@ -162,6 +162,37 @@ def test_lazy_imports_on_a_cycle_are_listed():
         f"or list it here. New: {sorted(on_cycle - LAZY_CYCLES)}, gone: {sorted(LAZY_CYCLES - on_cycle)}")
 
 
+# The layers of docs/architecture.md, bottom first: a module imports (at the top) only from its layer or below.
+LAYERS = [
+    ["errors", "backend", "validation", "streams", "io", "fs", "process", "interrupts", "_version", "strict"],
+    ["config", "data"],
+    ["models", "ensemble", "rbm", "kernels"],
+    ["metrics", "evaluation", "chaos", "analysis"],
+    ["build", "rundir", "training", "ensemble_training", "train_path", "evaluate_run"],
+    ["plotting"],
+    ["cli", "doctor", "__main__"],
+    ["sweep"],
+]
+# The one upward import: the phase diagram (plotting) reduces a store with chaossim.sweep.summary.
+UPWARD = {("chaossim.plotting.sweep", "chaossim.sweep"), ("chaossim.plotting.sweep", "chaossim.sweep.summary")}
+
+
+def _layer(name: str) -> int | None:
+    parts = name.split(".")
+    if len(parts) < 2:
+        return None  # the package __init__ re-exports from every layer
+    return next((i for i, layer in enumerate(LAYERS) if parts[1] in layer), None)
+
+
+def test_imports_go_down_the_layers():
+    top, _ = _graph()
+    unplaced = sorted(m for m in top if m != "chaossim" and _layer(m) is None)
+    assert not unplaced, f"place these modules in LAYERS (and docs/architecture.md): {unplaced}"
+    upward = {(u, v) for u, vs in top.items() for v in vs
+              if _layer(u) is not None and _layer(v) is not None and _layer(v) > _layer(u)}
+    assert upward == UPWARD, f"new upward imports: {sorted(upward - UPWARD)}; gone: {sorted(UPWARD - upward)}"
+
+
 def _import_all(names: list[str]) -> subprocess.CompletedProcess:
     code = (
         "import importlib, sys\n"

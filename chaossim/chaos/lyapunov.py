@@ -1,7 +1,7 @@
 """Lyapunov exponents of the networks' free dynamics, measured from simulation.
 
 Every exponent here is that of the **Euler map** x(t + dt) = F(x(t)) that chaossim integrates
-(SPEC "Integration", x <- x + (dt/tau)(drive - x)), not of the ODE: lambda = lim (1/(n dt)) log |DF^n u|,
+(docs/model.md "Integration", x <- x + (dt/tau)(drive - x)), not of the ODE: lambda = lim (1/(n dt)) log |DF^n u|,
 expressed **per unit of time t** (the units of dt and tau; multiply by tau for units of 1/tau). For
 dt << tau it approaches the exponent of the ODE tau dx/dt = -x + drive; at the paper's dt/tau = 0.1 the
 difference is O(dt/tau) (e.g. at the stable fixed point 0 the map gives log(1 - a + a sqrt(g))/dt, the ODE
@@ -33,7 +33,7 @@ import numpy as np
 from .. import streams
 from ..backend import derive_seed, to_numpy
 from ..errors import ConfigError, DivergenceError
-from ..validation import check_size
+from ..validation import check_seed, check_size
 
 METHODS = ("tangent", "twin")
 _STREAM = streams.LYAPUNOV
@@ -85,11 +85,11 @@ class LyapunovSpectrum:
 
 # ------------------------------------------------------------------ input checks
 def _check_model(model):
-    needed = ("operators", "euler_step", "euler_tangent", "random_state", "sizes", "bk")
-    missing = [n for n in needed if not hasattr(model, n)]
-    if missing:
-        raise ConfigError(f"Lyapunov exponents need a chaossim rate network (Unrestricted, Restricted or Deep); "
-                          f"{type(model).__name__} lacks {missing}.")
+    from ..models.network import Network
+
+    if not isinstance(model, Network):
+        raise ConfigError(f"Lyapunov exponents need a chaossim rate network (Unrestricted, Restricted or Deep), "
+                          f"got a {type(model).__name__}.")
 
 
 def _steps(name: str, t, dt: float, *, allow_zero: bool = False) -> int:
@@ -149,9 +149,7 @@ def _start(model, n_replicas: int, seed):
 
 
 def _seed(seed) -> int:
-    if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
-    return int(seed)
+    return check_seed(seed)
 
 
 def _finish_logs(logs, name: str, per_steps: int, dt: float):

@@ -126,7 +126,7 @@ def main(argv=None) -> int:
 
 
 def sweep_main(argv=None) -> int:
-    """``python -m chaossim.sweep SPEC ...``: ``chaossim sweep SPEC ...`` (or ``... sweep-report PATH``,
+    """``python -m chaossim.sweep SWEEP.toml ...``: ``chaossim sweep SWEEP.toml ...`` (or ``... sweep-report PATH``,
     ``... sweep-verify PATH``) under the same error handler and exit statuses."""
     from . import sweep
 

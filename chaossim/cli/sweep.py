@@ -1,6 +1,6 @@
 """``chaossim sweep``, ``sweep-report`` and ``sweep-verify`` (docs/sweeps.md), wired by :func:`add_parsers`.
 
-Errors are reported by :func:`chaossim.cli.app.run_command` (one line, exit status 1; see ``chaossim --help``).
+Errors are reported by :func:`chaossim.cli.app.run_command` (one line, exit status 1; `chaossim --help`).
 The sweep modules (and with them Dask) are imported only when one of these commands runs.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 SWEEP_HELP = "run a grid of training runs on a Dask cluster into one zarr store (resumable)"
 SWEEP_DESCRIPTION = """\
-Run every point of the grid in SPEC (a TOML file, see sweeps/quickstart.toml) on a Dask cluster and
+Run every point of the grid in SWEEP.toml (a TOML file, see sweeps/quickstart.toml) on a Dask cluster and
 store the results in one zarr store that `xarray.open_zarr(STORE)` reads.
 
 Running the same command again resumes: every chunk of the store is verified, points done and intact
@@ -37,9 +37,9 @@ def add_parsers(subparsers) -> None:
     """Register the ``sweep`` and ``sweep-report`` subcommands on an argparse subparsers object."""
     p = subparsers.add_parser("sweep", help=SWEEP_HELP, description=SWEEP_DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("spec", metavar="SPEC", help="sweep spec (TOML): [grid], fixed settings, [record]")
+    p.add_argument("spec", metavar="SWEEP.toml", help="sweep spec (TOML): [grid], fixed settings, [record]")
     p.add_argument("--store", metavar="PATH.zarr", default=None,
-                   help="zarr store to create or resume (default: <SPEC stem>.zarr in the current folder)")
+                   help="zarr store to create or resume (default: <SWEEP.toml stem>.zarr in the current folder)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="number of local worker processes, one thread each (default: number of CPU cores)")
     p.add_argument("--gpus", action="store_true",
@@ -80,7 +80,7 @@ def add_parsers(subparsers) -> None:
                               description="Read every chunk of every point of a sweep store and check it against its "
                                           "crc32c checksum; a point marked done must have all its chunks. Prints the "
                                           "damaged or missing chunks per point; exit status 1 if there are any. "
-                                          "`chaossim sweep SPEC --store STORE` re-runs the damaged points (from "
+                                          "`chaossim sweep SWEEP.toml --store STORE` re-runs the damaged points (from "
                                           "their checkpoints in STORE.runs/ where those are intact).")
     v.add_argument("store", metavar="PATH.zarr", help="a sweep store made by `chaossim sweep`")
     v.add_argument("--limit", type=int, default=10, metavar="N", help="problems shown per point (default 10)")
@@ -161,11 +161,11 @@ def cmd_verify(args) -> int:
     if report.ok:
         return 0
     if report.store_wide:
-        print(f"the store is damaged outside its points: move it away and run `chaossim sweep SPEC --store "
+        print(f"the store is damaged outside its points: move it away and run `chaossim sweep SWEEP.toml --store "
               f"{args.store}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
               file=sys.stderr)
     else:
-        print(f"repair: `chaossim sweep SPEC --store {args.store}` (SPEC: the spec the sweep was made with, also "
+        print(f"repair: `chaossim sweep SWEEP.toml --store {args.store}` (SWEEP.toml: the spec the sweep was made with, also "
               "in the store's spec_toml attribute) re-runs the damaged points", file=sys.stderr)
     return 1
 

@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from ..errors import ConfigError, DataError
-from ..validation import check_dynamics, check_values, steps_for
+from ..validation import check_rate, check_values, model_dynamics, steps_for
 
 OP_N, OP_T = 0, 1
 
@@ -166,12 +166,14 @@ class Layout:
 
 def supports(model: Any) -> tuple[bool, str]:
     """Whether the schedule applies to ``model`` (its tables), with the reason when not."""
-    layers = getattr(model, "layers", None)
-    if not layers or not hasattr(model, "couplings") or not hasattr(model, "trained"):
+    from ..models.network import Engine
+
+    if not isinstance(model, Engine):
         return (
             False,
             f"{type(model).__name__} is not a chaossim layered model (Unrestricted, Restricted, Deep or an Ensemble)",
         )
+    layers = model.layers
     if layers[0].name != model.visible:
         return False, "the visible layer must be the first layer of the model's table"
     return True, ""
@@ -537,8 +539,8 @@ class ScheduledTrainer:
             raise ConfigError(f"the fused training schedule cannot train this model: {why}.")
         self.model, self.ops = model, ops
         self.lay = Layout.of(model)
-        self.R = getattr(model, "n_members", 1)
-        self.stacked = hasattr(model, "n_members")
+        self.R = model.n_members
+        self.stacked = model.stacked
         self.n_streams = getattr(ops, "n_streams", 1)
         self.bufs: dict[str, Any] = {}
         self.M: int | None = None
@@ -583,14 +585,14 @@ class ScheduledTrainer:
             bias[:, lay.off(layer.name) : lay.off(layer.name) + layer.size] = p[layer.bias]
 
     def _copy_out_params(self) -> None:
-        d, lay = self.model.params._d, self.lay
+        params, lay = self.model.params, self.lay
         for t in self.model.trained:
             new = self._v(f"T:{t.name}", lay.size(t.a), lay.size(t.b)).copy()
-            d[t.name] = new if self.stacked else new[0]
+            params.assign(t.name, new if self.stacked else new[0], check=False)
         bias = self._v("BIAS", lay.ntot)
         for layer in self.model.layers:
             new = bias[:, lay.off(layer.name) : lay.off(layer.name) + layer.size].copy()
-            d[layer.bias] = new if self.stacked else new[0]
+            params.assign(layer.bias, new if self.stacked else new[0], check=False)
 
     # the step --------------------------------------------------------------------------------------
     def train_step(
@@ -613,13 +615,9 @@ class ScheduledTrainer:
         from ..ensemble import initial_states
 
         model = self.model
-        dt, tau = check_dynamics(
-            model.dt if dt is None else dt, model.tau if tau is None else tau, force=force or model.force
-        )
+        dt, tau = model_dynamics(model, dt, tau, force)
         steps = steps_for(T, dt)
-        k = float(k)
-        if not math.isfinite(k) or k < 0:
-            raise ConfigError(f"the learning rate k must be finite and >= 0, got {k!r}.")
+        k = check_rate(k)
         batch = model.bk.asarray(batch)
         nv = self.lay.size(model.visible)
         ok_shape = batch.ndim == 2 or (self.stacked and batch.ndim == 3 and batch.shape[0] == self.R)

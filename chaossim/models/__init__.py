@@ -1,7 +1,10 @@
-"""The chaotic architectures (SPEC "The three architectures") and a builder from a config."""
+"""The chaotic architectures (docs/model.md; paper Eqs. (2), (4)-(5), (8)-(10)), their common engine and the
+model contract (:class:`chaossim.models.protocol.Model`)."""
 from .architectures import Deep, Restricted, Unrestricted
-from .network import Network, Params
+from .network import Engine, ModelBase, Network, Params
+from .protocol import Model, SingleModel
 
 ARCHITECTURES = {"unrestricted": Unrestricted, "restricted": Restricted, "deep": Deep}
 
-__all__ = ["ARCHITECTURES", "Deep", "Network", "Params", "Restricted", "Unrestricted"]
+__all__ = ["ARCHITECTURES", "Deep", "Engine", "Model", "ModelBase", "Network", "Params", "Restricted", "SingleModel",
+           "Unrestricted"]

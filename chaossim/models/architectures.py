@@ -1,4 +1,4 @@
-"""The three architectures of SPEC.md ("The three architectures"), as layer/coupling tables."""
+"""The three architectures of docs/model.md ("The three architectures"), as layer/coupling tables."""
 from __future__ import annotations
 
 from ..validation import check_size
@@ -6,7 +6,7 @@ from .network import Coupling, Layer, Network, Trained
 
 
 class Unrestricted(Network):
-    """One recurrent layer of Nv units (SPEC architecture 1, paper eq. 2):
+    """One recurrent layer of Nv units (docs/model.md; paper Eq. (2)):
 
     tau dv_i/dt = -v_i + (1/sqrt(Nv)) sum_j (J_ij + A_ij) phi(v_j) + b_i.
 
@@ -28,14 +28,14 @@ class Unrestricted(Network):
 
 
 class Restricted(Network):
-    """Visible and hidden layers, no intra-layer links (SPEC architecture 2, paper eqs. 4-5):
+    """Visible and hidden layers, no intra-layer links (docs/model.md; paper Eqs. (4)-(5)):
 
     tau dv_i/dt = -v_i + (1/sqrt(Nh)) sum_a (W_ia + A_ia) phi(h_a) + b_i
     tau dh_a/dt = -h_a + (1/sqrt(Nv)) sum_i (Wt_ai + A_ia) phi(v_i) + c_a
 
     ``params``: ``W`` (Nv x Nh), ``Wt`` (Nh x Nv, independent of W: asymmetric, chaotic),
-    ``A`` (Nv x Nh, trained and shared), ``b`` (Nv), ``c`` (Nh). The clamped phase of training uses
-    the exact solution for h (SPEC "Training").
+    ``A`` (Nv x Nh, trained, used by both directions), ``b`` (Nv), ``c`` (Nh). The clamped phase of training uses
+    the exact solution for h (docs/model.md "Training").
     """
 
     arch = "restricted"
@@ -53,7 +53,7 @@ class Restricted(Network):
 
 
 class Deep(Network):
-    """Three layers v - h1 - h2 (SPEC architecture 3, paper eqs. 8-10):
+    """Three layers v - h1 - h2 (docs/model.md; paper Eqs. (8)-(10)):
 
     tau dv/dt  = -v  + (1/sqrt(Nh1)) (W1 + A1) phi(h1) + b
     tau dh1/dt = -h1 + (1/sqrt(Nv)) (Wt1 + A1^T) phi(v) + (1/sqrt(Nh2)) (W2 + A2) phi(h2) + c

@@ -78,9 +78,7 @@ def record_point(spec: SweepSpec, config, data, result) -> dict:
         model.bk.reseed(model.rng, derive_seed(seed, TRAJECTORY_STREAM))
         frames = to_numpy(model.generate(rec.n_trajectories, list(traj_times)))  # (time, sample, feature)
         out["trajectory"] = np.ascontiguousarray(np.transpose(frames, (1, 0, 2)))
-    params = model.params.to_numpy() if hasattr(model.params, "to_numpy") else \
-        {k: to_numpy(v) for k, v in model.params.items()}
-    for k, v in params.items():
+    for k, v in model.params.to_numpy().items():
         out[f"param_{k}"] = v
     out["steps_done"] = int(result.step)
     out["device"] = str(model.bk.device)

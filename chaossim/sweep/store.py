@@ -1,6 +1,6 @@
 """The sweep store: one zarr store per sweep, laid out once by the client, filled point by point.
 
-Layout (ENGINEERING.md "One zarr store, many writers"): the client writes a template Dataset of lazy
+Layout (docs/sweeps.md "The store"): the client writes a template Dataset of lazy
 ``dask.array`` variables with the full shape and chunk size 1 along every grid dimension
 (``to_zarr(compute=False, mode="w")``; coordinates and data samples are written eagerly), into a
 temporary folder renamed into place, so a store either has its full layout or does not exist.
@@ -79,7 +79,6 @@ RUN_VARIABLES = TIMING_VARIABLES + ("group_size",)
 """Per-run bookkeeping: when, how long, which task run and how many points together. Everything else of a point
 is the same whether it ran alone or in an ensemble (on NumPy), and after a resume."""
 LAYER_DIMS = {"v": "feature", "h": "hidden", "h1": "hidden", "h2": "hidden2"}
-RBM_PARAM_DIMS = {"W": ("feature", "hidden"), "b": ("feature",), "c": ("hidden",)}
 
 
 @contextmanager
@@ -161,17 +160,10 @@ def t_age_chaos_of(config) -> list[int]:
 
 
 def param_dims(model) -> dict[str, tuple[str, ...]]:
-    """Dimension names of each parameter, from the model's layer tables (SPEC "The three architectures")."""
-    out = {}
-    if hasattr(model, "layers") and hasattr(model, "couplings"):
-        for c in model.couplings:
-            out[c.fixed] = (LAYER_DIMS.get(c.post, c.post), LAYER_DIMS.get(c.pre, c.pre))
-        for t in model.trained:
-            out[t.name] = (LAYER_DIMS.get(t.a, t.a), LAYER_DIMS.get(t.b, t.b))
-        for layer in model.layers:
-            out[layer.bias] = (LAYER_DIMS.get(layer.name, layer.name),)
+    """Dimension names of each parameter, from the model's layer tables (docs/model.md "The three architectures")."""
+    out = {name: tuple(LAYER_DIMS.get(a, a) for a in axes) for name, axes in model.param_layers().items()}
     for name, arr in model.params.items():
-        dims = out.get(name) or (RBM_PARAM_DIMS.get(name) if getattr(model, "arch", "") == "rbm" else None)
+        dims = out.get(name)
         if dims is None or len(dims) != arr.ndim:
             dims = tuple(f"{name}_dim{i}" for i in range(arr.ndim))
         if len(set(dims)) != len(dims):  # e.g. J (feature, feature): the second one is the input side
@@ -201,8 +193,7 @@ def plan_layout(spec: SweepSpec) -> Layout:
         sig = (cfg.model.arch, cfg.model.n_hidden, cfg.model.n_hidden2, n_visible[cfg])
         if sig not in built:
             m = build_model(cfg.replace(**{"backend.name": "numpy"}), n_visible[cfg])
-            built[sig] = (param_dims(m), {k: tuple(v.shape) for k, v in m.params.to_numpy().items()}
-                          if hasattr(m.params, "to_numpy") else {k: tuple(np.shape(v)) for k, v in m.params.items()})
+            built[sig] = (param_dims(m), {k: tuple(v.shape) for k, v in m.params.items()})
         dims, shapes = built[sig]
         for name, d in dims.items():
             entry = params.setdefault(name, {"dims": set(), "shapes": []})
@@ -371,7 +362,7 @@ def open_sweep(path, *, check: bool = True, chunks=None):
 
     path = Path(path)
     if not path.exists():
-        raise StoreError(f"sweep store {path} does not exist; run `chaossim sweep SPEC --store {path}` first.")
+        raise StoreError(f"sweep store {path} does not exist; run `chaossim sweep SWEEP.toml --store {path}` first.")
     try:
         with quiet_zarr():
             ds = xr.open_zarr(path, consolidated=None, chunks=chunks)

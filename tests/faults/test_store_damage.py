@@ -108,7 +108,7 @@ def test_case6_one_verify_and_one_sweep_repair_three_kinds_of_damage(reference, 
     assert "point 3 (g=2.0, T=20.0, done): param_A chunk c/1/1/0/0: damaged" in out
     assert "point 2" not in out and "4 points, 1 done and intact, 3 damaged" in out
     assert "checkpoint is damaged too: it will be set aside and the point trained from scratch" in out
-    assert "repair: `chaossim sweep SPEC --store" in res.stderr
+    assert "repair: `chaossim sweep SWEEP.toml --store" in res.stderr
 
     res = chaossim("sweep", spec_file, "--store", store, "--workers", 1, "--no-progress", "--no-report",
                    "--dashboard", "none", "--ensembles" if grouped else "--no-ensembles", cwd=tmp_path,
