@@ -1,6 +1,7 @@
 """Side-by-side: the restricted chaotic model and the short-run (Rdm) RBM on FashionMNIST.
 
-Both are trained with the same data subset, minibatches, learning rate and number of updates, at a
+Both are trained with the same data subset, minibatches and number of updates, each with its own learning
+rate (``--k`` for the chaotic model; the RBM's default, chaossim.config.DEFAULT_K, unless ``--rbm-k``), at a
 matched sampling length: T/dt Euler steps for the chaotic model, the same number of block-Gibbs sweeps
 for the RBM. E(2), E(s), E(AAI) (and E(R)) on held-out data every ``--log-every`` steps.
 
@@ -15,7 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
-from chaossim.config import RunConfig
+from chaossim.config import DEFAULT_K, RunConfig
 from chaossim.plotting import plot_training_curves, save_figure
 from chaossim.training import load_data, train
 
@@ -35,7 +36,8 @@ def main(argv=None) -> int:
     p.add_argument("--full", action="store_true", help="all 60 000 training images, Ns = 10 000")
     p.add_argument("--backend", default="numpy")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rbm-k", type=float, help="a different learning rate for the RBM (default: --k)")
+    p.add_argument("--rbm-k", type=float, help="the RBM's learning rate (default: its own default, "
+                                               "chaossim.config.DEFAULT_K['rbm'], measured with benchmarks/rbm_lr.py)")
     args = p.parse_args(argv)
     out = Path(args.out)
     base = RunConfig().replace(**{
@@ -50,8 +52,8 @@ def main(argv=None) -> int:
     runs, rows = {}, []
     for arch in ("restricted", "rbm"):
         cfg = base.replace(**{"model.arch": arch})
-        if arch == "rbm" and args.rbm_k is not None:
-            cfg = cfg.replace(**{"training.k": args.rbm_k})
+        if arch == "rbm":
+            cfg = cfg.replace(**{"training.k": args.rbm_k}).resolved()  # None: the RBM's default
         run_dir = out / arch
         t0 = time.perf_counter()
         res = train(cfg, run_dir, resume=run_dir.exists(), progress=True, dataset=data)
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
         for i in range(len(h["t_age"])):
             lines.append(f"{arch:<11}{int(h['t_age'][i]):>7}{h['E2'][i]:>11.3e}{h['Es'][i]:>10.3g}"
                          f"{h['EAAI'][i]:>8.3f}{h['ER'][i]:>8.3f}")
-        k = args.rbm_k if arch == "rbm" and args.rbm_k is not None else args.k
+        k = (args.rbm_k if args.rbm_k is not None else DEFAULT_K["rbm"]) if arch == "rbm" else args.k
         lines.append(f"{arch:<11} trained in {secs:.0f} s (k = {k})")
     table = "\n".join(lines)
     print(table)

@@ -236,23 +236,35 @@ def mode_collapse_report(model, n: int, t_long: float, seed: int, *, dist_tol: f
 # ------------------------------------------------------------------ receptive fields
 
 
+RECEPTIVE_PARTS = ("W+A", "A")
+"""What a receptive field shows: the whole coupling (W + A, paper Fig. 4) or its trained part A alone."""
+
+
 def receptive_fields(params: Mapping, image_shape, n: int = 9, g: float = 1.0, *, units=None,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                     seed: int = 0, part: str = "W+A") -> tuple[np.ndarray, np.ndarray]:
     """Receptive fields of hidden units (paper Fig. 4): for hidden unit a, the couplings {W_ia + A_ia}_i to
     the visible layer reshaped as an image, divided by g (the paper: "the overall color scale has been
     divided by g").
 
     The matrix is W + A (restricted), W1 + A1 (deep: the first hidden layer) or W (RBM, pass g = 1).
+    ``part="A"``: the trained part alone, A_ia / g (A1 for the deep model): at small training budgets the
+    fixed random W dominates W + A and the fields look like noise. An RBM's W is all trained: only "W+A".
     ``units``: the hidden units a; default ``n`` distinct units drawn at random (sorted) from ``seed``.
     Returns ``(fields, units)`` with fields of shape (n, H, W) (float64 NumPy; either backend accepted).
     :func:`chaossim.plotting.plot_receptive_fields` draws them.
     """
+    if part not in RECEPTIVE_PARTS:
+        raise ConfigError(f"part must be one of {RECEPTIVE_PARTS} (the whole coupling W + A, or the trained A "
+                          f"alone), got {part!r}.")
     p = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in params.items()}
     if "W1" in p and "A1" in p:
-        m = p["W1"] + p["A1"]
+        m = p["A1"] if part == "A" else p["W1"] + p["A1"]
     elif "W" in p and "A" in p:
-        m = p["W"] + p["A"]
+        m = p["A"] if part == "A" else p["W"] + p["A"]
     elif "W" in p and "A" not in p:
+        if part == "A":
+            raise ConfigError("an RBM has no separate trained part A: its couplings W are all trained; draw "
+                              "part 'W+A' (the default), which shows W.")
         m = p["W"]
     else:
         raise ConfigError("receptive fields need hidden units; the unrestricted model (J, A) has none. "
@@ -276,6 +288,6 @@ def receptive_fields(params: Mapping, image_shape, n: int = 9, g: float = 1.0, *
 
 
 __all__ = [
-    "LongTimeStates", "count_distinct", "coupling_matrix", "fixed_points", "mode_collapse_report", "project",
-    "receptive_fields", "singular_value_trajectories", "singular_values", "svd_modes",
+    "LongTimeStates", "RECEPTIVE_PARTS", "count_distinct", "coupling_matrix", "fixed_points", "mode_collapse_report",
+    "project", "receptive_fields", "singular_value_trajectories", "singular_values", "svd_modes",
 ]

@@ -9,7 +9,9 @@ A run is described by five sections, each a frozen dataclass; ``RunConfig`` hold
     [backend]   name, dtype, force, trainer, tf32
 
 Defaults are the paper's settings (docs/model.md "Training") except the dataset (the offline ``digits``)
-and the number of steps.
+and the number of steps. The learning rate ``training.k`` left unset takes the default of the architecture
+(:data:`DEFAULT_K`: the paper's 0.01 for the chaotic models, its own for the RBM baseline), filled in by
+:meth:`RunConfig.resolved` before a run starts, so a run's ``config.toml`` always holds the k it used.
 """
 from __future__ import annotations
 
@@ -29,6 +31,11 @@ from .errors import ConfigError
 from .validation import check_count, check_rate, check_seed, check_size
 
 ARCHS = ("unrestricted", "restricted", "deep", "rbm")
+DEFAULT_K = {"unrestricted": 0.01, "restricted": 0.01, "deep": 0.01, "rbm": 0.003}
+"""The learning rate of each architecture when ``training.k`` is not given: the paper's 0.01 for the chaotic
+models; for the short-run RBM baseline its own, chosen with ``benchmarks/rbm_lr.py`` (a grid of k at a fixed
+budget on digits and FashionMNIST, E(2) and E(AAI); too large a k collapses the RBM onto one image, E(AAI)
+staying at its initial 0.25; benchmarks/README.md has the table)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class DynamicsConfig:
 class TrainingConfig:
     steps: int = 1000
     batch_size: int = 500
-    k: float = 0.01
+    k: float | None = None  # None: DEFAULT_K of the architecture (RunConfig.resolved)
     log_every: int = 100
     checkpoint_every: int = 100
     n_eval: int = 1000
@@ -93,7 +100,8 @@ class TrainingConfig:
             check_size(f"training.{name}", getattr(self, name))
         for name in ("snapshot_every", "chaos_every"):
             check_count(f"training.{name}", getattr(self, name), note=" (0: never)")
-        check_rate(self.k, "training.k (the learning rate)")
+        if self.k is not None:  # None: DEFAULT_K of the architecture (RunConfig.resolved)
+            check_rate(self.k, "training.k (the learning rate)")
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,18 @@ class RunConfig:
 
     # ---------------------------------------------------------------- conversions
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The settings as nested dicts; an unset ``training.k`` (None) is left out (TOML has no None)."""
+        d = dataclasses.asdict(self)
+        if d["training"]["k"] is None:
+            del d["training"]["k"]
+        return d
+
+    def resolved(self) -> RunConfig:
+        """This config with every default that depends on other settings filled in: ``training.k`` unset takes
+        :data:`DEFAULT_K` of ``model.arch``. Training runs on the resolved config and saves it."""
+        if self.training.k is not None:
+            return self
+        return dataclasses.replace(self, training=dataclasses.replace(self.training, k=DEFAULT_K[self.model.arch]))
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
@@ -233,7 +252,7 @@ def _section(name: str, klass, values: dict):
             raise ConfigError(f"{name}.{key} must be a number ({getattr(kind, '__name__', kind)}), got the "
                               f"boolean {str(value).lower()}.")
         try:
-            if kind in ("float", float):
+            if kind in ("float", float) or (kind == "float | None" and value is not None):
                 value = float(value)
             elif kind in ("int", int):
                 if isinstance(value, float) and not value.is_integer():

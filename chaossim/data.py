@@ -13,7 +13,8 @@ Names understood by :func:`load_dataset`:
     IDX files ``train-images-idx3-ubyte[.gz]`` / ``t10k-images-idx3-ubyte[.gz]`` found in
     ``data_dir`` (or ``data_dir/fashion-mnist``), ``$CHAOSSIM_DATA`` (or
     ``$CHAOSSIM_DATA/fashion-mnist``), then Debian's ``/usr/share/datasets/fashion-mnist``
-    (``apt-get install -y dataset-fashion-mnist``); official split.
+    (``apt-get install -y dataset-fashion-mnist``); official split. The decoded images of both IDX
+    datasets are cached as ``.npy`` (:mod:`chaossim.decoded_cache`, ``~/.cache/chaossim/decoded``).
 ``"mnist"``
     same IDX files found in ``data_dir[/mnist]``, ``$CHAOSSIM_DATA[/mnist]``, the cache folder
     ``$XDG_CACHE_HOME/chaossim/mnist`` (default ``~/.cache/chaossim/mnist``), or downloaded into
@@ -292,7 +293,9 @@ def _find_idx(directory: Path, stem: str) -> Path | None:
 
 
 def _read_image_idx(path: Path) -> np.ndarray:
-    arr = read_idx(path)
+    from .decoded_cache import cached
+
+    arr = cached(path, read_idx)  # decoded once, then read from the user's cache (chaossim.decoded_cache)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[0] == 0:
         raise DataError(
             f"{path} holds an array of dtype {arr.dtype} and shape {arr.shape}, expected uint8 images "

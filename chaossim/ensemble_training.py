@@ -24,6 +24,8 @@ finite), whatever the number of members; uploads: 1 (the members' minibatch row 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import interrupts, streams
@@ -105,7 +107,7 @@ class _Group:
         self.runs, self.path, self.size, self.outcomes = runs, path, size, outcomes
         self.active: list[int] = []
         self.waiting: set[int] = set()
-        self.ensemble = None
+        self.ensemble: Any = None  # the Ensemble of the active members
         self._train_sets: list = []  # (host array, device copy): members with equal data share one copy
         self._test_sets: list = []
 
@@ -135,7 +137,7 @@ class _Group:
         self._view()
         runs = [self.runs[i] for i in members]
         xp, bk = self.ensemble.xp, self.ensemble.bk
-        sets = []
+        sets: list = []
         for r in runs:
             if not any(r.train_dev is s for s in sets):
                 sets.append(r.train_dev)

@@ -221,10 +221,12 @@ def _image_shape_of_run(run_dir: Path, config, nv: int) -> tuple[int, int]:
     return tuple(shape)
 
 
-def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n: int = 9, seed: int = 0):
+def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n: int = 9, seed: int = 0,
+                   part: str = "W+A"):
     """The figure ``chaossim plot FIGURE RUN...`` draws (a matplotlib Figure; see :data:`PLOTS`), from run
     directories: loads their files, then calls :mod:`chaossim.plotting`. ``labels``: one per run (default
-    :func:`run_label`); ``n``, ``seed``: the receptive fields' number of hidden units and their draw."""
+    :func:`run_label`); ``n``, ``seed``: the receptive fields' number of hidden units and their draw; ``part``:
+    "W+A" or "A" (the trained part alone, :func:`chaossim.analysis.receptive_fields`)."""
     from . import plotting
 
     if figure not in PLOTS:
@@ -247,6 +249,8 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
         return plotting.plot_indices_vs_time([load_evaluation(r) for r in runs], labels=names)
     if figure == "training":
         return plotting.plot_training_curves([load_history(r) for r in runs], labels=names)
+    if figure == "generated":  # drawn by chaossim.run_plots, which reads the run through this module
+        raise ConfigError("the generated figure is drawn by chaossim.run_plots.generated_figure(RUN).")
     # receptive-fields
     from .config import RunConfig
     from .rundir import load_checkpoint
@@ -258,8 +262,9 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
     params = load_checkpoint(run_dir)["params"]
     g = 1.0 if config.model.arch == "rbm" else config.model.g
     image_shape = _image_shape_of_run(run_dir, config, params["b"].shape[0])
-    return plotting.plot_receptive_fields(params, image_shape, g=g, n=n, seed=seed,
-                                          title=f"{names[0]}: receptive fields")
+    what = "receptive fields, trained part A alone" if part == "A" else "receptive fields"
+    return plotting.plot_receptive_fields(params, image_shape, g=g, n=n, seed=seed, part=part,
+                                          title=f"{names[0]}: {what}")
 
 
 # ------------------------------------------------------------------------------------------ figure names
@@ -275,6 +280,10 @@ PLOTS = {
                          "Fig. 4: receptive fields (W_ia + A_ia)/g of randomly chosen hidden units a, as images "
                          "(deep model: W1 + A1; RBM: W)."),
     "training": ("fig5_training", True,
-                 "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run."),
+                 "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run (step 0, "
+                 "before training, at the left edge)."),
+    "generated": ("generated", False,
+                  "the samples `chaossim sample RUN` wrote (RUN/generated.npz, or a file of --out): one column per "
+                  "time t, one row per random start."),
 }
 """figure name on the command line -> (file stem, whether it takes several runs, help text)."""

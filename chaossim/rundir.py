@@ -172,6 +172,8 @@ def open_run(run_dir, config: RunConfig, model, resume, *, meta: dict | None = N
     if ck is not None:
         restore(model, ck)
         start, hist, chaos = ck["step"], ck["history"] or hist, ck["chaos"] or chaos
+    if (run_dir / "history.csv").exists() or ck is not None:  # rows logged after the checkpoint are dropped
+        write_history_csv(run_dir, hist)
     previous = read_meta(run_dir)
     interruptions = list(previous.get("interruptions", []))
     if previous.get("status") == "running":  # that session ended without a word: it was killed

@@ -14,6 +14,7 @@ the steps at which indices and chaos probes are logged come from :func:`chaossim
 """
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,14 +121,20 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
     """
     from .train_path import choose_trainer
 
+    config = config.resolved()  # training.k of the architecture when unset (chaossim.config.DEFAULT_K)
     tc, dyn = config.training, config.dynamics
     run = RunState.setup(config, run_dir, resume, dataset)
     path = choose_trainer(run.model, config.backend)  # may refuse (trainer = "fused"): before anything is written
     run.open(path.meta(), stop_after)
     model, bk = run.model, run.model.bk
+    from . import progress as live
+
+    live.announce_size(progress, config, run)
     bar = _progress(progress, run.start, tc.steps, f"{config.model.arch} g={config.model.g} T={dyn.T}")
     try:
-        run.first_evaluation()
+        t_eval = time.perf_counter()
+        run.first_evaluation()  # timed: the duration estimate counts the evaluations left
+        clock = live.start_clock(progress, config, run, time.perf_counter() - t_eval if run.start == 0 else 0.0, bar)
         for step in range(run.start, run.end):
             if interrupts.requested():
                 _stop_cleanly([run], step)
@@ -137,6 +144,7 @@ def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bo
             done = step + 1
             _check_finite(model, done, config, run.run_dir, run.last_ckpt)
             run.after_step(done, path)
+            live.tick(clock, done)
             if bar is not None:
                 if done in run.log_at:
                     bar.set_postfix({k: f"{run.history[k][-1]:.3g}" for k in ("E2", "EAAI")})
@@ -174,6 +182,7 @@ class RunState:
     @classmethod
     def setup(cls, config: RunConfig, run_dir, resume, dataset=None) -> "RunState":
         """Check the run directory (cheaply, writing nothing), load and check the data, build the model."""
+        config = config.resolved()
         tc = config.training
         if run_dir is not None:  # refuse a run directory before loading anything (the checkpoint is checked later)
             from .rundir import check_run_dir
@@ -219,6 +228,7 @@ class RunState:
         if self.start == 0 and len(self.history["t_age"]) == 0:
             self.history = _append(self.history, 0, self._evaluate(0))
             self._probe(0)
+            self._logged(None)
 
     def _probe(self, step: int) -> None:
         """The chaos probe at ``step`` when the schedule has one (its own stream: model.rng is not touched)."""
@@ -234,7 +244,8 @@ class RunState:
     def after_step(self, done: int, path) -> None:
         """What follows training step ``done`` (1-based) once the parameters are known to be finite."""
         tc, model, run_dir = self.config.training, self.model, self.run_dir
-        if done in self.log_at:
+        logged = done in self.log_at
+        if logged:
             self.history = _append(self.history, done, self._evaluate(done))
         self._probe(done)
         if run_dir is not None and tc.snapshot_every and done % tc.snapshot_every == 0:
@@ -242,6 +253,17 @@ class RunState:
         if run_dir is not None and (done % tc.checkpoint_every == 0 or done == self.end):
             self.checkpoint(done)
             write_meta(run_dir, self.config, "running", step=done, history=self.history, **self._meta(path))
+        elif logged:
+            self._logged(path)
+
+    def _logged(self, path) -> None:
+        """A logged step between checkpoints: one line appended to history.csv, meta.json with the indices."""
+        if self.run_dir is not None:
+            from .progress import log_line
+
+            log_line(self.run_dir, self.history)
+            step = self.last_ckpt if self.last_ckpt is not None else self.start  # meta's step: the checkpoint's
+            write_meta(self.run_dir, self.config, "running", step=step, history=self.history, **self._meta(path))
 
     def checkpoint(self, step: int) -> None:
         save_checkpoint(self.run_dir, self.model, step, self.history, self.chaos)

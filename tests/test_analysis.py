@@ -195,3 +195,18 @@ def test_receptive_fields_deep_rbm_and_unrestricted():
         receptive_fields(rbm, (2, 3), n=5)
     with pytest.raises(ConfigError, match=r"in \[0, 3\]"):
         receptive_fields(rbm, (2, 3), units=[4])
+
+
+def test_receptive_fields_of_the_trained_part_alone():
+    rng = np.random.default_rng(2)
+    w, a = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    restricted = {"W": w, "A": a, "Wt": rng.normal(size=(4, 6)), "b": np.zeros(6), "c": np.zeros(4)}
+    f, _ = receptive_fields(restricted, (2, 3), g=2.0, units=[3, 0], part="A")
+    np.testing.assert_allclose(f, np.stack([a[:, 3], a[:, 0]]).reshape(2, 2, 3) / 2.0)  # no W in it
+    deep = {"W1": w, "A1": a, "b": np.zeros(6)}
+    f, _ = receptive_fields(deep, (2, 3), g=0.5, units=[1], part="A")
+    np.testing.assert_allclose(f[0], (a[:, 1] / 0.5).reshape(2, 3))
+    with pytest.raises(ConfigError, match="RBM has no separate trained part"):
+        receptive_fields({"W": w, "b": np.zeros(6), "c": np.zeros(4)}, (2, 3), part="A")
+    with pytest.raises(ConfigError, match="part must be one of"):
+        receptive_fields(restricted, (2, 3), part="W")

@@ -9,9 +9,26 @@ from chaossim.errors import ConfigError
 def test_toml_round_trip_and_defaults_are_the_papers():
     cfg = RunConfig()
     assert RunConfig.from_toml(cfg.to_toml()) == cfg
-    assert (cfg.dynamics.dt, cfg.dynamics.tau, cfg.dynamics.T, cfg.model.g, cfg.training.k,
+    assert RunConfig.from_toml(cfg.resolved().to_toml()) == cfg.resolved()
+    assert (cfg.dynamics.dt, cfg.dynamics.tau, cfg.dynamics.T, cfg.model.g, cfg.resolved().training.k,
             cfg.training.batch_size, cfg.model.n_hidden, cfg.model.n_hidden2) == \
         (1.0, 10.0, 100.0, 1.5, 0.01, 500, 500, 100)
+
+
+def test_learning_rate_unset_takes_the_default_of_the_architecture():
+    from chaossim.config import DEFAULT_K
+
+    assert RunConfig().training.k is None and "k =" not in RunConfig().to_toml()
+    for arch in ("unrestricted", "restricted", "deep", "rbm"):
+        cfg = RunConfig().replace(**{"model.arch": arch})
+        assert cfg.resolved().training.k == DEFAULT_K[arch]
+        assert "k = " in cfg.resolved().to_toml()  # a run's config.toml holds the k it used
+    assert DEFAULT_K["restricted"] == 0.01  # the paper's
+    given = RunConfig().replace(**{"model.arch": "rbm", "training.k": 0.3})
+    assert given.resolved().training.k == 0.3  # a given k is kept, whatever the architecture
+    assert RunConfig.from_toml("[training]\nk = 1\n").training.k == 1.0
+    with pytest.raises(ConfigError, match="training.k"):
+        RunConfig.from_toml("[training]\nk = -0.1\n")
 
 
 def test_replace_by_dotted_and_bare_names():

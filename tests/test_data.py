@@ -226,6 +226,55 @@ def test_fashion_mnist_from_data_dir(clean_env):
     assert ds.train.min() == -1.0 and ds.train.max() == 1.0
 
 
+def test_decoded_images_are_cached_keyed_and_validated(clean_env, monkeypatch, capsys):
+    from chaossim import decoded_cache
+
+    monkeypatch.setattr(decoded_cache, "_told", False)
+    tr, te = make_idx_pair(clean_env / "src", shape=(4, 6))
+    first = load_dataset("fashion-mnist", data_dir=clean_env / "src")
+    folder = clean_env / "xdg-cache" / "chaossim" / "decoded"
+    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".json", ".npy", ".npy"]
+    err = capsys.readouterr().err
+    assert err.count("chaossim: cached the decoded") == 1 and str(folder) in err  # said once, in one line
+    assert err.count("\n") == 1
+
+    decoded = []
+    real = data.read_idx
+    monkeypatch.setattr(data, "read_idx", lambda p: decoded.append(Path(p).name) or real(p))
+    again = load_dataset("fashion-mnist", data_dir=clean_env / "src")
+    assert decoded == [] and capsys.readouterr().err == ""  # both files from the cache, nothing said
+    np.testing.assert_array_equal(again.train, first.train)
+    np.testing.assert_array_equal(again.test, spec_map(te.reshape(3, -1)))
+
+    # a changed source (same path, new content and mtime) is decoded again, never served stale
+    new_tr = np.full((2, 4, 6), 7, dtype=np.uint8)
+    write_idx(clean_env / "src" / "train-images-idx3-ubyte.gz", new_tr, True)
+    stat = (clean_env / "src" / "train-images-idx3-ubyte.gz").stat()
+    os.utime(clean_env / "src" / "train-images-idx3-ubyte.gz", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    changed = load_dataset("fashion-mnist", data_dir=clean_env / "src")
+    assert decoded == ["train-images-idx3-ubyte.gz"]
+    np.testing.assert_array_equal(changed.train, spec_map(new_tr.reshape(2, -1)))
+
+    # a damaged entry (truncated .npy) is decoded again and rewritten
+    npy = next(p for p in folder.glob("t10k*.npy"))
+    npy.write_bytes(npy.read_bytes()[:-10])
+    decoded.clear()
+    np.testing.assert_array_equal(load_dataset("fashion-mnist", data_dir=clean_env / "src").test, first.test)
+    assert decoded == ["t10k-images-idx3-ubyte.gz"]
+    decoded.clear()
+    load_dataset("fashion-mnist", data_dir=clean_env / "src")
+    assert decoded == []
+
+    # off by CHAOSSIM_CACHE=0; a cache folder that cannot be written is skipped silently
+    monkeypatch.setenv("CHAOSSIM_CACHE", "0")
+    load_dataset("fashion-mnist", data_dir=clean_env / "src")
+    assert len(decoded) == 2
+    monkeypatch.setenv("CHAOSSIM_CACHE", "1")
+    (clean_env / "blocked").write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(clean_env / "blocked"))
+    np.testing.assert_array_equal(load_dataset("fashion-mnist", data_dir=clean_env / "src").test, first.test)
+
+
 def test_fashion_mnist_from_env_subfolder_raw_files(clean_env, monkeypatch):
     tr, _ = make_idx_pair(clean_env / "store" / "fashion-mnist", gz=False)
     monkeypatch.setenv("CHAOSSIM_DATA", str(clean_env / "store"))

@@ -17,7 +17,7 @@ def quickstart_store(tmp_path_factory):
            "--no-progress", "--dashboard", "none"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (store.parent / "quickstart-report" / "phase_diagram.png").exists()
+    assert (store.parent / "quickstart.zarr.report" / "phase_diagram.png").exists()
     return store
 
 

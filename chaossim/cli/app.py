@@ -40,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chaossim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from . import doctor, evaluate, sweep, train
+    from . import analyze, doctor, evaluate, sweep, train
 
     train.add_parsers(sub)      # train
     evaluate.add_parsers(sub)   # sample, evaluate, plot
+    analyze.add_parsers(sub)    # analyze
     sweep.add_parsers(sub)      # sweep, sweep-report, sweep-verify
     doctor.add_parsers(sub)     # doctor
     return parser
@@ -55,6 +56,7 @@ _WRITE_ADVICE = {
     "sample": "give --out FILE.npz in a writable place with free space",
     "evaluate": "give --out DIR in a writable place with free space",
     "plot": "give --out DIR in a writable place with free space",
+    "analyze": "give --out DIR in a writable place with free space",
     "sweep": "completed points are kept; free some space or fix the folder, then run the same command again",
     "sweep-report": "give --out DIR in a writable place with free space",
 }

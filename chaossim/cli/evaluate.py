@@ -16,7 +16,7 @@ def cmd_sample(args) -> int:
     from ..io import atomic_savez
     from ..rundir import load_run
 
-    config, model, _ = load_run(args.run, backend=args.backend)
+    config, model, ck = load_run(args.run, backend=args.backend)
     out = Path(args.out) if args.out else Path(args.run) / "generated.npz"
     check_writable(out.parent, "the run directory" if not args.out else "the folder", "give --out FILE.npz in a "
                    "writable place")
@@ -24,7 +24,11 @@ def cmd_sample(args) -> int:
     model.rng = model.bk.rng(args.seed)
     samples = to_numpy(model.generate(args.n, times, spread=args.spread))
     atomic_savez(out, {"t": np.asarray(times, dtype=float), "samples": samples})
-    print(f"wrote {samples.shape[1]} samples at t = {times} to {out} (array 'samples': t x n x Nv, values phi(v) in [-1, 1])")
+    from ..progress import index_changes, summary
+
+    print(summary([out], index_changes(ck["history"]), [f"chaossim plot generated {out} --out figures/"],
+                  title=f"{samples.shape[1]} samples at t = {times} (array 'samples': t x n x Nv, values phi(v) in "
+                        "[-1, 1])"))
     return 0
 
 
@@ -32,7 +36,14 @@ def cmd_evaluate(args) -> int:
     res = evaluate_run(args.run, times=args.times, n_eval=args.n_eval, seed=args.seed, backend=args.backend,
                        out_dir=args.out)
     print(format_table(res))
-    print(f"wrote evaluation.npz, evaluation.csv, evaluation.txt and samples.npz to {args.out or args.run}")
+    from ..evaluate_run import EVALUATION_FILE, SAMPLES_FILE
+    from ..progress import index_changes, summary
+    from ..rundir import load_checkpoint
+
+    where = Path(args.out or args.run)
+    print(summary([where / n for n in (EVALUATION_FILE, "evaluation.csv", "evaluation.txt", SAMPLES_FILE)],
+                  index_changes(load_checkpoint(args.run)["history"]),
+                  [f"chaossim plot {f} {where} --out figures/" for f in ("indices-vs-t", "samples", "snapshots")]))
     return 0
 
 
@@ -44,8 +55,13 @@ def cmd_plot(args) -> int:
     check_writable(args.out, "the output folder", "give --out DIR in a writable place")
     if many:
         fig = figure_of_runs(args.figure, args.run, labels=args.label)
+    elif args.figure == "generated":
+        from ..run_plots import generated_figure
+
+        fig = generated_figure(args.run)
     elif args.figure == "receptive-fields":
-        fig = figure_of_runs(args.figure, [args.run], n=args.n, seed=args.seed)
+        fig = figure_of_runs(args.figure, [args.run], n=args.n, seed=args.seed, part=args.part)
+        stem += "_A" if args.part == "A" else ""
     else:
         fig = figure_of_runs(args.figure, [args.run])
     for p in save_figure(fig, Path(args.out) / stem):
@@ -106,9 +122,13 @@ def add_parsers(subparsers) -> None:
             q.add_argument("run", nargs="+", help="run directories (one curve or row each)")
             q.add_argument("--label", nargs="+", help="legend labels, one per run (default: arch and directory name)")
         else:
-            q.add_argument("run", help="run directory")
+            q.add_argument("run", help="run directory" + (" (or the .npz of `chaossim sample --out`)"
+                                                         if name == "generated" else ""))
         if name == "receptive-fields":
             q.add_argument("-n", type=int, default=9, help="number of hidden units (default 9, as in the paper)")
             q.add_argument("--seed", type=int, default=0, help="seed of the random choice of hidden units")
+            q.add_argument("--part", choices=("W+A", "A"), default="W+A",
+                           help="W+A: the whole coupling (Fig. 4, default); A: the trained part alone, which shows "
+                                "what training planted while the fixed W dominates (file fig4_receptive_fields_A)")
         q.add_argument("--out", default="figures", help="output folder (default ./figures)")
         q.set_defaults(func=cmd_plot)

@@ -63,7 +63,8 @@ def add_parsers(subparsers) -> None:
                    help="address of the Dask dashboard of a local cluster (default :8787; 'none' to disable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not print the report nor draw the phase diagram")
-    p.add_argument("--out", metavar="DIR", default=None, help="folder of the report's figures (default: <store>-report/)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="folder of the report's figures (default: PATH.zarr.report/)")
     p.set_defaults(func=cmd_sweep)
 
     r = subparsers.add_parser("sweep-report", help="print the best points of a sweep store and draw its phase diagram",
@@ -72,7 +73,7 @@ def add_parsers(subparsers) -> None:
                                           "(g, T) as PNG and PDF. Seeds are averaged; other grid dimensions are "
                                           "fixed at their first value.")
     r.add_argument("store", metavar="PATH.zarr", help="a sweep store made by `chaossim sweep`")
-    r.add_argument("--out", metavar="DIR", default=None, help="folder of the figures (default: <store>-report/)")
+    r.add_argument("--out", metavar="DIR", default=None, help="folder of the figures (default: PATH.zarr.report/)")
     r.set_defaults(func=cmd_report)
 
     v = subparsers.add_parser("sweep-verify", help="read every chunk of a sweep store and list damaged or missing ones",
@@ -109,9 +110,21 @@ def cmd_sweep(args) -> int:
           f"failed in {time.perf_counter() - started:.1f} s; store: {store}", file=sys.stderr)
     if result.failed and result.log:
         print(f"full tracebacks of the failed points: {result.log}", file=sys.stderr)
-    if not args.no_report:
-        sweep_report(store, args.out)
+    figures = sweep_report(store, args.out) if not args.no_report else []
+    _summary(store, figures)
     return 1 if result.failed else 0
+
+
+def _summary(store: Path, figures) -> None:
+    """What the sweep wrote, how the indices changed from step 0, what to run next (chaossim.progress)."""
+    from ..progress import summary
+    from ..sweep.report import change_lines
+    from ..sweep.store import open_sweep, runs_dir
+
+    changes = change_lines(open_sweep(store, check=False))
+    print("\n" + summary([store, f"{runs_dir(store)}/ (each point's run directory and checkpoints)", *figures],
+                         changes, [f"chaossim sweep-report {store}",
+                                   f"python -c \"import xarray; print(xarray.open_zarr('{store}'))\""]))
 
 
 def cmd_report(args) -> int:

@@ -56,7 +56,9 @@ def _resume_config(args, run_dir: Path):
 def cmd_train(args) -> int:
     from ..training import train
 
-    run_dir = Path(args.run)
+    if args.run is None and not (args.print_config and not args.resume):
+        args._parser.error("the following arguments are required: --run (only --print-config works without it)")
+    run_dir = Path(args.run) if args.run is not None else None
     if args.resume:
         config = _resume_config(args, run_dir)
     else:
@@ -64,14 +66,15 @@ def cmd_train(args) -> int:
         if args.steps:
             config = config.replace(**{"training.steps": args.steps})
     if args.print_config:
-        print(config.to_toml())
+        print(config.resolved().to_toml())
         return 0
     result = train(config, run_dir, resume=args.resume, progress=not args.no_progress)
-    h = result.history
-    print(f"trained {config.model.arch} to step {result.step} in {run_dir} ({result.train_path}: "
-          f"{result.train_path_reason})")
-    if len(h["t_age"]):
-        print("last indices at T: " + ", ".join(f"{k}={h[k][-1]:.4g}" for k in ("E2", "Es", "EAAI", "ER")))
+    from ..progress import index_changes, run_files, summary
+
+    print(summary(run_files(run_dir), index_changes(result.history),
+                  [f"chaossim evaluate {run_dir}", f"chaossim plot training {run_dir} --out figures/"],
+                  title=f"trained {config.model.arch} to step {result.step} in {run_dir} ({result.train_path}: "
+                        f"{result.train_path_reason})"))
     return 0
 
 
@@ -86,14 +89,16 @@ def add_parsers(sub) -> None:
                               "  dynamics.dt, dynamics.tau, dynamics.T,\n"
                               "  dynamics.init_spread (free-run starts: 1 independent, eps < 1 one shared start\n"
                               "    + eps perturbations; docs/chaos_study.md)\n"
-                              "  training.steps, training.batch_size (M), training.k, training.log_every,\n"
-                              "  training.checkpoint_every, training.n_eval (Ns), training.snapshot_every, training.chaos_every\n"
+                              "  training.steps, training.batch_size (M), training.k (default 0.01; rbm: its own),\n"
+                              "  training.log_every, training.checkpoint_every, training.n_eval (Ns),\n"
+                              "  training.snapshot_every, training.chaos_every\n"
                               "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test, data.value_range\n"
                               "  backend.name (numpy|cupy|auto), backend.dtype (float32|float64),\n"
                               "  backend.trainer (auto|engine|fused: the fused CUDA-graph step on CuPy by default),\n"
                               "  backend.tf32 (false|true: TF32 GEMMs in the fused step; changes the numbers)\n"
                               "example:\n  chaossim train --run runs/r1 --set model.g=1.5 --set training.steps=2000")
-    p.add_argument("--run", required=True, help="run directory (created; holds config.toml, checkpoint.npz, history.csv)")
+    p.add_argument("--run", help="run directory (created; holds config.toml, checkpoint.npz, history.csv); required "
+                                 "except with --print-config")
     p.add_argument("--config", help="TOML file with [model], [dynamics], [training], [data], [backend] tables")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override one setting (repeatable)")
     p.add_argument("--steps", type=int, help="number of training steps (overrides training.steps)")
@@ -105,4 +110,4 @@ def add_parsers(sub) -> None:
     p.add_argument("--force", action="store_true", help="accept dt/tau > 1 (unstable Euler integration)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, _parser=p)

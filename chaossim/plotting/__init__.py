@@ -22,6 +22,7 @@ projections on modes 1-2          :func:`plot_projections`          (Python)
 lambda_max vs g                   :func:`plot_lyapunov_vs_g`        (Python)
 lambda_max, Var phi(v) vs t_age   :func:`plot_chaos_vs_age`         (Python)
 phase diagram of a sweep          :func:`plot_phase_diagram`        ``chaossim sweep-report STORE``
+long-time states, mode collapse   :func:`plot_long_time_states`     ``chaossim analyze RUN``
 ================================  ================================  ==========================================
 
 Modules: :mod:`~chaossim.plotting.paper` (the paper's Figs. 2-5), :mod:`~chaossim.plotting.learning` (the
@@ -34,6 +35,7 @@ and host conversion).
 from .chaos import plot_chaos_vs_age, plot_lyapunov_vs_g
 from .images import mosaic, to_grey
 from .learning import plot_modes, plot_projections, plot_singular_values
+from .longtime import plot_long_time_states
 from .paper import plot_indices_vs_time, plot_receptive_fields, plot_samples, plot_snapshots, plot_training_curves
 from .save import save_figure
 from .sweep import plot_phase_diagram
@@ -42,6 +44,7 @@ __all__ = [
     "mosaic",
     "plot_chaos_vs_age",
     "plot_indices_vs_time",
+    "plot_long_time_states",
     "plot_lyapunov_vs_g",
     "plot_modes",
     "plot_phase_diagram",

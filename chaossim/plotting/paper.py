@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..analysis import receptive_fields
 from ..backend import is_device_array
@@ -57,14 +57,54 @@ def _labels(labels: Sequence[str] | None, n: int, default: Callable[[int], str])
     return out
 
 
-def _readable_log_ticks(ax: Axes) -> None:
-    """Plain '%.3g' tick labels on log axes that span less than a decade (matplotlib otherwise labels
-    the minor ticks with long mantissa x 10^k strings)."""
-    fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
-    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-        if axis.get_scale() == "log" and lo > 0 and hi / lo < 10:
-            axis.set_major_formatter(fmt)
-            axis.set_minor_formatter(fmt)
+ZERO_OFFSET = 3.0
+"""On a log axis the value at x = 0 (step 0, before training; or the random start, t = 0) is drawn at the
+left edge, at the smallest positive x divided by this factor, and its tick is labelled "0"."""
+
+
+def _log_tick_values(lo: float, hi: float) -> list[float]:
+    """At most about six readable major tick values in [lo, hi] on a log axis: plain steps inside one decade,
+    1-2-5 per decade up to two decades, powers of ten beyond (every other one past six decades)."""
+    if hi / lo < 10:
+        values = MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    else:
+        decades = math.log10(hi / lo)
+        subs = (1.0, 2.0, 5.0) if decades <= 2 else (1.0,)
+        values = LogLocator(base=10, subs=subs, numticks=100).tick_values(lo, hi)
+        if decades > 6:
+            values = [v for v in values if round(math.log10(v)) % 2 == 0]
+    return [float(v) for v in values if lo <= v <= hi and v > 0]
+
+
+def _readable_log_ticks(ax: Axes, zero_at: float | None = None) -> None:
+    """Readable tick labels on the log axes of ``ax``: a few major ticks labelled with '%g' (see
+    :func:`_log_tick_values`), unlabelled minor ticks (matplotlib's defaults label minor ticks of short log
+    axes, and the labels run into each other: "600700800900"). ``zero_at``: the x position where x = 0 is
+    drawn (:data:`ZERO_OFFSET`), labelled "0"; ticks closer to it than a factor 2 are dropped."""
+    for axis, (lo, hi), zero in ((ax.xaxis, ax.get_xlim(), zero_at), (ax.yaxis, ax.get_ylim(), None)):
+        if axis.get_scale() != "log" or not (lo > 0 and hi > lo):
+            continue
+        values = _log_tick_values(lo, hi)
+        if zero is not None:
+            values = [zero] + [v for v in values if v > 2 * zero]
+
+        def label(v, _, zero=zero):
+            return "0" if zero is not None and math.isclose(v, zero) else f"{v:g}"
+
+        axis.set_major_locator(FixedLocator(values))
+        axis.set_major_formatter(FuncFormatter(label))
+        axis.set_minor_locator(LogLocator(base=10, subs="auto", numticks=100))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _zero_position(curves: list[Any], x_key: str) -> float | None:
+    """Where x = 0 is drawn on the log x axis (:data:`ZERO_OFFSET`), or None when no curve has x = 0 or none
+    has a positive x to place it against."""
+    xs = [host(c[x_key], float) for c in curves]
+    positive = [x[x > 0] for x in xs if (x > 0).any()]
+    if not any((x == 0).any() for x in xs) or not positive:
+        return None
+    return float(min(p.min() for p in positive)) / ZERO_OFFSET
 
 
 def _no_values(ax: Axes, key: str) -> None:
@@ -141,20 +181,26 @@ def plot_snapshots(snapshots: Any, t: Any, image_shape: Sequence[int], *, T: flo
 def _index_panels(
     curves: list[Any], names: list[str], x_key: str, x_label: str, marker_size: float, vline_key: str | None
 ) -> Figure:
-    """Four panels (one per index) of y = index vs x = ``curves[i][x_key]``, log x (x > 0 only), log y for
-    E(2) and E(s); a dashed vertical line at ``curves[i][vline_key]`` when given."""
+    """Four panels (one per index) of y = index vs x = ``curves[i][x_key]``, log x, log y for E(2) and E(s);
+    the value at x = 0 is drawn at the left edge (:data:`ZERO_OFFSET`, tick "0", an open square); a dashed
+    vertical line at ``curves[i][vline_key]`` when given."""
     fig = new_figure(8.0, 6.0)
     axes = fig.subplots(2, 2).ravel()
+    zero_at = _zero_position(curves, x_key)
     for ax, key in zip(axes, INDEX_NAMES):
         drawn = False
         for i, (curve, name) in enumerate(zip(curves, names)):
             color = f"C{i % 10}"
             x = host(curve[x_key], float)
             y = host(curve[key], float)
-            keep = (x > 0) & np.isfinite(y)
+            zero = (x == 0) & np.isfinite(y) if zero_at is not None else np.zeros(x.shape, bool)
+            keep = ((x > 0) & np.isfinite(y)) | zero
             if keep.any():
-                ax.plot(x[keep], y[keep], "o-", color=color, ms=marker_size, label=name)
+                ax.plot(np.where(zero, zero_at, x)[keep], y[keep], "o-", color=color, ms=marker_size, label=name)
                 drawn = True
+            if zero.any():
+                ax.scatter(np.full(int(zero.sum()), zero_at), y[zero], marker="s", s=30, facecolors="white",
+                           edgecolors=color, zorder=3)
             if vline_key is not None and curve.get(vline_key) is not None:
                 ax.axvline(float(host(curve[vline_key])), color=color, ls="--", lw=1)
         ax.set_xscale("log")
@@ -164,7 +210,7 @@ def _index_panels(
         ax.set_ylabel(LATEX[key])
         if not drawn:
             _no_values(ax, key)
-        _readable_log_ticks(ax)
+        _readable_log_ticks(ax, zero_at)
     axes[0].legend(fontsize=8)
     return fig
 
@@ -180,13 +226,15 @@ def plot_indices_vs_time(results: Any, *, labels: Sequence[str] | None = None) -
     curves = _one_or_many(results, _is_record)
     names = _labels(labels, len(curves), lambda i: f"run {i + 1}")
     fig = _index_panels(curves, names, "t", "$t$", 4, "T")
-    fig.suptitle("accuracy indices vs generation time $t$ (dashed: $t=T$)", fontsize=10)
+    start = ", open square: the random start $t=0$" if _zero_position(curves, "t") is not None else ""
+    fig.suptitle(f"accuracy indices vs generation time $t$ (dashed: $t=T${start})", fontsize=10)
     return fig
 
 
 def plot_training_curves(histories: Any, *, labels: Sequence[str] | None = None) -> Figure:
     """Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run, one panel per
-    index. Log t_age (the t_age = 0 point, before training, is left out), log y for E(2) and E(s).
+    index. Log t_age, with the value at t_age = 0 (before training) drawn at the left edge as an open square
+    (tick "0", :data:`ZERO_OFFSET`), so the change from step 0 shows; log y for E(2) and E(s).
 
     ``histories``: one mapping or a sequence of them with keys t_age, E2, Es, EAAI, ER (a checkpoint's
     ``history``, or a sweep point of the store). ``labels``: one per curve (default "run 1", ...).
@@ -199,7 +247,8 @@ def plot_training_curves(histories: Any, *, labels: Sequence[str] | None = None)
             )
     names = _labels(labels, len(curves), lambda i: f"run {i + 1}")
     fig = _index_panels(curves, names, "t_age", r"$t_{\rm age}$", 3, None)
-    fig.suptitle(r"accuracy indices at $T^*=T$ during training", fontsize=10)
+    start = ", open square: step 0, before training" if _zero_position(curves, "t_age") is not None else ""
+    fig.suptitle(rf"accuracy indices at $T^*=T$ during training (lower is better{start})", fontsize=10)
     return fig
 
 
@@ -213,19 +262,21 @@ def plot_receptive_fields(
     seed: int = 0,
     units: Sequence[int] | None = None,
     title: str = "receptive fields",
+    part: str = "W+A",
 ) -> Figure:
     """Fig. 4: receptive fields (W_ia + A_ia)/g of ``n`` randomly chosen hidden units (see
     :func:`chaossim.analysis.receptive_fields`; deep model: W1 + A1; RBM: W with g = 1), diverging colour map
     centred at 0, one common colour scale.
 
     ``params``: the model's parameters (``model.params`` or a checkpoint's ``params``); ``g``: the model's
-    gain; ``units``: the hidden units (default ``n`` drawn from ``seed``).
+    gain; ``units``: the hidden units (default ``n`` drawn from ``seed``); ``part``: "W+A" (Fig. 4) or "A",
+    the trained part alone (A_ia / g), which shows what training planted when the fixed W still dominates.
     """
-    fields, chosen = receptive_fields(params, image_shape, n, g, units=units, seed=seed)
+    fields, chosen = receptive_fields(params, image_shape, n, g, units=units, seed=seed, part=part)
     if "W1" in params:
-        label = r"$(W^{(1)}_{ia}+A^{(1)}_{ia})/g$"
+        label = r"$A^{(1)}_{ia}/g$" if part == "A" else r"$(W^{(1)}_{ia}+A^{(1)}_{ia})/g$"
     elif "A" in params:
-        label = r"$(W_{ia}+A_{ia})/g$"
+        label = r"$A_{ia}/g$" if part == "A" else r"$(W_{ia}+A_{ia})/g$"
     else:
         label = r"$W_{ia}$"
     k = len(chosen)

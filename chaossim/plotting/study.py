@@ -2,7 +2,7 @@
 against normal training, diversity against lambda_max, lambda_max along training.
 
 Each function takes the tables of :mod:`chaossim.sweep.study` (xarray Datasets) and returns a Figure;
-:func:`study_figures` makes all of them from a sweep store's dataset.
+:func:`chaossim.sweep.study.study_figures` makes all of them from a sweep store's dataset.
 """
 
 from __future__ import annotations
@@ -181,15 +181,3 @@ def plot_lambda_along_training(chaos: Any) -> Figure:
     fig.suptitle("lambda_max along training (solid: independent starts, dashed: shared-start control)", fontsize=9)
     return fig
 
-
-def study_figures(ds: Any) -> dict[str, Figure]:
-    """name -> Figure of every study figure from a sweep store's dataset (:func:`chaossim.sweep.open_sweep`)."""
-    from ..sweep import study
-
-    final = study.final_table(ds)
-    return {
-        "indices_vs_g": plot_indices_vs_g(final),
-        "control_vs_normal": plot_control_vs_normal(final),
-        "diversity_vs_lambda": plot_diversity_vs_lambda(study.point_table(ds)),
-        "lambda_along_training": plot_lambda_along_training(study.chaos_table(ds)),
-    }

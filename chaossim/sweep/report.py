@@ -1,6 +1,10 @@
 """Sweep report: the best points as a text table, and the phase diagram of each index over (g, T) saved
 beside the store.
 
+Figures go to ``PATH.zarr.report/`` beside the store by default (as its checkpoints go to ``PATH.zarr.runs/``
+and its lock to ``PATH.zarr.lock``), so one prefix holds everything a sweep writes and ``*.zarr.report/``
+is ignored by git like the store itself.
+
 Values are the indices at the last logged training step of each point (lower is better; docs/indices.md),
 see :mod:`chaossim.sweep.summary`; the figure is
 :func:`chaossim.plotting.plot_phase_diagram` (g on the vertical and T on the horizontal axis, seeds
@@ -17,7 +21,8 @@ from ..evaluation import INDEX_NAMES
 from .store import DONE_VARIABLE, open_sweep
 from .summary import AVERAGED_DIMS, final_indices, fmt_value, phase_axes, reduce_for_plot
 
-__all__ = ["AVERAGED_DIMS", "best_points_table", "check_intact", "final_indices", "reduce_for_plot", "sweep_report"]
+__all__ = ["AVERAGED_DIMS", "best_points_table", "change_lines", "check_intact", "final_indices", "reduce_for_plot",
+           "report_dir", "sweep_report"]
 
 
 def best_points_table(ds, n_best: int = 5) -> str:
@@ -56,7 +61,7 @@ def best_points_table(ds, n_best: int = 5) -> str:
 def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) -> list[Path]:
     """Print the best points of the sweep store ``path`` and save the phase diagram of each index.
 
-    Figures go to ``out_dir`` (default: ``<store name without .zarr>-report/`` next to the store) as
+    Figures go to ``out_dir`` (default: :func:`report_dir`, ``PATH.zarr.report/`` beside the store) as
     ``phase_diagram.png`` and ``.pdf`` (written atomically). Returns the figure paths ([] when no grid
     dimension is numeric).
     """
@@ -66,7 +71,7 @@ def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) ->
     path = Path(path)
     ds = open_sweep(path)
     keep = phase_axes(ds)
-    out_dir = Path(out_dir) if out_dir is not None else path.with_name(path.name.removesuffix(".zarr") + "-report")
+    out_dir = Path(out_dir) if out_dir is not None else report_dir(path)
     if keep:
         check_writable(out_dir, "the report folder", "give --out DIR in a writable place")
     check_intact(path, ("status", "error", *INDEX_NAMES))
@@ -80,6 +85,36 @@ def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) ->
     if not quiet:
         print(f"\nphase diagram: {paths[0]} (and .pdf)")
     return paths
+
+
+def change_lines(ds) -> list[str]:
+    """Per index, how the points changed from step 0 to their last logged step: the median over the points and
+    the best point (lower is better), e.g. '  E2  median 0.012 -> 0.0051 (-58%); best g=1.5, T=50: 0.0038'."""
+    from .summary import initial_indices
+
+    dims = list(ds.attrs.get("grid_dims", []))
+    finals, starts = final_indices(ds), initial_indices(ds)
+    lines = []
+    for n in INDEX_NAMES:
+        f, s0 = finals[n].reshape(-1), starts[n].reshape(-1)
+        ok = np.isfinite(f) & np.isfinite(s0)
+        if not ok.any():
+            lines.append(f"  {n:<5} no values")
+            continue
+        a, b = float(np.median(s0[ok])), float(np.median(f[ok]))
+        rel = f" ({(b - a) / abs(a) * 100:+.0f}%)" if a else ""
+        i = int(np.flatnonzero(ok)[np.argmin(f[ok])])
+        idx = np.unravel_index(i, tuple(ds.sizes[d] for d in dims))
+        where = ", ".join(f"{d}={fmt_value(ds[d].values[j])}" for d, j in zip(dims, idx) if ds.sizes[d] > 1)
+        lines.append(f"  {n:<5} median over {int(ok.sum())} points {a:.4g} -> {b:.4g}{rel}; best ({where}): "
+                     f"{float(s0[i]):.4g} -> {float(f[i]):.4g}")
+    return lines
+
+
+def report_dir(store) -> Path:
+    """The default folder of a store's report figures: ``PATH.zarr.report/`` beside the store."""
+    store = Path(store)
+    return store.with_name(store.name + ".report")
 
 
 def check_intact(path, variables) -> None:

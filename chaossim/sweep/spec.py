@@ -184,7 +184,7 @@ class SweepSpec:
     # ---------------------------------------------------------------- identity
     def canonical(self) -> dict:
         """What defines the sweep's numbers (backend.name excluded: a sweep may finish on another device)."""
-        base = self.base.to_dict()
+        base = self.base.resolved().to_dict()  # an unset k counts as the value it takes
         base["backend"].pop("name")
         return {"grid": {d.key: list(d.values) for d in self.grid}, "base": base,
                 "record": {k: list(v) if isinstance(v, tuple) else v for k, v in self.record.__dict__.items()}}

@@ -217,11 +217,24 @@ def headline(store_or_ds: Any) -> dict:
     return out
 
 
+def study_figures(store_or_ds: Any) -> dict:
+    """name -> matplotlib Figure of every study figure (:mod:`chaossim.plotting.study`) of a store."""
+    from ..plotting import study as plots
+
+    ds = _dataset(store_or_ds)
+    final = final_table(ds)
+    return {
+        "indices_vs_g": plots.plot_indices_vs_g(final),
+        "control_vs_normal": plots.plot_control_vs_normal(final),
+        "diversity_vs_lambda": plots.plot_diversity_vs_lambda(point_table(ds)),
+        "lambda_along_training": plots.plot_lambda_along_training(chaos_table(ds)),
+    }
+
+
 def write_report(store, out_dir) -> list[Path]:
     """Tables (``tables.md``), headline numbers (``numbers.json``) and the figures of
     :mod:`chaossim.plotting.study` (PNG) of the study in ``store``, written into ``out_dir``."""
     from ..io import atomic_write_bytes, atomic_write_text
-    from ..plotting import study as plots
 
     ds = _dataset(store)
     out_dir = Path(out_dir)
@@ -237,7 +250,7 @@ def write_report(store, out_dir) -> list[Path]:
     written.append(out_dir / "numbers.json")
     import io
 
-    for name, fig in plots.study_figures(ds).items():
+    for name, fig in study_figures(ds).items():
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
         atomic_write_bytes(out_dir / f"{name}.png", buf.getvalue())

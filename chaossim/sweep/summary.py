@@ -32,6 +32,18 @@ def final_indices(ds: Any) -> dict[str, np.ndarray]:
     return out
 
 
+def initial_indices(ds: Any) -> dict[str, np.ndarray]:
+    """name -> grid-shaped NumPy array of each index at t_age = 0 (before training: the baseline a phase
+    diagram's change is measured from); NaN everywhere when the store logged no step 0."""
+    ages = np.asarray(ds["t_age"].values)
+    at = np.flatnonzero(ages == 0)
+    out = {}
+    for n in INDEX_NAMES:
+        a = np.asarray(ds[n].values, dtype=float)
+        out[n] = a[..., int(at[0])] if at.size else np.full(a.shape[:-1], np.nan)
+    return out
+
+
 def phase_axes(ds: Any) -> tuple[str, ...]:
     """The grid dimensions a phase diagram is drawn over: ("g", "T") when both vary, else the first two
     numeric dimensions with more than one value (one gives curves, none gives ())."""

@@ -288,7 +288,7 @@ def test_case9_outputs_beside_read_only_inputs_name_out(reference, tmp_path):
         res = chaossim("plot", "samples", out / "ev", "--out", out / "fig")
         assert res.returncode == 0 and (out / "fig" / "fig2_samples.png").is_file(), res.stderr
         line = one_line_error(chaossim("sweep-report", folder / "s.zarr"), "chaossim sweep-report")
-        assert f"cannot write into the report folder {folder / 's-report'}" in line and "give --out DIR" in line
+        assert f"cannot write into the report folder {folder / 's.zarr.report'}" in line and "give --out DIR" in line
         res = chaossim("sweep-report", folder / "s.zarr", "--out", out / "rep")
         assert res.returncode == 0 and (out / "rep" / "phase_diagram.png").is_file(), res.stderr
     assert snapshot(folder) == before

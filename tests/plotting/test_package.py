@@ -32,6 +32,8 @@ def _calls():
         "plot_projections": lambda: plotting.plot_projections(rng.normal(size=(9, 2)), None, rng.normal(size=(3, 2))),
         "plot_lyapunov_vs_g": lambda: plotting.plot_lyapunov_vs_g(v, v, v, dmft_curve=(v, v), linear_curve=(v, v)),
         "plot_chaos_vs_age": lambda: plotting.plot_chaos_vs_age(v, v, v),
+        "plot_long_time_states": lambda: plotting.plot_long_time_states(
+            [10, 100], [8, 2], [0.0, 1.0], pts(2), np.array([5, 3]), (4, 4), n_runs=8),
         "plot_phase_diagram": lambda: plotting.plot_phase_diagram(
             sweep_dataset(rng, {"g": [1.0, 2.0], "T": [5.0, 10.0], "seed": [0, 1]})),
     }

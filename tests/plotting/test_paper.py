@@ -2,6 +2,7 @@
 here from its definition (images through the inverse data map, curves filtered as documented)."""
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from chaossim.errors import ConfigError, DataError
 from chaossim.plotting import (
@@ -12,6 +13,7 @@ from chaossim.plotting import (
     plot_snapshots,
     plot_training_curves,
 )
+from chaossim.plotting.paper import ZERO_OFFSET
 
 from .conftest import line_data, rendered
 
@@ -73,9 +75,11 @@ def test_indices_vs_time_curves_scales_and_T_lines():
     for ax, key in zip(axes, ("E2", "Es", "EAAI", "ER")):
         lines = line_data(ax)
         for res in (a, b):
-            keep = (res["t"] > 0) & np.isfinite(res[key])
+            keep = (res["t"] >= 0) & np.isfinite(res[key])  # t = 0 (the random start) drawn at the left edge
+            t_drawn = np.where(res["t"] == 0, 1.0 / ZERO_OFFSET, res["t"])[keep]
             if keep.any():
-                assert any(np.array_equal(x, res["t"][keep]) and np.allclose(y, res[key][keep]) for x, y in lines)
+                assert any(x.shape == t_drawn.shape and np.allclose(x, t_drawn) and np.allclose(y, res[key][keep])
+                           for x, y in lines)
         vlines = [ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_linestyle() == "--"]
         assert sorted(vlines) == [10.0, 20.0]
     assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["u", "r"]
@@ -85,20 +89,70 @@ def test_indices_vs_time_curves_scales_and_T_lines():
     rendered(fig)
 
 
-def test_training_curves_leave_out_t_age_zero():
+def test_training_curves_show_step_zero_at_the_left_edge():
     hist = {"t_age": np.array([0, 10, 100]), "E2": np.array([1.0, 0.1, 0.01]), "Es": np.array([5.0, 2.0, 1.0]),
             "EAAI": np.array([0.5, 0.3, 0.2]), "ER": np.array([0.9, 0.5, 0.4])}
     fig = plot_training_curves([hist, hist], labels=["x", "y"])
+    x0 = 10 / ZERO_OFFSET
     for ax, key in zip(fig.axes, ("E2", "Es", "EAAI", "ER")):
         (x1, y1), (x2, y2) = line_data(ax)
-        np.testing.assert_array_equal(x1, [10, 100])
-        np.testing.assert_array_equal(y1, hist[key][1:])
+        np.testing.assert_allclose(x1, [x0, 10, 100])  # the step-0 value is on the curve, at the left edge
+        np.testing.assert_array_equal(y1, hist[key])
+        assert ax.get_xlim()[0] < x0
+        ticks, labels = ax.get_xticks(), [t.get_text() for t in ax.get_xticklabels()]
+        assert np.isclose(ticks[0], x0) and labels[0] == "0" and "0" not in labels[1:]
+        marks = [c.get_offsets() for c in ax.collections]  # the open squares of step 0, one per run
+        assert len(marks) == 2 and all(np.allclose(m, [[x0, hist[key][0]]]) for m in marks)
     assert fig.axes[0].get_xlabel() == r"$t_{\rm age}$"
+    assert "step 0" in fig.get_suptitle()
     rendered(fig)
+    no_zero = plot_training_curves({k: v[1:] for k, v in hist.items()})  # no step 0 logged: nothing at the edge
+    assert "step 0" not in no_zero.get_suptitle() and not no_zero.axes[0].collections
     with pytest.raises(ConfigError, match="one label per run"):
         plot_training_curves([hist], labels=["x", "y"])
     with pytest.raises(DataError, match="no logged indices"):
         plot_training_curves({"t_age": np.array([]), "E2": [], "Es": [], "EAAI": [], "ER": []})
+
+
+def _overlaps(fig) -> list[str]:
+    """Pairs of tick labels whose drawn boxes intersect, on any axis of any panel."""
+    canvas = FigureCanvasAgg(fig)  # a renderer to measure the drawn text with
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    found = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            k = 1 if axis is ax.yaxis else 0
+            labels = [t for t in axis.get_ticklabels(which="both") if t.get_visible() and t.get_text()
+                      and lo <= t.get_position()[k] <= hi]  # the labels drawn
+            boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in labels]
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    if boxes[i][1].overlaps(boxes[j][1]):
+                        found.append(f"{boxes[i][0]!r} and {boxes[j][0]!r}")
+    return found
+
+
+@pytest.mark.parametrize("t_age, e2", [
+    (np.linspace(100, 1000, 10), np.linspace(1e-3, 2e-4, 10)),  # overlapped before: '0.001' and '0.0009'
+    (np.linspace(200, 1000, 10), np.linspace(1e-3, 3e-4, 10)),  # overlapped before: '1e+03' and '900'
+    (np.arange(0, 1001, 50), 1e-3 * (1 + 0.2 * np.cos(np.arange(21)))),  # E2 within one decade
+    (np.array([600, 700, 800, 900]), np.array([0.0012, 0.0011, 0.0009, 0.00085])),  # x and y within one decade
+    (np.array([0, 1, 10, 100, 1000, 10000, 100000, 1000000, 10000000]), np.logspace(0, -8, 9)),  # many decades
+])
+def test_training_curve_tick_labels_do_not_overlap(t_age, e2):
+    n = len(t_age)
+    hist = {"t_age": t_age, "E2": e2, "Es": np.linspace(3, 2.5, n), "EAAI": np.linspace(0.5, 0.3, n),
+            "ER": np.linspace(0.9, 0.8, n)}
+    fig = plot_training_curves(hist)
+    assert _overlaps(fig) == []
+    for ax in fig.axes:  # and every log axis keeps at least two labelled ticks
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                shown = [t for t in axis.get_ticklabels() if t.get_text()]
+                lo, hi = sorted(axis.get_view_interval())
+                assert sum(lo <= t.get_position()[axis is ax.yaxis] <= hi for t in shown) >= 2
 
 
 def test_receptive_fields_show_couplings_over_g(rng):

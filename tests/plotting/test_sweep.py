@@ -46,7 +46,9 @@ def test_heat_map_over_g_and_T_is_the_seed_mean_of_the_last_finite_values(rng):
     assert sorted(t.get_text() for t in e2_ax.texts) == sorted(f"{v:.2g}" for v in want.ravel())
     er_ax = next(ax for ax in panels if any(t.get_text() == "ER: no values" for t in ax.texts))
     assert not er_ax.images
-    assert fig.get_suptitle() == "toy: indices at the last training step (lower is better) [mean over 2 seeds]"
+    assert fig.get_suptitle().startswith("toy: indices at the last training step (lower is better); bottom: change "
+                                         "from step 0 (negative: learned) [mean over 2 seeds]\n")
+    assert "own colour scale" in fig.get_suptitle()
     assert plot_phase_diagram(ds, name="other").get_suptitle().startswith("other: ")
     rendered(fig)
 
@@ -57,7 +59,7 @@ def test_other_dimensions_fixed_at_their_first_value_and_named(rng):
     ax = next(ax for ax in fig.axes if ax.get_title() == "EAAI")
     want = ds["EAAI"].values[:, 0, :, -1].T  # k = 0.01, (g, T)
     np.testing.assert_allclose(ax.images[0].get_array(), want)
-    assert fig.get_suptitle().endswith("[k=0.01]")
+    assert "[k=0.01]" in fig.get_suptitle()
 
 
 def test_one_numeric_dimension_gives_curves(rng):
@@ -74,3 +76,27 @@ def test_no_numeric_dimension_is_a_clear_error(rng):
     ds = sweep_dataset(rng, {"arch": ["restricted", "deep"], "seed": [0, 1]})
     with pytest.raises(DataError, match="no numeric grid dimension"):
         plot_phase_diagram(ds)
+
+
+def test_bottom_row_is_the_change_from_step_0_on_a_scale_centred_at_0(rng):
+    ds = sweep_dataset(rng, {"g": [1.0, 1.5], "T": [10.0, 20.0, 40.0], "seed": [0, 1]})
+    ea = ds["EAAI"].values
+    ea[1, 0, 0, -1] = np.nan  # that point's last step failed: its previous step counts
+    fig = plot_phase_diagram(ds)
+    ax = next(ax for ax in fig.axes if ax.get_title() == "EAAI: change from step 0")
+    want = np.array([[np.mean([_last_finite(ea[i, j, s]) - ea[i, j, s, 0] for s in range(2)]) for j in range(3)]
+                     for i in range(2)])
+    np.testing.assert_allclose(ax.images[0].get_array(), want, rtol=1e-12)
+    lo, hi = ax.images[0].get_clim()
+    assert lo == pytest.approx(-hi) and hi == pytest.approx(np.abs(want).max())
+    assert sorted(t.get_text() for t in ax.texts) == sorted(f"{v:+.2g}" for v in want.ravel())
+    bars = [a.get_ylabel() for a in fig.axes if a.get_ylabel().startswith("EAAI")]
+    assert "EAAI at the last step (own scale)" in bars
+    assert "EAAI: change from step 0 (own scale, centred at 0)" in bars
+    rendered(fig)
+    later = ds.assign_coords(t_age=ds["t_age"].values + 10)  # no step 0 logged: no baseline, top row only
+    top_only = plot_phase_diagram(later)
+    assert not any("change" in a.get_title() for a in top_only.axes)
+    curves = plot_phase_diagram(sweep_dataset(rng, {"g": [1.0, 2.0, 3.0]}))
+    ((x, y),) = line_data(next(a for a in curves.axes if a.get_title() == "E2: change from step 0"))
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])

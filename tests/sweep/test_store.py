@@ -197,6 +197,17 @@ def test_report_table_and_phase_diagram(tiny_store, tmp_path, capsys):
     np.testing.assert_array_equal(finals["E2"], ds.E2.isel(t_age=-1).values)
     best = float(np.nanmin(ds.E2.isel(t_age=-1).values))
     assert f"{best:12.4g}".strip() in out
+    # by default beside the store, under its own prefix (as PATH.zarr.runs/), not in the current folder
+    paths = sweep_report(store, quiet=True)
+    assert paths[0] == store.parent / "tiny.zarr.report" / "phase_diagram.png" and paths[0].is_file()
+    assert not (store.parent / "tiny-report").exists()
+    # the end-of-sweep summary: per index the median over points from step 0 to the last step, and the best point
+    from chaossim.sweep.report import change_lines
+
+    lines = change_lines(ds)
+    e2 = ds.E2.values.reshape(-1, ds.sizes["t_age"])
+    assert lines[0].startswith(f"  E2    median over 4 points {np.median(e2[:, 0]):.4g} -> {np.median(e2[:, -1]):.4g}")
+    assert lines[0].endswith(f"{e2[np.argmin(e2[:, -1]), 0]:.4g} -> {e2[:, -1].min():.4g}")
 
 
 def test_cli_entry_help_and_errors(tmp_path, capsys):

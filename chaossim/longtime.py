@@ -1,0 +1,104 @@
+"""The long-time analysis of a trained run (the ``chaossim analyze`` command, :mod:`chaossim.cli.analyze`):
+where free runs end up long after the generation time T (fixed points, how many distinct states, mode
+collapse; docs/indices.md).
+
+``n`` free runs from random starts (the same starts for every t) are followed to each ``t_long``; at each the
+visible states phi(v) are clustered (:func:`chaossim.analysis.count_distinct`: states closer than
+``dist_tol * sqrt(Nv)`` merge) and tested for being fixed points (:func:`chaossim.analysis.fixed_points`:
+speed * tau < ``speed_tol``). Few distinct fixed states for many runs is mode collapse.
+
+Files written into ``--out``::
+
+    analysis.json        t_long, n_distinct, n_fixed, fraction_fixed, median_speed (one value per t), n, seed,
+                         the tolerances, and the count of runs in each distinct state at the last t
+    analysis.txt         the same as a table
+    long_time_states.npz states (k x Nv, one representative per distinct state at the last t), counts (k,)
+    long_time.png, .pdf  :func:`chaossim.plotting.plot_long_time_states`
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+DEFAULT_FACTORS = (1.0, 10.0, 50.0)
+"""Default long times in units of the run's T (50 T: the last snapshot of Fig. 3a)."""
+
+
+def analyze_run(run_dir, t_long=None, *, n: int = 100, seed: int = 0, dist_tol: float = 1e-2,
+                speed_tol: float = 1e-4, backend: str | None = None) -> dict:
+    """The long-time analysis of a run directory (see the module docstring). ``t_long``: times, multiples of dt
+    (default :data:`DEFAULT_FACTORS` x T). Returns a dict of NumPy arrays and numbers (as written to
+    ``analysis.json``), plus ``states``, ``counts`` and ``image_shape``."""
+    from .analysis import count_distinct, fixed_points
+    from .evaluate_run import _check_times, _image_shape_of_run, _on_grid
+    from .rundir import load_run
+
+    run_dir = Path(run_dir)
+    config, model, _ = load_run(run_dir, backend=backend)
+    if config.model.arch == "rbm":
+        raise ConfigError("the long-time analysis follows the chaotic dynamics; an RBM has none (its samples are "
+                          "Gibbs chains). Analyse a restricted, unrestricted or deep run.")
+    T, dt = float(config.dynamics.T), float(config.dynamics.dt)
+    times = _on_grid([f * T for f in DEFAULT_FACTORS], dt) if t_long is None else _check_times(t_long, dt)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+        raise ConfigError(f"n (free runs) must be an integer >= 2, got {n!r}.")
+    rows = {"t_long": [], "n_distinct": [], "n_fixed": [], "fraction_fixed": [], "median_speed": []}
+    states = counts = None
+    for t in times:
+        lt = fixed_points(model, n, t, seed, tol=speed_tol)
+        n_distinct, labels = count_distinct(lt.points, dist_tol * math.sqrt(lt.points.shape[1]))
+        rows["t_long"].append(float(t))
+        rows["n_distinct"].append(int(n_distinct))
+        rows["n_fixed"].append(int(lt.fixed.sum()))
+        rows["fraction_fixed"].append(lt.fraction_fixed)
+        rows["median_speed"].append(float(np.median(lt.speed)))
+        first = np.array([int(np.flatnonzero(labels == k)[0]) for k in range(n_distinct)])
+        states, counts = lt.points[first], np.bincount(labels, minlength=n_distinct)
+    out = {k: np.asarray(v) for k, v in rows.items()}
+    out.update(n=int(n), seed=int(seed), dist_tol=float(dist_tol), speed_tol=float(speed_tol), T=T,
+               arch=config.model.arch, states=states, counts=counts,
+               image_shape=tuple(_image_shape_of_run(run_dir, config, model.n_visible)))
+    return out
+
+
+def format_table(res: dict) -> str:
+    n = res["n"]
+    lines = [f"long-time states of {n} free runs (arch={res['arch']}, T={res['T']:g}; distinct: closer than "
+             f"{res['dist_tol']:g} x sqrt(Nv) merge; fixed: speed x tau < {res['speed_tol']:g})",
+             f"{'t':>10}  {'distinct':>8}  {'fixed':>7}  {'median speed':>12}"]
+    for i, t in enumerate(res["t_long"]):
+        lines.append(f"{t:>10g}  {res['n_distinct'][i]:>8d}  {res['n_fixed'][i]:>4d}/{n:<3d}  "
+                     f"{res['median_speed'][i]:>12.3g}")
+    last, fixed = int(res["n_distinct"][-1]), int(res["n_fixed"][-1])
+    verdict = ("mode collapse: all runs end in one state" if last == 1 else
+               f"{last} distinct states for {n} runs" + (" (most runs share a few states: mode collapse)"
+                                                       if last <= max(2, n // 10) else ""))
+    if fixed < n:
+        verdict += f"; {n - fixed} runs still moving (not at a fixed point: try a longer --t-long)"
+    lines.append(f"at t = {res['t_long'][-1]:g}: {verdict}; runs per state: "
+                 f"{sorted(res['counts'].tolist(), reverse=True)[:10]}")
+    return "\n".join(lines)
+
+
+def write_analysis(res: dict, out_dir) -> list[Path]:
+    from .io import atomic_savez, atomic_write_json, atomic_write_text
+    from .plotting import plot_long_time_states, save_figure
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scalars = {k: v for k, v in res.items() if k not in ("states", "counts", "image_shape")}
+    atomic_write_json(out_dir / "analysis.json", {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                                                  for k, v in scalars.items()} | {"counts": res["counts"].tolist()})
+    atomic_write_text(out_dir / "analysis.txt", format_table(res) + "\n")
+    atomic_savez(out_dir / "long_time_states.npz", {"states": res["states"].astype(np.float32),
+                                                    "counts": res["counts"]})
+    fig = plot_long_time_states(res["t_long"], res["n_distinct"], res["fraction_fixed"], res["states"],
+                                res["counts"], res["image_shape"], n_runs=res["n"],
+                                title=f"long-time states ({res['arch']}, T={res['T']:g})")
+    figs = save_figure(fig, out_dir / "long_time")
+    return [out_dir / "analysis.json", out_dir / "analysis.txt", out_dir / "long_time_states.npz", *figs]
