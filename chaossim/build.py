@@ -7,6 +7,7 @@ equations are in docs/model.md; the seeds in docs/reproducibility.md.
 from __future__ import annotations
 
 from .config import RunConfig
+from .errors import ConfigError
 from .models.protocol import Model
 
 __all__ = ["build_model", "load_data"]
@@ -19,11 +20,16 @@ def build_model(config: RunConfig, n_visible: int) -> Model:
     if m.arch == "rbm":
         from .rbm import RBM
 
+        if dyn.init_spread != 1.0:
+            raise ConfigError("dynamics.init_spread applies to the chaotic networks' free runs; the RBM has none. "
+                              "Leave it at 1 for model.arch = 'rbm'.")
         return RBM(n_visible, m.n_hidden, persistent=m.persistent, **common)
     from .models import ARCHITECTURES
 
     sizes = {"unrestricted": (), "restricted": (m.n_hidden,), "deep": (m.n_hidden, m.n_hidden2)}[m.arch]
-    return ARCHITECTURES[m.arch](n_visible, *sizes, g=m.g, dt=dyn.dt, tau=dyn.tau, force=bk.force, **common)
+    model = ARCHITECTURES[m.arch](n_visible, *sizes, g=m.g, dt=dyn.dt, tau=dyn.tau, force=bk.force, **common)
+    model.init_spread = dyn.init_spread  # docs/chaos_study.md: shared-start control of the free runs
+    return model
 
 
 def load_data(config: RunConfig):

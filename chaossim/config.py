@@ -3,7 +3,7 @@
 A run is described by five sections, each a frozen dataclass; ``RunConfig`` holds them all::
 
     [model]     arch, n_hidden, n_hidden2, g, seed, persistent
-    [dynamics]  dt, tau, T
+    [dynamics]  dt, tau, T, init_spread
     [training]  steps, batch_size (M), k, log_every, checkpoint_every, n_eval (Ns), snapshot_every, chaos_every
     [data]      name, data_dir, n_train, n_test
     [backend]   name, dtype, force, trainer, tf32
@@ -62,8 +62,13 @@ class DynamicsConfig:
     dt: float = 1.0
     tau: float = 10.0
     T: float = 100.0
+    init_spread: float = 1.0  # free-run starts of training: 1 independent N(0,1); eps < 1 shared + eps perturbation
 
     def __post_init__(self):
+        if not (math.isfinite(self.init_spread) and 0 < self.init_spread <= 1):
+            raise ConfigError(f"dynamics.init_spread must be in (0, 1] (1: independent N(0, 1) starts, as in the "
+                              f"paper; eps < 1: one shared start plus perturbations of size eps), got "
+                              f"{self.init_spread!r}.")
         for name in ("dt", "tau"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):

@@ -22,6 +22,7 @@ from .backend import get_backend
 from .errors import ConfigError, DataError
 from .models import ARCHITECTURES
 from .models.network import Engine, Network, Params, _split_init
+from .models.starts import check_spread, spread_starts
 from .validation import check_rate, check_record, check_size, check_values, model_dynamics, steps_for
 
 
@@ -106,6 +107,9 @@ class Ensemble(Engine):
             if m.bk.name != first.bk.name or np.dtype(m.bk.dtype) != np.dtype(first.bk.dtype):
                 raise DataError(f"member {i} lives on {m.bk.name}/{np.dtype(m.bk.dtype).name} but member 0 on "
                                 f"{first.bk.name}/{np.dtype(first.bk.dtype).name}; build all members alike.")
+            if m.init_spread != first.init_spread:
+                raise DataError(f"member {i} has init_spread={m.init_spread} but member 0 has {first.init_spread}; "
+                                "ensemble members share dynamics.init_spread.")
             if (m.dt, m.tau) != (first.dt, first.tau):
                 raise DataError(f"member {i} has dt={m.dt}, tau={m.tau} but member 0 has dt={first.dt}, "
                                 f"tau={first.tau}; ensemble members share dt and tau.")
@@ -117,6 +121,7 @@ class Ensemble(Engine):
         self._size_kwargs = first._size_kwargs()
         self.bk = first.bk
         self.dt, self.tau, self.force = first.dt, first.tau, first.force
+        self.init_spread = first.init_spread
         self.gs = tuple(m.g for m in models)
         self.seeds = tuple(m.seed for m in models)
         self.rngs = [m.rng for m in models]
@@ -211,10 +216,12 @@ class Ensemble(Engine):
 
     record_axis = 1  # trajectories are (R, len(record), batch, units)
 
-    def random_state(self, n: int, layers: Sequence[str] | None = None) -> dict:
-        """N(0, 1) states (R, n, units): member r draws from its own generator as the single model does."""
+    def random_state(self, n: int, layers: Sequence[str] | None = None, *, spread: float = 1.0) -> dict:
+        """N(0, 1) states (R, n, units): member r draws from its own generator as the single model does
+        (``spread``: see :meth:`Network.random_state`)."""
         layers = list(layers or self.sizes)
-        per = [{name: self.bk.normal(rng, (n, self.sizes[name])) for name in layers} for rng in self.rngs]
+        per = [spread_starts(self.bk, rng, {name: self.bk.normal(rng, (n, self.sizes[name])) for name in layers},
+                             spread) for rng in self.rngs]
         return {name: self.xp.stack([d[name] for d in per]) for name in layers}
 
     def initial_states(self, m: int, init: Mapping | None = None, *, check: bool = True) -> tuple[dict, dict]:
@@ -231,6 +238,7 @@ class Ensemble(Engine):
         for rng in self.rngs:
             free_d.append({n: self.bk.normal(rng, (m, self.sizes[n])) for n in self.sizes if n not in free_in})
             clamped_d.append({n: self.bk.normal(rng, (m, self.sizes[n])) for n in hidden if n not in clamped_in})
+            free_d[-1] = spread_starts(self.bk, rng, free_d[-1], self.init_spread)
 
         def given(part, n, value):
             return _check_batch3(self.bk.asarray(value), f"init[{part!r}][{n!r}]", self.n_members, self.sizes[n],
@@ -268,15 +276,17 @@ class Ensemble(Engine):
         free0, clamped0 = self.initial_states(batches.shape[1], init, check=check)
         return self._train_step(batches, dt, tau, steps, k, free0, clamped0)
 
-    def generate(self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False):
-        """phi(v(t)) of ``n`` free runs per member: (R, n, Nv), or (R, len(t), n, Nv) for a sequence of times."""
+    def generate(self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False,
+                 spread: float = 1.0):
+        """phi(v(t)) of ``n`` free runs per member: (R, n, Nv), or (R, len(t), n, Nv) for a sequence of times
+        (``spread``: see :meth:`Network.generate`)."""
         dt, tau = self._dynamics(dt, tau, force)
         n = check_size("n", n)
         scalar = np.ndim(t) == 0
         times = [t] if scalar else list(t)
         steps = [steps_for(x, dt) for x in times]
         uniq = sorted(set(steps))
-        _, traj = self._run(self.random_state(n), max(steps), dt / tau, {}, uniq)
+        _, traj = self._run(self.random_state(n, spread=check_spread(spread, "spread")), max(steps), dt / tau, {}, uniq)
         order = {s: i for i, s in enumerate(uniq)}
         out = self.xp.tanh(traj[self.visible][:, [order[s] for s in steps]])
         return out[:, 0] if scalar else out

@@ -33,6 +33,9 @@ ANALYSIS_STATES = 14  # analysis.fixed_points: the starts of the long free runs 
 SWEEP_INDICES_T = 41  # a sweep point's indices vs t
 SWEEP_SAMPLES = 42  # a sweep point's stored samples
 SWEEP_TRAJECTORY = 43  # a sweep point's stored trajectories
+SWEEP_DIVERSITY = 44  # derive_seed(seed, SWEEP_DIVERSITY, j): a sweep point's diversity runs of record.spreads[j]
+SWEEP_DIVERSITY_LONG = 45  # derive_seed(seed, SWEEP_DIVERSITY_LONG, j): its runs to record.t_long
+DIVERSITY_RUNS = 47  # chaos.diversity: the starts of diversity_along / state_spread, from the seed they are given
 
 DEVICE_STREAMS: dict[str, int] = {
     name: value for name, value in globals().items() if name.isupper() and isinstance(value, int)

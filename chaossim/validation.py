@@ -33,6 +33,10 @@ def check_count(name: str, value, *, note: str = "") -> int:
     such as 100.0 are accepted, booleans, strings and NaN are not. ``note``: what the number is, for the
     message (", the number of block-Gibbs sweeps")."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and isinstance(value, numbers.Integral):  # exact: a 63-bit derived seed does not survive float()
+        if value < 0:
+            raise ConfigError(f"{name}{note} must be a non-negative integer, got {value!r}.")
+        return int(value)
     f = float(value) if ok else math.nan
     if not ok or not math.isfinite(f) or f < 0 or f != round(f):
         raise ConfigError(f"{name}{note} must be a non-negative integer, got {value!r}.")

@@ -204,6 +204,7 @@ def execute_notebooks() -> list[tuple[str, float]]:
     from nbclient import NotebookClient
 
     os.environ["CHAOSSIM_STORE"] = str(ROOT / STORE)
+    os.environ["CHAOSSIM_STUDY_STORE"] = str(WORK / "chaos_study_ci.zarr")  # notebook 04 makes it (CI spec)
     os.environ.pop("MPLBACKEND", None)  # the kernel draws inline
     target = PAGES / "notebooks"
     target.mkdir(parents=True, exist_ok=True)

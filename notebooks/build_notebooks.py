@@ -1,8 +1,10 @@
-"""Writes the three notebooks from the cell sources below (run: python notebooks/build_notebooks.py).
+"""Writes the four notebooks from the cell sources below (run: python notebooks/build_notebooks.py).
 
 The notebooks read a sweep store (default ../quickstart.zarr, the README's first command; override with
 the CHAOSSIM_STORE environment variable) and call chaossim's functions; no physics is written inside them.
 The figures of chaossim.plotting are returned as matplotlib Figures: a cell that ends with one displays it.
+Notebook 04 (the chaos study, docs/chaos_study.md) reads the store named by CHAOSSIM_STUDY_STORE, default
+../chaos_study_ci.zarr, which it makes with sweeps/chaos_study_ci.toml when it does not exist.
 """
 from pathlib import Path
 
@@ -146,10 +148,56 @@ U, s, Vt = svd_modes(result.model.params["A"], 6)
 plot_modes(U, (8, 8), k=6, title="top left singular vectors of A")'''),
 ]
 
+STUDY = [
+    new_markdown_cell("# 4. Where does chaos matter? The g x T chaos study\n\n"
+                      "Reads a store of `sweeps/chaos_study.toml` (the full study: set `CHAOSSIM_STUDY_STORE`) or, "
+                      "by default, of its reduced version `sweeps/chaos_study_ci.toml`, made here if absent. "
+                      "`init_spread` is the control: the free runs of every training step start from one shared "
+                      "random state plus perturbations of that size (1: independent starts). See the docs page "
+                      "*The chaos study* for the question and the answer."),
+    new_code_cell('''import os
+import subprocess
+import sys
+from pathlib import Path
+
+store = Path(os.environ.get("CHAOSSIM_STUDY_STORE", "../chaos_study_ci.zarr"))
+if not store.exists():   # the reduced study, about a minute on 2 CPU cores
+    subprocess.run([sys.executable, "-m", "chaossim", "sweep", "../sweeps/chaos_study_ci.toml", "--store", str(store),
+                    "--no-progress", "--no-report", "--dashboard", "none"], check=True)
+
+from chaossim.sweep import open_sweep
+from chaossim.sweep import study
+
+ds = open_sweep(store)
+print(ds.attrs["name"], dict(ds.sizes))
+print(ds.status.to_series().value_counts())'''),
+    new_markdown_cell("## The indices at the end of training over g x T (mean ± sd over seeds)\n\n"
+                      "With independent starts (`init_spread = 1`) and with the shared-start control."),
+    new_code_cell('''from IPython.display import Markdown
+
+Markdown(study.markdown_tables(ds))'''),
+    new_markdown_cell("## Indices vs g at each T, with the seed spread"),
+    new_code_cell('''from chaossim.plotting import study as study_plots
+
+final = study.final_table(ds)
+study_plots.plot_indices_vs_g(final)'''),
+    new_markdown_cell("## The control against normal training\n\n"
+                      "Points on the diagonal: training from one shared start learned as well as from "
+                      "independent starts."),
+    new_code_cell('''study_plots.plot_control_vs_normal(final)'''),
+    new_markdown_cell("## Diversity vs lambda_max\n\n"
+                      "Free runs of the trained model from one start plus a tiny perturbation: only dynamics "
+                      "that amplify differences make them as different as runs from independent starts."),
+    new_code_cell('''study_plots.plot_diversity_vs_lambda(study.point_table(ds))'''),
+    new_code_cell('''Markdown(study.diversity_markdown(ds))'''),
+    new_markdown_cell("## lambda_max along training"),
+    new_code_cell('''study_plots.plot_lambda_along_training(study.chaos_table(ds))'''),
+]
+
 
 def main():
     for name, cells in (("01_sweep_phase_diagram", PHASE), ("02_one_trained_model", ONE),
-                        ("03_chaos_and_learning", CHAOS)):
+                        ("03_chaos_and_learning", CHAOS), ("04_chaos_study", STUDY)):
         nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                 "language": "python"}})
         nbformat.write(nb, HERE / f"{name}.ipynb")

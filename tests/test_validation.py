@@ -26,6 +26,15 @@ def test_check_count_refuses_the_rest_and_names_it(value):
         check_count("training.chaos_every", value, note=" (0: never)")
 
 
+def test_check_seed_keeps_every_bit_of_a_derived_seed():
+    """derive_seed gives 63-bit integers; through float64 (53-bit mantissa) they would change, and with them
+    every draw of, e.g., the chaos probe of a training run."""
+    from chaossim.backend import derive_seed
+
+    s = derive_seed(0, 5, 0)
+    assert s > 2 ** 53 and check_seed(s) == s and check_seed(np.uint64(s)) == s
+
+
 def test_check_seed_and_rate():
     assert check_seed(5) == 5
     with pytest.raises(ConfigError, match="model.seed must be a non-negative integer"):

@@ -36,6 +36,7 @@ from ..validation import (
     model_dynamics,
     steps_for,
 )
+from .starts import check_spread, spread_starts
 
 PHI = "tanh"
 
@@ -366,6 +367,18 @@ class Network(Engine):
         self.buffers: dict = {}
         self._params = Params(self.bk, self._initial_params())
 
+    _init_spread = 1.0
+
+    @property
+    def init_spread(self) -> float:
+        """eps of the training steps' free-run starts (``dynamics.init_spread``, :mod:`chaossim.models.starts`):
+        1 (default) independent N(0, 1) starts, eps < 1 one shared start plus perturbations of size eps."""
+        return self._init_spread
+
+    @init_spread.setter
+    def init_spread(self, eps):
+        self._init_spread = check_spread(eps, "init_spread")
+
     @property
     def rng(self):
         """The model's generator of random states (created on first use from ``derive_seed(seed, streams.MODEL_RNG)``;
@@ -487,10 +500,13 @@ class Network(Engine):
         clamp = self._check_clamp(clamp, batch)
         return self._run(state, steps, dt / tau, clamp, check_record(record, steps))
 
-    def random_state(self, n: int, layers: Sequence[str] | None = None, rng=None) -> dict:
-        """i.i.d. N(0, 1) states (docs/model.md "Integration"), drawn from the model's generator in layer order."""
+    def random_state(self, n: int, layers: Sequence[str] | None = None, rng=None, *, spread: float = 1.0) -> dict:
+        """i.i.d. N(0, 1) states (docs/model.md "Integration"), drawn from the model's generator in layer order;
+        ``spread`` < 1: one shared start plus perturbations of that size
+        (:func:`chaossim.models.starts.spread_starts`)."""
         rng = self.rng if rng is None else rng
-        return {name: self.bk.normal(rng, (n, self.sizes[name])) for name in (layers or list(self.sizes))}
+        draws = {name: self.bk.normal(rng, (n, self.sizes[name])) for name in (layers or list(self.sizes))}
+        return spread_starts(self.bk, rng, draws, spread)
 
     # ------------------------------------------------------------------ training
     def train_step(self, batch, dt: float | None = None, tau: float | None = None, T: float = 100.0,
@@ -516,8 +532,9 @@ class Network(Engine):
 
         Given entries of ``init`` are checked (shapes; values too unless ``check=False``) and used as they
         are; the others are drawn N(0, 1) from the model's generator, free layers first, then the clamped
-        phase's hidden layers (the engine's order, which the fast trainers follow too). Drawn states are
-        not read back: no host synchronisation.
+        phase's hidden layers (the engine's order, which the fast trainers follow too). With
+        ``init_spread`` < 1 the drawn free states share one start (drawn after all of these, per layer;
+        :func:`chaossim.models.starts.spread_starts`). Drawn states are not read back: no host synchronisation.
         """
         free_in, clamped_in = _split_init(init, list(self.sizes), [n for n in self.sizes if n != self.visible])
         free, clamped = {}, {}
@@ -526,6 +543,8 @@ class Network(Engine):
         for n in self.sizes:
             if n != self.visible:
                 clamped[n] = self._given_or_drawn(clamped_in, "clamped", n, m, check)
+        drawn = {n: free[n] for n in self.sizes if n not in free_in}
+        free.update(spread_starts(self.bk, self.rng, drawn, self._init_spread))
         return free, clamped
 
     def _given_or_drawn(self, given: Mapping, part: str, n: str, m: int, check: bool):
@@ -538,17 +557,20 @@ class Network(Engine):
         return x
 
     # ------------------------------------------------------------------ generation
-    def generate(self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False):
+    def generate(self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False,
+                 spread: float = 1.0):
         """phi(v(t)) of ``n`` free runs from N(0, 1) starts (docs/model.md "Integration").
 
         ``t`` a time, or a sequence of times all served by one run; then the result has shape (len(t), n, Nv).
+        ``spread`` < 1: the runs start from one shared random state plus perturbations of size ``spread``
+        (:func:`chaossim.models.starts.spread_starts`; docs/chaos_study.md).
         """
         dt, tau = model_dynamics(self, dt, tau, force)
         n = check_size("n", n)
         scalar = np.ndim(t) == 0
         times = [t] if scalar else list(t)
         steps = [steps_for(x, dt) for x in times]
-        state = self.random_state(n)
+        state = self.random_state(n, spread=check_spread(spread, "spread"))
         _, traj = self._run(state, max(steps), dt / tau, {}, sorted(set(steps)))
         order = {s: i for i, s in enumerate(sorted(set(steps)))}
         v = traj[self.visible]

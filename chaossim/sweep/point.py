@@ -78,6 +78,9 @@ def record_point(spec: SweepSpec, config, data, result) -> dict:
         model.bk.reseed(model.rng, derive_seed(seed, TRAJECTORY_STREAM))
         frames = to_numpy(model.generate(rec.n_trajectories, list(traj_times)))  # (time, sample, feature)
         out["trajectory"] = np.ascontiguousarray(np.transpose(frames, (1, 0, 2)))
+    from .diversity import record as record_diversity
+
+    out.update(record_diversity(spec, config, model))
     for k, v in model.params.to_numpy().items():
         out[f"param_{k}"] = v
     out["steps_done"] = int(result.step)

@@ -46,7 +46,10 @@ DIM_ALIASES = {("data", "name"): "dataset"}
 KEY_ALIASES = {"dataset": "data.name"}
 RECORD_DEFAULTS: dict[str, Any] = {"times": (0.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0), "n_samples": 16,
                                    "n_trajectories": 4, "trajectory_every": 5, "trajectory_t_max": 200.0,
-                                   "n_data_samples": 16}
+                                   "n_data_samples": 16, "spreads": (), "n_diversity": 64, "t_long": 1000.0,
+                                   "n_long": 64, "distinct_tol": 0.05}
+ADDED_RECORD_KEYS = ("spreads", "n_diversity", "t_long", "n_long", "distinct_tol")
+"""[record] keys added after stores were made (a stored spec without them ran with their defaults)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,11 @@ class RecordSpec:
     trajectory_every: int = 5
     trajectory_t_max: float = 200.0
     n_data_samples: int = 16
+    spreads: tuple[float, ...] = ()   # generation spreads of the diversity diagnostics (docs/chaos_study.md)
+    n_diversity: int = 64             # free runs per spread, followed along `times` and to T
+    t_long: float = 1000.0            # the long time at which distinct states are counted
+    n_long: int = 64                  # free runs per spread for the count at t_long
+    distinct_tol: float = 0.05        # two states are the same when their rms difference per unit is below this
 
     def __post_init__(self):
         if not self.times:
@@ -77,6 +85,18 @@ class RecordSpec:
                               f"got {self.trajectory_every!r}.")
         if not (math.isfinite(self.trajectory_t_max) and self.trajectory_t_max >= 0):
             raise ConfigError(f"[record] trajectory_t_max must be finite and >= 0, got {self.trajectory_t_max!r}.")
+        bad = any(not (math.isfinite(e) and 0 < e <= 1) for e in self.spreads)
+        if bad or len(set(self.spreads)) != len(self.spreads):
+            raise ConfigError(f"[record] spreads must be distinct numbers in (0, 1] (1: independent starts), got "
+                              f"{list(self.spreads)}.")
+        for name in ("n_diversity", "n_long"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 2:
+                raise ConfigError(f"[record] {name} must be an integer >= 2 (free runs compared), got {v!r}.")
+        if not (math.isfinite(self.t_long) and self.t_long > 0):
+            raise ConfigError(f"[record] t_long must be a time > 0, got {self.t_long!r}.")
+        if not (math.isfinite(self.distinct_tol) and self.distinct_tol > 0):
+            raise ConfigError(f"[record] distinct_tol must be > 0, got {self.distinct_tol!r}.")
 
     def trajectory_times(self, dt: float) -> tuple[float, ...]:
         """Recorded times k * trajectory_every * dt up to trajectory_t_max (dt: the spec's fixed dt)."""
@@ -283,8 +303,13 @@ def _parse_record(table: dict) -> RecordSpec:
             if not isinstance(kw["times"], list):
                 raise ConfigError("[record] times must be a list of numbers, e.g. times = [0, 10, 100].")
             kw["times"] = tuple(float(t) for t in kw["times"])
-        if "trajectory_t_max" in kw:
-            kw["trajectory_t_max"] = float(kw["trajectory_t_max"])
+        if "spreads" in kw:
+            if not isinstance(kw["spreads"], list):
+                raise ConfigError("[record] spreads must be a list of numbers in (0, 1], e.g. spreads = [1e-3, 1.0].")
+            kw["spreads"] = tuple(float(e) for e in kw["spreads"])
+        for key in ("trajectory_t_max", "t_long", "distinct_tol"):
+            if key in kw:
+                kw[key] = float(kw[key])
     except (TypeError, ValueError):
         raise ConfigError(f"[record] times and trajectory_t_max must be numbers, got {table}.") from None
     return RecordSpec(**kw)
@@ -302,6 +327,8 @@ def _validate_points(spec: SweepSpec) -> None:
         try:
             for t in spec.record.times + traj_times:
                 steps_for(t, cfg.dynamics.dt)
+            if spec.record.spreads:
+                steps_for(spec.record.t_long, cfg.dynamics.dt)
         except ConfigError as exc:
             raise ConfigError(f"grid point {i} ({spec.point_label(i)}): a recorded time is not a multiple of its "
                               f"dt = {cfg.dynamics.dt} ({exc}); change [record] times / trajectory_every.") from None

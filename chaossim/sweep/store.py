@@ -22,6 +22,8 @@ Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
 ``param_<name> (G, <param dims>)``         final trained parameters; NaN-padded to the largest size
 ``samples (G, sample, feature)``           phi(v(T)) of ``record.n_samples`` free runs
 ``trajectory (G, traj_sample, traj_time, feature)``  phi(v(t)) of ``record.n_trajectories`` runs
+``div_distance, div_pr, div_distinct (G, spread)``  diversity of free runs at t = T (``record.spreads``)
+``div_*_t (G, spread, t)``; ``div_distinct_long (G, spread)``  the same along t; distinct states at t_long
 ``data_samples ([dataset,] data_sample, feature)``   held-out data points, for plots
 ``done (G)`` bool, written last; ``status (G)`` "pending"/"done"/"failed"; ``error (G)``; ``device (G)``;
 ``backend (G)``; ``wall_time (G)`` seconds; ``steps_done (G)``; ``completed_at (G)``; ``run_id (G)``;
@@ -247,6 +249,9 @@ def plan_layout(spec: SweepSpec) -> Layout:
         lay.variables["trajectory"] = (grid + ("traj_sample", "traj_time", "feature"), float_dtype, math.nan,
                                        {"description": "phi(v(t)) of free runs from random starts after training, "
                                                        f"every {rec.trajectory_every} Euler steps"})
+    from .diversity import add_layout as add_diversity_layout
+
+    add_diversity_layout(lay, spec, grid)
     for name, (dtype, fill, desc) in POINT_VARIABLES.items():
         lay.variables[name] = (grid, dtype, fill, {"description": desc})
     lay.variables[DONE_VARIABLE] = (grid, "bool", False, {"description": "the point is complete (written last)"})
@@ -415,6 +420,13 @@ def with_default_settings(canonical: dict) -> dict:
                     if section == "backend" and key == "name":
                         continue
                     values.setdefault(key, default)
+    from .spec import ADDED_RECORD_KEYS, RECORD_DEFAULTS
+
+    record = canonical.get("record")
+    if isinstance(record, dict):
+        for key in ADDED_RECORD_KEYS:
+            default = RECORD_DEFAULTS[key]
+            record.setdefault(key, list(default) if isinstance(default, tuple) else default)
     return canonical
 
 
