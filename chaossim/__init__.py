@@ -6,6 +6,7 @@ trained together as an :class:`Ensemble`; the baseline :class:`RBM`. Training: :
 SVD view of learning: :mod:`chaossim.analysis`. Figures (from arrays, returned as matplotlib Figures):
 :mod:`chaossim.plotting`. Sweeps (Dask, zarr): :mod:`chaossim.sweep`.
 """
+
 from ._version import __version__
 from .backend import get_backend, gpu_available, to_numpy
 from .config import RunConfig
@@ -19,8 +20,28 @@ from .rundir import load_run
 from .training import train
 
 __all__ = [
-    "RBM", "ChaossimError", "ConfigError", "DataError", "Dataset", "Deep", "DivergenceError", "Ensemble",
-    "Restricted", "RunConfig", "StoreError", "Unrestricted", "__version__", "aai_error", "available_datasets",
-    "get_backend", "gpu_available", "load_dataset", "load_run", "reconstruction_error", "second_moment_error",
-    "spectrum_error", "to_numpy", "train",
+    "RBM",
+    "ChaossimError",
+    "ConfigError",
+    "DataError",
+    "Dataset",
+    "Deep",
+    "DivergenceError",
+    "Ensemble",
+    "Restricted",
+    "RunConfig",
+    "StoreError",
+    "Unrestricted",
+    "__version__",
+    "aai_error",
+    "available_datasets",
+    "get_backend",
+    "gpu_available",
+    "load_dataset",
+    "load_run",
+    "reconstruction_error",
+    "second_moment_error",
+    "spectrum_error",
+    "to_numpy",
+    "train",
 ]

@@ -12,6 +12,7 @@ boundary). Nothing here draws: :mod:`chaossim.plotting` turns these arrays into 
 (:func:`~chaossim.plotting.plot_singular_values`, :func:`~chaossim.plotting.plot_modes`,
 :func:`~chaossim.plotting.plot_projections`, :func:`~chaossim.plotting.plot_receptive_fields`).
 """
+
 from __future__ import annotations
 
 import math
@@ -52,7 +53,7 @@ def singular_values(matrix, k: int | None = None) -> np.ndarray:
     """Singular values of ``matrix`` in descending order (float64), the first ``k`` if given."""
     m = _matrix(matrix)
     s = np.linalg.svd(m, compute_uv=False)
-    return s if k is None else s[:_check_k(k, s.size, "singular values")]
+    return s if k is None else s[: _check_k(k, s.size, "singular values")]
 
 
 def svd_modes(matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,17 +87,22 @@ def coupling_matrix(params: Mapping, which: str) -> np.ndarray:
     for term in which.replace(" ", "").split("+"):
         match = _TERM.match(term)
         if not match:
-            raise ConfigError(f"cannot read {term!r} in which = {which!r}; write names joined by '+', "
-                              "each optionally followed by '.T' (e.g. 'W+A', 'Wt+A.T').")
+            raise ConfigError(
+                f"cannot read {term!r} in which = {which!r}; write names joined by '+', "
+                "each optionally followed by '.T' (e.g. 'W+A', 'Wt+A.T')."
+            )
         name, transpose = match.group(1), match.group(2)
         if name not in params:
-            raise DataError(f"parameter {name!r} (in which = {which!r}) is not in these parameters; "
-                            f"available: {sorted(params)}.")
+            raise DataError(
+                f"parameter {name!r} (in which = {which!r}) is not in these parameters; available: {sorted(params)}."
+            )
         m = _matrix(params[name], f"parameter {name!r}")
         m = m.T if transpose else m
         if total is not None and total.shape != m.shape:
-            raise DataError(f"cannot add {term!r} of shape {m.shape} to shape {total.shape} in which = {which!r}; "
-                            "transpose one of them with '.T'.")
+            raise DataError(
+                f"cannot add {term!r} of shape {m.shape} to shape {total.shape} in which = {which!r}; "
+                "transpose one of them with '.T'."
+            )
         total = m if total is None else total + m
     return total
 
@@ -108,8 +114,10 @@ def _load_snapshots(source) -> dict:
     path = Path(source)
     folder = path / "snapshots" if (path / "snapshots").is_dir() else path
     if not folder.is_dir():
-        raise StoreError(f"{path} is neither a run directory with snapshots/ nor a snapshot folder; train with "
-                         "training.snapshot_every > 0 to write them.")
+        raise StoreError(
+            f"{path} is neither a run directory with snapshots/ nor a snapshot folder; train with "
+            "training.snapshot_every > 0 to write them."
+        )
     files = {int(m.group(1)): f for f in folder.iterdir() if (m := _STEP_FILE.match(f.name))}
     if not files:
         raise StoreError(f"no step_*.npz snapshot in {folder}; train with training.snapshot_every > 0.")
@@ -142,8 +150,10 @@ def project(samples, U, k: int | None = None) -> np.ndarray:
     x = _matrix(samples, "samples")
     u = _matrix(U, "U")
     if x.shape[1] != u.shape[0]:
-        raise DataError(f"samples have {x.shape[1]} columns but U has {u.shape[0]} rows; project visible-layer "
-                        "samples on the visible-side (left) singular vectors.")
+        raise DataError(
+            f"samples have {x.shape[1]} columns but U has {u.shape[0]} rows; project visible-layer "
+            "samples on the visible-side (left) singular vectors."
+        )
     k = u.shape[1] if k is None else _check_k(k, u.shape[1], "columns of U")
     return x @ u[:, :k]
 
@@ -211,8 +221,11 @@ def count_distinct(points, tol: float) -> tuple[int, np.ndarray]:
         raise ConfigError(f"tol must be a finite distance > 0, got {tol!r}.")
     pairs = cKDTree(x).query_pairs(np.nextafter(tol, 0), output_type="ndarray")
     n = x.shape[0]
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else \
-        coo_matrix((n, n))
+    graph = (
+        coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+        if len(pairs)
+        else coo_matrix((n, n))
+    )
     _, raw = connected_components(graph, directed=False)
     _, first = np.unique(raw, return_index=True)
     order = np.argsort(first)
@@ -222,15 +235,21 @@ def count_distinct(points, tol: float) -> tuple[int, np.ndarray]:
     return int(order.size), labels
 
 
-def mode_collapse_report(model, n: int, t_long: float, seed: int, *, dist_tol: float = 1e-2,
-                         speed_tol: float = 1e-4) -> dict:
+def mode_collapse_report(
+    model, n: int, t_long: float, seed: int, *, dist_tol: float = 1e-2, speed_tol: float = 1e-4
+) -> dict:
     """{"n_runs", "n_distinct", "n_fixed", "fraction_fixed", "median_speed"} of ``n`` long free runs:
     how many distinct long-time states (Euclidean distance in phi(v) below ``dist_tol`` merges them) and
     whether they are fixed (speed * tau < ``speed_tol``) or still moving."""
     lt = fixed_points(model, n, t_long, seed, tol=speed_tol)
     n_distinct, _ = count_distinct(lt.points, dist_tol * math.sqrt(lt.points.shape[1]))
-    return {"n_runs": int(n), "n_distinct": n_distinct, "n_fixed": int(lt.fixed.sum()),
-            "fraction_fixed": lt.fraction_fixed, "median_speed": float(np.median(lt.speed))}
+    return {
+        "n_runs": int(n),
+        "n_distinct": n_distinct,
+        "n_fixed": int(lt.fixed.sum()),
+        "fraction_fixed": lt.fraction_fixed,
+        "median_speed": float(np.median(lt.speed)),
+    }
 
 
 # ------------------------------------------------------------------ receptive fields
@@ -240,8 +259,9 @@ RECEPTIVE_PARTS = ("W+A", "A")
 """What a receptive field shows: the whole coupling (W + A, paper Fig. 4) or its trained part A alone."""
 
 
-def receptive_fields(params: Mapping, image_shape, n: int = 9, g: float = 1.0, *, units=None,
-                     seed: int = 0, part: str = "W+A") -> tuple[np.ndarray, np.ndarray]:
+def receptive_fields(
+    params: Mapping, image_shape, n: int = 9, g: float = 1.0, *, units=None, seed: int = 0, part: str = "W+A"
+) -> tuple[np.ndarray, np.ndarray]:
     """Receptive fields of hidden units (paper Fig. 4): for hidden unit a, the couplings {W_ia + A_ia}_i to
     the visible layer reshaped as an image, divided by g (the paper: "the overall color scale has been
     divided by g").
@@ -254,8 +274,9 @@ def receptive_fields(params: Mapping, image_shape, n: int = 9, g: float = 1.0, *
     :func:`chaossim.plotting.plot_receptive_fields` draws them.
     """
     if part not in RECEPTIVE_PARTS:
-        raise ConfigError(f"part must be one of {RECEPTIVE_PARTS} (the whole coupling W + A, or the trained A "
-                          f"alone), got {part!r}.")
+        raise ConfigError(
+            f"part must be one of {RECEPTIVE_PARTS} (the whole coupling W + A, or the trained A alone), got {part!r}."
+        )
     p = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in params.items()}
     if "W1" in p and "A1" in p:
         m = p["A1"] if part == "A" else p["W1"] + p["A1"]
@@ -263,12 +284,16 @@ def receptive_fields(params: Mapping, image_shape, n: int = 9, g: float = 1.0, *
         m = p["A"] if part == "A" else p["W"] + p["A"]
     elif "W" in p and "A" not in p:
         if part == "A":
-            raise ConfigError("an RBM has no separate trained part A: its couplings W are all trained; draw "
-                              "part 'W+A' (the default), which shows W.")
+            raise ConfigError(
+                "an RBM has no separate trained part A: its couplings W are all trained; draw "
+                "part 'W+A' (the default), which shows W."
+            )
         m = p["W"]
     else:
-        raise ConfigError("receptive fields need hidden units; the unrestricted model (J, A) has none. "
-                          "Use a restricted, deep or RBM run.")
+        raise ConfigError(
+            "receptive fields need hidden units; the unrestricted model (J, A) has none. "
+            "Use a restricted, deep or RBM run."
+        )
     nv, nh = m.shape
     h, w = (int(s) for s in image_shape)
     if h * w != nv:
@@ -288,6 +313,15 @@ def receptive_fields(params: Mapping, image_shape, n: int = 9, g: float = 1.0, *
 
 
 __all__ = [
-    "LongTimeStates", "RECEPTIVE_PARTS", "count_distinct", "coupling_matrix", "fixed_points", "mode_collapse_report",
-    "project", "receptive_fields", "singular_value_trajectories", "singular_values", "svd_modes",
+    "LongTimeStates",
+    "RECEPTIVE_PARTS",
+    "count_distinct",
+    "coupling_matrix",
+    "fixed_points",
+    "mode_collapse_report",
+    "project",
+    "receptive_fields",
+    "singular_value_trajectories",
+    "singular_values",
+    "svd_modes",
 ]

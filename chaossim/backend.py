@@ -16,6 +16,7 @@ NumPy: ``numpy.random.default_rng`` (PCG64). CuPy: cuRAND Philox4x32-10 with :da
 which is small (512 KiB; CuPy's default generator holds 2048 states per SM, 13 MB on an H100) and cheap to
 re-key (Philox needs no skip-ahead; XORWOW and MRG32k3a do). NumPy and CuPy streams differ.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,14 +36,16 @@ RNG_STATES = 8192
 random streams: output element i is produced by state i mod RNG_STATES. A multiple of 256 (one state per
 thread of CuPy's 256-thread blocks)."""
 
-GPU_INSTALL_HINT = ("install CuPy with its CUDA libraries: pip install 'chaossim[gpu]' (CUDA 12, "
-                    "cupy-cuda12x[ctk]) or 'chaossim[cuda13]' (CUDA 13, cupy-cuda13x[ctk]), or point CuPy at a "
-                    "local CUDA toolkit (CUDA_PATH)")
+GPU_INSTALL_HINT = (
+    "install CuPy with its CUDA libraries: pip install 'chaossim[gpu]' (CUDA 12, "
+    "cupy-cuda12x[ctk]) or 'chaossim[cuda13]' (CUDA 13, cupy-cuda13x[ctk]), or point CuPy at a "
+    "local CUDA toolkit (CUDA_PATH)"
+)
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split())
-    text = text if len(text) <= limit else text[:limit - 3] + "..."
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -78,11 +81,15 @@ def gpu_status() -> tuple[bool, str]:
         a = cupy.asarray(np.arange(12, dtype=np.float32).reshape(3, 4))
         c = a @ a.T
         step = "reading the results back"
-        ok = (np.allclose(y.get(), np.tanh(x_host) + 1, atol=1e-5) and np.allclose(z.get(), np.tanh(x_host), atol=1e-5)
-              and np.allclose(c.get(), np.arange(12.0).reshape(3, 4) @ np.arange(12.0).reshape(4, 3), rtol=1e-5))
+        ok = (
+            np.allclose(y.get(), np.tanh(x_host) + 1, atol=1e-5)
+            and np.allclose(z.get(), np.tanh(x_host), atol=1e-5)
+            and np.allclose(c.get(), np.arange(12.0).reshape(3, 4) @ np.arange(12.0).reshape(4, 3), rtol=1e-5)
+        )
     except Exception as exc:
-        return False, (f"CuPy {version} sees {n} CUDA device(s) but {step} failed ({_one_line(exc)}); "
-                       f"{GPU_INSTALL_HINT}")
+        return False, (
+            f"CuPy {version} sees {n} CUDA device(s) but {step} failed ({_one_line(exc)}); {GPU_INSTALL_HINT}"
+        )
     if not ok:
         return False, f"CuPy {version} sees {n} CUDA device(s) but the probe kernels returned wrong values"
     return True, ""

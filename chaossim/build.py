@@ -4,6 +4,7 @@ Used by the training loop (:mod:`chaossim.training`), run directories (:func:`ch
 sweeps (``chaossim.sweep.store``, ``chaossim.sweep.reload``) and the command line. The architectures'
 equations are in docs/model.md; the seeds in docs/reproducibility.md.
 """
+
 from __future__ import annotations
 
 from .config import RunConfig
@@ -21,8 +22,10 @@ def build_model(config: RunConfig, n_visible: int) -> Model:
         from .rbm import RBM
 
         if dyn.init_spread != 1.0:
-            raise ConfigError("dynamics.init_spread applies to the chaotic networks' free runs; the RBM has none. "
-                              "Leave it at 1 for model.arch = 'rbm'.")
+            raise ConfigError(
+                "dynamics.init_spread applies to the chaotic networks' free runs; the RBM has none. "
+                "Leave it at 1 for model.arch = 'rbm'."
+            )
         return RBM(n_visible, m.n_hidden, persistent=m.persistent, **common)
     from .models import ARCHITECTURES
 
@@ -37,5 +40,11 @@ def load_data(config: RunConfig):
     from .data import load_dataset
 
     d = config.data
-    return load_dataset(d.name, d.data_dir or None, n_train=d.n_train or None, n_test=d.n_test or None,
-                        seed=config.model.seed, value_range=d.value_range or None)
+    return load_dataset(
+        d.name,
+        d.data_dir or None,
+        n_train=d.n_train or None,
+        n_test=d.n_test or None,
+        seed=config.model.seed,
+        value_range=d.value_range or None,
+    )

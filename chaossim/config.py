@@ -13,6 +13,7 @@ and the number of steps. The learning rate ``training.k`` left unset takes the d
 (:data:`DEFAULT_K`: the paper's 0.01 for the chaotic models, its own for the RBM baseline), filled in by
 :meth:`RunConfig.resolved` before a run starts, so a run's ``config.toml`` always holds the k it used.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,9 +67,11 @@ class DynamicsConfig:
 
     def __post_init__(self):
         if not (math.isfinite(self.init_spread) and 0 < self.init_spread <= 1):
-            raise ConfigError(f"dynamics.init_spread must be in (0, 1] (1: independent N(0, 1) starts, as in the "
-                              f"paper; eps < 1: one shared start plus perturbations of size eps), got "
-                              f"{self.init_spread!r}.")
+            raise ConfigError(
+                f"dynamics.init_spread must be in (0, 1] (1: independent N(0, 1) starts, as in the "
+                f"paper; eps < 1: one shared start plus perturbations of size eps), got "
+                f"{self.init_spread!r}."
+            )
         for name in ("dt", "tau"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
@@ -116,8 +119,11 @@ class DataConfig:
         for name in ("n_train", "n_test"):
             check_count(f"data.{name}", getattr(self, name), note=" (0 = all)")
         vr = self.value_range
-        if not isinstance(vr, (list, tuple)) or len(vr) not in (0, 2) or not (len(vr) == 0
-                or all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vr)):
+        if (
+            not isinstance(vr, (list, tuple))
+            or len(vr) not in (0, 2)
+            or not (len(vr) == 0 or all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vr))
+        ):
             raise ConfigError(f"data.value_range must be [lo, hi] (two numbers), got {vr!r}.")
         object.__setattr__(self, "value_range", tuple(float(x) for x in vr))
 
@@ -144,20 +150,31 @@ class BackendConfig:
 
     def __post_init__(self):
         if self.name not in ("numpy", "cupy", "auto", "strict"):
-            raise ConfigError(f"backend.name must be 'numpy', 'cupy' or 'auto' ('strict': NumPy behind CuPy's "
-                              f"rules, for tests), got {self.name!r}.")
+            raise ConfigError(
+                f"backend.name must be 'numpy', 'cupy' or 'auto' ('strict': NumPy behind CuPy's "
+                f"rules, for tests), got {self.name!r}."
+            )
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"backend.dtype must be 'float32' or 'float64', got {self.dtype!r}.")
         if self.trainer not in TRAINERS:
-            raise ConfigError(f"backend.trainer must be one of {TRAINERS} ('auto': the fused GPU step where it "
-                              f"runs, else the engine), got {self.trainer!r}.")
+            raise ConfigError(
+                f"backend.trainer must be one of {TRAINERS} ('auto': the fused GPU step where it "
+                f"runs, else the engine), got {self.trainer!r}."
+            )
         if self.tf32 and self.dtype != "float32":
-            raise ConfigError("backend.tf32 = true applies to float32 only (TF32 rounds float32 GEMM inputs); set "
-                              "backend.dtype = 'float32' or leave tf32 off.")
+            raise ConfigError(
+                "backend.tf32 = true applies to float32 only (TF32 rounds float32 GEMM inputs); set "
+                "backend.dtype = 'float32' or leave tf32 off."
+            )
 
 
-SECTIONS = {"model": ModelConfig, "dynamics": DynamicsConfig, "training": TrainingConfig,
-            "data": DataConfig, "backend": BackendConfig}
+SECTIONS = {
+    "model": ModelConfig,
+    "dynamics": DynamicsConfig,
+    "training": TrainingConfig,
+    "data": DataConfig,
+    "backend": BackendConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -249,8 +266,10 @@ def _section(name: str, klass, values: dict):
     for key, value in values.items():
         kind = known[key].type
         if kind in ("float", float, "int", int) and isinstance(value, bool):  # float(True) would be 1.0
-            raise ConfigError(f"{name}.{key} must be a number ({getattr(kind, '__name__', kind)}), got the "
-                              f"boolean {str(value).lower()}.")
+            raise ConfigError(
+                f"{name}.{key} must be a number ({getattr(kind, '__name__', kind)}), got the "
+                f"boolean {str(value).lower()}."
+            )
         try:
             if kind in ("float", float) or (kind == "float | None" and value is not None):
                 value = float(value)

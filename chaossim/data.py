@@ -30,6 +30,7 @@ file order) of the train / test part, so different seeds give different subsets.
 splits and subsets use independent streams ``SeedSequence([seed, k])`` and are deterministic
 for a given seed.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -168,7 +169,7 @@ def to_unit_range(x, lo, hi) -> np.ndarray:
         return a.astype(np.float32)
     if a.dtype == np.uint8:
         # Table lookup: exact, fast and light on memory for 8-bit images.
-        lut = (2.0 * (np.arange(256, dtype=np.float64) - lo_f) / (hi_f - lo_f) - 1.0)
+        lut = 2.0 * (np.arange(256, dtype=np.float64) - lo_f) / (hi_f - lo_f) - 1.0
         amin, amax = int(a.min()), int(a.max())
         _check_in_range(amin, amax, lo_f, hi_f)
         return np.clip(lut, -1.0, 1.0).astype(np.float32)[a]
@@ -437,8 +438,9 @@ class _AllMirrorsFailed(Exception):
         self.failures = failures
 
 
-def download_mnist(cache_dir=None, *, mirrors=None, sha256: dict[str, str] | None = None,
-                   timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+def download_mnist(
+    cache_dir=None, *, mirrors=None, sha256: dict[str, str] | None = None, timeout: float = DOWNLOAD_TIMEOUT_S
+) -> Path:
     """Make sure the MNIST image files are in ``cache_dir`` (default :func:`mnist_cache_dir`).
 
     Cached files are re-hashed; a file whose hash is wrong is deleted and fetched again. Each
@@ -471,8 +473,10 @@ def download_mnist(cache_dir=None, *, mirrors=None, sha256: dict[str, str] | Non
             _fetch_verified(fname, expected, cache, urls, timeout)
         except _AllMirrorsFailed as e:
             raise DataError(
-                f"could not download {fname} from any MNIST mirror:\n  " + "\n  ".join(e.failures)
-                + "\n" + _how_to_get_mnist(cache, urls)
+                f"could not download {fname} from any MNIST mirror:\n  "
+                + "\n  ".join(e.failures)
+                + "\n"
+                + _how_to_get_mnist(cache, urls)
             ) from None
     return cache
 
@@ -545,8 +549,10 @@ def _load_user(kind: str, path: Path, data_dir, value_range) -> tuple[Dataset, b
     if not path.is_file() and data_dir is not None and not path.is_absolute():
         path = Path(data_dir).expanduser() / path
     if not path.is_file():
-        raise DataError(f"data file {path} does not exist; check the path (relative paths are tried in the "
-                        "current folder, then in data_dir).")
+        raise DataError(
+            f"data file {path} does not exist; check the path (relative paths are tried in the "
+            "current folder, then in data_dir)."
+        )
     if value_range is None:
         raise DataError(
             f"value_range is required for user arrays ({path}): pass value_range=(lo, hi), the range the "
@@ -639,9 +645,17 @@ def available_datasets() -> list[str]:
     return list(_BUILTIN)
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, n_train: int | None = None,
-                 n_test: int | None = None, test_fraction: float = 0.2, seed: int = 0,
-                 download: bool = True, value_range: tuple[float, float] | None = None) -> Dataset:
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    download: bool = True,
+    value_range: tuple[float, float] | None = None,
+) -> Dataset:
     """Load a dataset as float32 (samples x features) arrays in [-1, 1] (docs/model.md, "Notation").
 
     See the module docstring for names and search order. ``test_fraction`` and ``seed`` set
@@ -651,8 +665,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, n_trai
     built-in datasets, whose ranges are known.
     """
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"dataset name must be a non-empty string, got {name!r}; one of {available_datasets()} "
-                          "or a path to a .npy/.npz file.")
+        raise ConfigError(
+            f"dataset name must be a non-empty string, got {name!r}; one of {available_datasets()} "
+            "or a path to a .npy/.npz file."
+        )
     tf = float(test_fraction)
     if not 0.0 < tf < 1.0:
         raise ConfigError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}.")
@@ -688,7 +704,9 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, n_trai
     test = _subset(test, n_test, seed, _STREAM_TEST, "n_test", ds.name)
     train = validate_data(train, name=f"{ds.name} train")
     if len(test) == 0:
-        raise DataError(f"{ds.name} has no test points; the accuracy indices need held-out data. "
-                        "Give a test array or a single array to split.")
+        raise DataError(
+            f"{ds.name} has no test points; the accuracy indices need held-out data. "
+            "Give a test array or a single array to split."
+        )
     test = validate_data(test, n_features=train.shape[1], name=f"{ds.name} test")
     return Dataset(ds.name, train, test, ds.image_shape, ds.source)

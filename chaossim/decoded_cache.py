@@ -109,6 +109,9 @@ def cached(source, decode: Callable[[Path], np.ndarray]) -> np.ndarray:
     arr = decode(source)
     if _write(source, arr) and not _told:
         _told = True
-        print(f"chaossim: cached the decoded {source.name} as .npy in {cache_dir()} (later loads skip the gzip and "
-              f"IDX decoding; {CACHE_ENV}=0 turns this off, deleting the folder drops it)", file=sys.stderr)
+        print(
+            f"chaossim: cached the decoded {source.name} as .npy in {cache_dir()} (later loads skip the gzip and "
+            f"IDX decoding; {CACHE_ENV}=0 turns this off, deleting the folder drops it)",
+            file=sys.stderr,
+        )
     return arr

@@ -22,6 +22,7 @@ With a GPU (CuPy importable and a CUDA device visible):
     trainer in float32 and TF32.
 Without a GPU the table says why and the NumPy side is checked. ``--require-gpu`` makes a missing GPU a FAIL.
 """
+
 from __future__ import annotations
 
 import math
@@ -97,7 +98,7 @@ class Table:
 def _short(exc: BaseException, limit: int = 200) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = f"{type(exc).__name__}: {text}" if not isinstance(exc, AssertionError) else text
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _rel(a, b) -> float:
@@ -142,8 +143,20 @@ def _max_diff(a: dict, b: dict) -> float:
     return max(float(np.abs(a[k] - b[k]).max()) for k in a)
 
 
-def _train_pair(arch, ensemble, fast_trainer_of, *, dtype="float64", steps=2, T=5.0, k=0.3, m=6, sizes=None,
-                seed=3, model_backend="numpy"):
+def _train_pair(
+    arch,
+    ensemble,
+    fast_trainer_of,
+    *,
+    dtype="float64",
+    steps=2,
+    T=5.0,
+    k=0.3,
+    m=6,
+    sizes=None,
+    seed=3,
+    model_backend="numpy",
+):
     """The engine (NumPy, float64) and a trainer from ``fast_trainer_of(model)`` on a model of
     ``model_backend``/``dtype``, trained from the same given initial states. Returns (engine params,
     fast params, the fast trainer)."""
@@ -157,8 +170,9 @@ def _train_pair(arch, ensemble, fast_trainer_of, *, dtype="float64", steps=2, T=
         init = _given_init(ref, R, m, rng, np.float64)
         batch = np.tanh(rng.normal(size=((R,) if R else ()) + (m, nv)))
         ref.train_step(batch, T=T, k=k, init=init)
-        tr.train_step(batch.astype(dtype), T=T, k=k,
-                      init={p: {n: x.astype(dtype) for n, x in d.items()} for p, d in init.items()})
+        tr.train_step(
+            batch.astype(dtype), T=T, k=k, init={p: {n: x.astype(dtype) for n, x in d.items()} for p, d in init.items()}
+        )
     return _params_host(ref), _params_host(fast), tr
 
 
@@ -295,8 +309,9 @@ def _cupy_versions() -> str:
             return f"unavailable ({type(exc).__name__})"
         return f"{v // 1000}.{v % 1000 // 10}" if v else "none"
 
-    text = (f"CuPy {cupy.__version__}, CUDA runtime {version(rt.runtimeGetVersion)}, "
-            f"driver {version(rt.driverGetVersion)}")
+    text = (
+        f"CuPy {cupy.__version__}, CUDA runtime {version(rt.runtimeGetVersion)}, driver {version(rt.driverGetVersion)}"
+    )
     try:
         major, minor = cupy.cuda.nvrtc.getVersion()
         text += f", NVRTC {major}.{minor}"
@@ -311,8 +326,10 @@ def _device() -> str:
     dev = cupy.cuda.Device()
     props = cupy.cuda.runtime.getDeviceProperties(dev.id)
     name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
-    return (f"cuda:{dev.id} {name}, cc {props['major']}.{props['minor']}, {props['multiProcessorCount']} SMs, "
-            f"{props['totalGlobalMem'] / 2**30:.0f} GiB")
+    return (
+        f"cuda:{dev.id} {name}, cc {props['major']}.{props['minor']}, {props['multiProcessorCount']} SMs, "
+        f"{props['totalGlobalMem'] / 2**30:.0f} GiB"
+    )
 
 
 def check_probe() -> str:
@@ -360,8 +377,13 @@ def _elementwise_program():
     """Every element-wise instruction on column ranges that are not the whole row."""
     from .kernels.schedule import Exact, Form, Pre, Tanh
 
-    return [Pre("X", "ACT", 0, 7, 0.1), Pre("X", "ACT", 2, 3, 0.3), Exact("XC", 4, 3, 0.6),
-            Tanh("XC", "ACTC", 1, 5), Form(0)]
+    return [
+        Pre("X", "ACT", 0, 7, 0.1),
+        Pre("X", "ACT", 2, 3, 0.3),
+        Exact("XC", 4, 3, 0.6),
+        Tanh("XC", "ACTC", 1, 5),
+        Form(0),
+    ]
 
 
 def check_elementwise(dtype, graph: bool) -> str:
@@ -385,8 +407,9 @@ def check_elementwise(dtype, graph: bool) -> str:
     cupy.cuda.Device().synchronize()
     worst = max(_rel(dev[n].get(), host[n]) for n in ("X", "ACT", "XC", "ACTC", "OP0"))
     if graph:
-        assert ops.mode == "graph" and ops.graph_error is None and len(ops.graphs) == 1, \
+        assert ops.mode == "graph" and ops.graph_error is None and len(ops.graphs) == 1, (
             f"no graph captured ({ops.graph_error})"
+        )
     limit = 1e-14 if np.dtype(dtype) == np.float64 else 1e-6
     return _within(worst, limit, f"pre/exact/tanh/form{' (graph)' if graph else ''}: max rel diff")
 
@@ -406,13 +429,18 @@ def check_two_stream_capture() -> str:
     prog: list[Instruction] = [Form(i) for i in range(len(model.couplings))]
     for _ in range(3):
         prog.append(Pre("X", "ACT", 0, lay.ntot, a))
-        prog += _gemm_block([_coupling_gemm(i, c, lay, M, R, a, "ACT", "X", i) for i, c in enumerate(model.couplings)],
-                            2)
+        prog += _gemm_block(
+            [_coupling_gemm(i, c, lay, M, R, a, "ACT", "X", i) for i, c in enumerate(model.couplings)], 2
+        )
     prog.append(Tanh("X", "ACT", 0, lay.ntot))
     assert Fork() in prog and any(isinstance(ins, Gemm) and ins.stream == 1 for ins in prog)
     rng = np.random.default_rng(4)
-    host: dict[str, Any] = {"X": rng.normal(size=R * M * lay.ntot), "ACT": np.zeros(R * M * lay.ntot),
-            "BIAS": rng.normal(size=R * lay.ntot), "T:A": rng.normal(scale=0.1, size=R * 30)}
+    host: dict[str, Any] = {
+        "X": rng.normal(size=R * M * lay.ntot),
+        "ACT": np.zeros(R * M * lay.ntot),
+        "BIAS": rng.normal(size=R * lay.ntot),
+        "T:A": rng.normal(scale=0.1, size=R * 30),
+    }
     for i in range(2):
         host[f"F{i}"], host[f"OP{i}"] = rng.normal(size=R * 30), np.zeros(R * 30)
         host[f"TR{i}"], host[f"SCALE{i}"] = host["T:A"], 1.0 / math.sqrt(lay.size(model.couplings[i].pre))
@@ -452,9 +480,18 @@ def check_precision() -> str:
 
     out = {}
     for tf32 in (False, True):
-        ref, got, tr = _train_pair("restricted", False, lambda m, tf=tf32: fast_trainer(m, tf32=tf, require=True),
-                                   dtype="float32", steps=1, T=10.0, k=0.1, m=64, sizes=(196, 128),
-                                   model_backend="cupy")
+        ref, got, tr = _train_pair(
+            "restricted",
+            False,
+            lambda m, tf=tf32: fast_trainer(m, tf32=tf, require=True),
+            dtype="float32",
+            steps=1,
+            T=10.0,
+            k=0.1,
+            m=64,
+            sizes=(196, 128),
+            model_backend="cupy",
+        )
         assert tr.ops.graph_error is None
         expected = 3 if tf32 else 0  # CUBLAS_TF32_TENSOR_OP_MATH / CUBLAS_DEFAULT_MATH
         modes = [h.math_mode() for h in tr.ops.handles]
@@ -475,7 +512,7 @@ def check_tf32_rounding() -> str:
     if int(cupy.cuda.Device().compute_capability) < 80:
         return "no TF32 tensor cores on this device (compute capability < 8.0)"
     n = 1024
-    a = cupy.full((n, n), 1.0 + 2.0 ** -12, dtype=cupy.float32)
+    a = cupy.full((n, n), 1.0 + 2.0**-12, dtype=cupy.float32)
     b = cupy.ones((n, n), dtype=cupy.float32)
     cupy.cuda.Device().synchronize()
     err = {}
@@ -486,9 +523,9 @@ def check_tf32_rounding() -> str:
         cupy.cuda.Device().synchronize()
         h.gemm(square_gemm(n), np.float32, {"A": a.data.ptr, "B": b.data.ptr, "C": c.data.ptr})
         stream.synchronize()
-        err[tf32] = float(np.abs(c.get().astype(np.float64) - n * (1.0 + 2.0 ** -12)).max())
+        err[tf32] = float(np.abs(c.get().astype(np.float64) - n * (1.0 + 2.0**-12)).max())
     assert err[False] < 1e-3, f"float32 GEMM error {err[False]:.3g} (expected exact)"
-    assert err[True] > 0.5 * n * 2.0 ** -12, f"TF32 GEMM kept the 2^-12 (error {err[True]:.3g}): TF32 is off"
+    assert err[True] > 0.5 * n * 2.0**-12, f"TF32 GEMM kept the 2^-12 (error {err[True]:.3g}): TF32 is off"
     return f"1024^3 GEMM of 1+2^-12: fp32 error {err[False]:.1e}, tf32 error {err[True]:.2f} (TF32 active)"
 
 
@@ -566,8 +603,11 @@ def gpu_side(table: Table) -> None:
 
 
 def gpu_timing(table: Table) -> None:
-    for kind, name in (("engine", "ms/step engine (CuPy, fp32)"), ("fp32", "ms/step fast fp32"),
-                       ("tf32", "ms/step fast TF32")):
+    for kind, name in (
+        ("engine", "ms/step engine (CuPy, fp32)"),
+        ("fp32", "ms/step fast fp32"),
+        ("tf32", "ms/step fast TF32"),
+    ):
         table.check(name, check_timing, kind)
 
 
@@ -577,8 +617,9 @@ def _versions() -> str:
 
     from . import __version__
 
-    return (f"chaossim {__version__}, Python {platform.python_version()}, NumPy {np.__version__}, "
-            f"SciPy {scipy.__version__}")
+    return (
+        f"chaossim {__version__}, Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}"
+    )
 
 
 def run(*, require_gpu: bool = False, timing: bool = True, out=None) -> int:
@@ -628,10 +669,12 @@ def add_parser(subparsers) -> None:
     import argparse
 
     p = subparsers.add_parser(
-        "doctor", help="check this machine: versions, device, cuBLAS, GPU kernels and fast path vs NumPy",
+        "doctor",
+        help="check this machine: versions, device, cuBLAS, GPU kernels and fast path vs NumPy",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit status: 0 when every line passes, 1 when any fails.\nexample:\n  chaossim doctor")
+        epilog="exit status: 0 when every line passes, 1 when any fails.\nexample:\n  chaossim doctor",
+    )
     p.add_argument("--require-gpu", action="store_true", help="a missing or unusable GPU is a FAIL (for GPU machines)")
     p.add_argument("--no-timing", action="store_true", help="skip the ms/step measurements at the paper's size")
     p.set_defaults(func=cmd_doctor)

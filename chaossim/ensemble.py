@@ -11,6 +11,7 @@ classes, and the Euler step, the clamped relaxation and the training step are th
 :class:`chaossim.models.network.Engine` (docs/model.md "Integration" and "Training"), written
 rank-generically once for both. Only forming the operators (a stacked matmul) is written here.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,12 +31,15 @@ def _swap(a):
     return a.swapaxes(-1, -2)
 
 
-def _check_batch3(a, name: str, r: int, width: int | None, *, batch: int | None = None, unit_range=False,
-                  values: bool = True):
+def _check_batch3(
+    a, name: str, r: int, width: int | None, *, batch: int | None = None, unit_range=False, values: bool = True
+):
     """Shape (R, M, width); with ``values``, finite and optionally in [-1, 1] (one host synchronisation)."""
     if a.ndim != 3 or a.shape[0] != r:
-        raise DataError(f"{name} must have shape (R={r}, batch, units), got {tuple(a.shape)}; stack one array per "
-                        "member along the first axis.")
+        raise DataError(
+            f"{name} must have shape (R={r}, batch, units), got {tuple(a.shape)}; stack one array per "
+            "member along the first axis."
+        )
     if width is not None and a.shape[-1] != width:
         raise DataError(f"{name} has {a.shape[-1]} columns but the ensemble's layer has {width} units.")
     if batch is not None and a.shape[1] != batch:
@@ -54,8 +58,19 @@ class Ensemble(Engine):
     ``params[name]`` has shape (R, ...) and states, batches and outputs are (R, batch, units).
     """
 
-    def __init__(self, arch: str, sizes, gs, seeds, *, backend="numpy", dtype="float32", dt: float = 1.0,
-                 tau: float = 10.0, force: bool = False):
+    def __init__(
+        self,
+        arch: str,
+        sizes,
+        gs,
+        seeds,
+        *,
+        backend="numpy",
+        dtype="float32",
+        dt: float = 1.0,
+        tau: float = 10.0,
+        force: bool = False,
+    ):
         if arch not in ARCHITECTURES:
             raise ConfigError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}.")
         gs_l = list(gs) if isinstance(gs, Sequence) and not isinstance(gs, str) else None
@@ -67,19 +82,25 @@ class Ensemble(Engine):
         elif seeds_l is None:
             seeds_l = [seeds] * len(gs_l)
         if len(gs_l) != len(seeds_l):
-            raise ConfigError(f"gs and seeds must have the same length (one (g, seed) per member), got {len(gs_l)} "
-                              f"and {len(seeds_l)}.")
+            raise ConfigError(
+                f"gs and seeds must have the same length (one (g, seed) per member), got {len(gs_l)} "
+                f"and {len(seeds_l)}."
+            )
         if not gs_l:
             raise ConfigError("an ensemble needs at least one member; pass non-empty gs and seeds.")
         bk = get_backend(backend, dtype)
         cls = ARCHITECTURES[arch]
         args, kwargs = (tuple(sizes), {}) if not isinstance(sizes, Mapping) else ((), dict(sizes))
         try:
-            models = [cls(*args, **kwargs, g=g, seed=s, backend=bk, dtype=bk.dtype, dt=dt, tau=tau, force=force)
-                      for g, s in zip(gs_l, seeds_l)]
+            models = [
+                cls(*args, **kwargs, g=g, seed=s, backend=bk, dtype=bk.dtype, dt=dt, tau=tau, force=force)
+                for g, s in zip(gs_l, seeds_l)
+            ]
         except TypeError as exc:
-            raise ConfigError(f"sizes {sizes!r} do not fit the {arch} architecture ({exc}); give its sizes in order, "
-                              "e.g. (n_visible,), (n_visible, n_hidden) or (n_visible, n_hidden1, n_hidden2).") from None
+            raise ConfigError(
+                f"sizes {sizes!r} do not fit the {arch} architecture ({exc}); give its sizes in order, "
+                "e.g. (n_visible,), (n_visible, n_hidden) or (n_visible, n_hidden1, n_hidden2)."
+            ) from None
         self._init_from(models)
 
     @classmethod
@@ -99,20 +120,29 @@ class Ensemble(Engine):
         first = models[0]
         for i, m in enumerate(models):
             if not isinstance(m, Network):
-                raise ConfigError(f"member {i} is a {type(m).__name__}, not a chaossim model (Unrestricted, "
-                                  "Restricted or Deep).")
+                raise ConfigError(
+                    f"member {i} is a {type(m).__name__}, not a chaossim model (Unrestricted, Restricted or Deep)."
+                )
             if type(m) is not type(first) or m.sizes != first.sizes:
-                raise DataError(f"member {i} is {m.arch} with sizes {m.sizes} but member 0 is {first.arch} with "
-                                f"sizes {first.sizes}; an ensemble's members share architecture and shapes.")
+                raise DataError(
+                    f"member {i} is {m.arch} with sizes {m.sizes} but member 0 is {first.arch} with "
+                    f"sizes {first.sizes}; an ensemble's members share architecture and shapes."
+                )
             if m.bk.name != first.bk.name or np.dtype(m.bk.dtype) != np.dtype(first.bk.dtype):
-                raise DataError(f"member {i} lives on {m.bk.name}/{np.dtype(m.bk.dtype).name} but member 0 on "
-                                f"{first.bk.name}/{np.dtype(first.bk.dtype).name}; build all members alike.")
+                raise DataError(
+                    f"member {i} lives on {m.bk.name}/{np.dtype(m.bk.dtype).name} but member 0 on "
+                    f"{first.bk.name}/{np.dtype(first.bk.dtype).name}; build all members alike."
+                )
             if m.init_spread != first.init_spread:
-                raise DataError(f"member {i} has init_spread={m.init_spread} but member 0 has {first.init_spread}; "
-                                "ensemble members share dynamics.init_spread.")
+                raise DataError(
+                    f"member {i} has init_spread={m.init_spread} but member 0 has {first.init_spread}; "
+                    "ensemble members share dynamics.init_spread."
+                )
             if (m.dt, m.tau) != (first.dt, first.tau):
-                raise DataError(f"member {i} has dt={m.dt}, tau={m.tau} but member 0 has dt={first.dt}, "
-                                f"tau={first.tau}; ensemble members share dt and tau.")
+                raise DataError(
+                    f"member {i} has dt={m.dt}, tau={m.tau} but member 0 has dt={first.dt}, "
+                    f"tau={first.tau}; ensemble members share dt and tau."
+                )
         self._cls = type(first)
         self.arch = first.arch
         self.layers, self.couplings, self.trained = first.layers, first.couplings, first.trained
@@ -140,8 +170,16 @@ class Ensemble(Engine):
         return self.n_members
 
     def describe(self) -> dict:
-        return {"arch": self.arch, **self._size_kwargs, "gs": list(self.gs), "seeds": list(self.seeds),
-                "backend": self.bk.name, "dtype": np.dtype(self.bk.dtype).name, "dt": self.dt, "tau": self.tau}
+        return {
+            "arch": self.arch,
+            **self._size_kwargs,
+            "gs": list(self.gs),
+            "seeds": list(self.seeds),
+            "backend": self.bk.name,
+            "dtype": np.dtype(self.bk.dtype).name,
+            "dt": self.dt,
+            "tau": self.tau,
+        }
 
     def __repr__(self):
         kw = ", ".join(f"{k}={v!r}" for k, v in self.describe().items() if k != "arch")
@@ -151,8 +189,16 @@ class Ensemble(Engine):
         """The R single models, each with a copy of its slice of the stacked parameters and its generator."""
         out = []
         for r, (g, seed) in enumerate(zip(self.gs, self.seeds)):
-            m = self._cls(**self._size_kwargs, g=g, seed=seed, backend=self.bk, dtype=self.bk.dtype, dt=self.dt,
-                          tau=self.tau, force=self.force)
+            m = self._cls(
+                **self._size_kwargs,
+                g=g,
+                seed=seed,
+                backend=self.bk,
+                dtype=self.bk.dtype,
+                dt=self.dt,
+                tau=self.tau,
+                force=self.force,
+            )
             m.params = {k: v[r].copy() for k, v in self._params.items()}
             m.rng = self.rngs[r]
             out.append(m)
@@ -172,11 +218,15 @@ class Ensemble(Engine):
     # ------------------------------------------------------------------ integration
     def _as_state(self, state: Mapping) -> dict:
         if not isinstance(state, Mapping):
-            raise DataError(f"state must be a mapping layer -> (R, batch, units) array, with layers {list(self.sizes)}.")
+            raise DataError(
+                f"state must be a mapping layer -> (R, batch, units) array, with layers {list(self.sizes)}."
+            )
         missing = [n for n in self.sizes if n not in state]
         extra = [n for n in state if n not in self.sizes]
         if missing or extra:
-            raise DataError(f"state has layers {list(state)} but the {self.arch} ensemble needs exactly {list(self.sizes)}.")
+            raise DataError(
+                f"state has layers {list(state)} but the {self.arch} ensemble needs exactly {list(self.sizes)}."
+            )
         out, batch = {}, None
         for name, size in self.sizes.items():
             x = _check_batch3(self.bk.asarray(state[name]), f"state[{name!r}]", self.n_members, size, batch=batch)
@@ -201,8 +251,17 @@ class Ensemble(Engine):
     def _dynamics(self, dt, tau, force):
         return model_dynamics(self, dt, tau, force)
 
-    def run(self, state: Mapping, steps: int, dt: float | None = None, tau: float | None = None,
-            clamp: Mapping | None = None, record: Sequence[int] | None = None, *, force: bool = False):
+    def run(
+        self,
+        state: Mapping,
+        steps: int,
+        dt: float | None = None,
+        tau: float | None = None,
+        clamp: Mapping | None = None,
+        record: Sequence[int] | None = None,
+        *,
+        force: bool = False,
+    ):
         """Euler-integrate every member ``steps`` steps (docs/model.md "Integration"); see :meth:`Network.run`.
 
         ``state[layer]``: (R, batch, units). With ``record``, returns ``(final, trajectory)`` with
@@ -220,8 +279,10 @@ class Ensemble(Engine):
         """N(0, 1) states (R, n, units): member r draws from its own generator as the single model does
         (``spread``: see :meth:`Network.random_state`)."""
         layers = list(layers or self.sizes)
-        per = [spread_starts(self.bk, rng, {name: self.bk.normal(rng, (n, self.sizes[name])) for name in layers},
-                             spread) for rng in self.rngs]
+        per = [
+            spread_starts(self.bk, rng, {name: self.bk.normal(rng, (n, self.sizes[name])) for name in layers}, spread)
+            for rng in self.rngs
+        ]
         return {name: self.xp.stack([d[name] for d in per]) for name in layers}
 
     def initial_states(self, m: int, init: Mapping | None = None, *, check: bool = True) -> tuple[dict, dict]:
@@ -241,14 +302,18 @@ class Ensemble(Engine):
             free_d[-1] = spread_starts(self.bk, rng, free_d[-1], self.init_spread)
 
         def given(part, n, value):
-            return _check_batch3(self.bk.asarray(value), f"init[{part!r}][{n!r}]", self.n_members, self.sizes[n],
-                                 batch=m, values=check)
+            return _check_batch3(
+                self.bk.asarray(value), f"init[{part!r}][{n!r}]", self.n_members, self.sizes[n], batch=m, values=check
+            )
 
         xp = self.xp
-        free = {n: (given("free", n, free_in[n]) if n in free_in else xp.stack([d[n] for d in free_d]))
-                for n in self.sizes}
-        clamped = {n: (given("clamped", n, clamped_in[n]) if n in clamped_in else xp.stack([d[n] for d in clamped_d]))
-                   for n in hidden}
+        free = {
+            n: (given("free", n, free_in[n]) if n in free_in else xp.stack([d[n] for d in free_d])) for n in self.sizes
+        }
+        clamped = {
+            n: (given("clamped", n, clamped_in[n]) if n in clamped_in else xp.stack([d[n] for d in clamped_d]))
+            for n in hidden
+        }
         return free, clamped
 
     def as_batches(self, batches, *, check: bool = True):
@@ -260,8 +325,18 @@ class Ensemble(Engine):
         return _check_batch3(b, "batches", self.n_members, self.n_visible, unit_range=True, values=check)
 
     # ------------------------------------------------------------------ training and generation
-    def train_step(self, batches, dt: float | None = None, tau: float | None = None, T: float = 100.0,
-                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False, check: bool = True) -> dict:
+    def train_step(
+        self,
+        batches,
+        dt: float | None = None,
+        tau: float | None = None,
+        T: float = 100.0,
+        k: float = 0.01,
+        init: Mapping | None = None,
+        *,
+        force: bool = False,
+        check: bool = True,
+    ) -> dict:
         """One contrastive Hebbian update of every member (docs/model.md "Training"); see :meth:`Network.train_step`.
 
         ``batches``: (R, M, Nv) (member r learns from ``batches[r]``) or (M, Nv) used by all.
@@ -276,8 +351,9 @@ class Ensemble(Engine):
         free0, clamped0 = self.initial_states(batches.shape[1], init, check=check)
         return self._train_step(batches, dt, tau, steps, k, free0, clamped0)
 
-    def generate(self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False,
-                 spread: float = 1.0):
+    def generate(
+        self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False, spread: float = 1.0
+    ):
         """phi(v(t)) of ``n`` free runs per member: (R, n, Nv), or (R, len(t), n, Nv) for a sequence of times
         (``spread``: see :meth:`Network.generate`)."""
         dt, tau = self._dynamics(dt, tau, force)

@@ -22,6 +22,7 @@ fail; the ensemble is re-stacked from the remaining members then.
 Host synchronisations per ensemble step: 1 (one flag per member says whether its parameters are still
 finite), whatever the number of members; uploads: 1 (the members' minibatch row indices).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,8 +44,9 @@ def group_key(config: RunConfig) -> str | None:
     return config.replace(**{"model.g": 0.0, "model.seed": 0}).to_toml()
 
 
-def train_ensemble(configs, run_dirs=None, *, resume="auto", datasets=None, progress: bool = False,
-                   stop_after: int | None = None) -> list:
+def train_ensemble(
+    configs, run_dirs=None, *, resume="auto", datasets=None, progress: bool = False, stop_after: int | None = None
+) -> list:
     """Train the runs ``configs`` (equal up to ``model.g`` and ``model.seed``) together as one ensemble.
 
     ``run_dirs``: one run directory per member (or None: in memory); ``resume``, ``datasets`` (one
@@ -61,14 +63,17 @@ def train_ensemble(configs, run_dirs=None, *, resume="auto", datasets=None, prog
         raise ConfigError("train_ensemble needs at least one run config.")
     keys = {group_key(c) for c in configs}
     if None in keys or len(keys) != 1:
-        raise ConfigError("the runs of an ensemble must differ in model.g and model.seed only, and not be RBMs; "
-                          "train the others separately (chaossim.training.train).")
+        raise ConfigError(
+            "the runs of an ensemble must differ in model.g and model.seed only, and not be RBMs; "
+            "train the others separately (chaossim.training.train)."
+        )
     n = len(configs)
     run_dirs = list(run_dirs) if run_dirs is not None else [None] * n
     datasets = list(datasets) if datasets is not None else [None] * n
     if len(run_dirs) != n or len(datasets) != n:
-        raise ConfigError(f"give one run directory and one dataset per config ({n}), got {len(run_dirs)} and "
-                          f"{len(datasets)}.")
+        raise ConfigError(
+            f"give one run directory and one dataset per config ({n}), got {len(run_dirs)} and {len(datasets)}."
+        )
     outcomes: list = [None] * n
     runs: dict[int, RunState] = {}
     for i, (cfg, d, data) in enumerate(zip(configs, run_dirs, datasets)):
@@ -118,8 +123,12 @@ class _Group:
     def open(self, i: int, stop_after):
         run = self.runs[i]
         bk = run.model.bk
-        run.open(self.path.meta(group_size=self.size), stop_after, train_dev=_common(run.train_x, self._train_sets, bk),
-                 test_dev=_common(run.test_x, self._test_sets, bk))
+        run.open(
+            self.path.meta(group_size=self.size),
+            stop_after,
+            train_dev=_common(run.train_x, self._train_sets, bk),
+            test_dev=_common(run.test_x, self._test_sets, bk),
+        )
         self.waiting.add(i)
 
     # ------------------------------------------------------------------ membership
@@ -161,7 +170,9 @@ class _Group:
         outcomes = self.outcomes
         step = min(self.runs[i].start for i in self.waiting)
         cfg = self.runs[next(iter(self.runs))].config
-        bar = _progress(progress, step, cfg.training.steps, f"ensemble of {self.size} {cfg.model.arch} T={cfg.dynamics.T}")
+        bar = _progress(
+            progress, step, cfg.training.steps, f"ensemble of {self.size} {cfg.model.arch} T={cfg.dynamics.T}"
+        )
         try:
             while self.waiting or self.active:
                 joining = sorted(i for i in self.waiting if self.runs[i].start == step)
@@ -183,8 +194,10 @@ class _Group:
                         break
                     step = min(self.runs[i].start for i in self.waiting)
                     continue
-                until = min([self.runs[i].end for i in self.active]
-                            + [self.runs[i].start for i in self.waiting if self.runs[i].start > step])
+                until = min(
+                    [self.runs[i].end for i in self.active]
+                    + [self.runs[i].start for i in self.waiting if self.runs[i].start > step]
+                )
                 step = self._steps(step, until, outcomes, bar)
         finally:
             if bar is not None:

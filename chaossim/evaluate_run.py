@@ -18,6 +18,7 @@ Files written into the run directory (all atomically: a crash never leaves half 
 Seeds: the indices use the starts of ``derive_seed(seed, INDEX_STREAM)``, the Fig. 2 samples
 ``derive_seed(seed, SAMPLE_STREAM)``, the snapshots ``derive_seed(seed, SNAPSHOT_STREAM)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,11 @@ from .io import atomic_savez, atomic_write_text
 from .rundir import EVALUATION_FILE, SAMPLES_FILE, load_evaluation, load_history, load_samples  # noqa: F401 (re-exported)
 from .validation import check_seed
 
-INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = (streams.EVAL_RUN_INDICES, streams.EVAL_RUN_SAMPLES,
-                                                streams.EVAL_RUN_SNAPSHOTS)
+INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = (
+    streams.EVAL_RUN_INDICES,
+    streams.EVAL_RUN_SAMPLES,
+    streams.EVAL_RUN_SNAPSHOTS,
+)
 
 #: Generation times of the paper's Fig. 3b for T = 100 (dt = 1); scaled to a run's T by T / 100.
 BASE_TIMES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -43,7 +47,6 @@ BASE_TIMES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 SNAPSHOT_FRACTIONS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0)
 N_SHOW = 64  # samples (and data points) stored for Fig. 2
 N_SNAP = 8  # random starts followed for Fig. 3a
-
 
 
 def _time_step(config) -> float:
@@ -85,13 +88,20 @@ def _check_times(times, dt: float) -> list[float]:
         raise ConfigError(f"generation times must be finite and >= 0, got {bad}.")
     off = [t for t in values if abs(round(t / dt) * dt - t) > 1e-6 * max(1.0, t)]
     if off:
-        raise ConfigError(f"generation times {off} are not multiples of the time step {dt}; "
-                          f"choose t = n * {dt:g}.")
+        raise ConfigError(f"generation times {off} are not multiples of the time step {dt}; choose t = n * {dt:g}.")
     return sorted(set(values))
 
 
-def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | None = None, seed: int = 0, *,
-                 backend: str | None = None, write: bool = True, out_dir=None) -> dict:
+def evaluate_run(
+    run_dir,
+    times: Sequence[float] | None = None,
+    n_eval: int | None = None,
+    seed: int = 0,
+    *,
+    backend: str | None = None,
+    write: bool = True,
+    out_dir=None,
+) -> dict:
     """Evaluate a trained run (docs/indices.md, generic T* = t; paper Figs. 2, 3a, 3b).
 
     ``times``: generation times (default :func:`default_times`: log-spaced from dt to 20 T); T is always added.
@@ -116,8 +126,11 @@ def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | No
     config, model, _ = load_run(run_dir, backend=backend)
     out_dir = run_dir if out_dir is None else Path(out_dir)
     if write:
-        check_writable(out_dir, "the run directory" if out_dir == run_dir else "the output folder",
-                       "give --out DIR in a writable place (the plot commands then read DIR)")
+        check_writable(
+            out_dir,
+            "the run directory" if out_dir == run_dir else "the output folder",
+            "give --out DIR in a writable place (the plot commands then read DIR)",
+        )
     T, dt = float(config.dynamics.T), _time_step(config)
     times = default_times(T, dt) if times is None else _check_times([*times, T], dt)
     seed = check_seed(seed)
@@ -125,11 +138,18 @@ def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | No
     test = data.test
     n = min(config.training.n_eval, len(test)) if n_eval is None else int(n_eval)
     if n_eval is None and config.training.n_eval > len(test):
-        warnings.warn(ChaossimWarning(f"training.n_eval = {config.training.n_eval} exceeds the {len(test)} held-out "
-                                      f"points of {data.name}: the indices use all {len(test)}."), stacklevel=2)
+        warnings.warn(
+            ChaossimWarning(
+                f"training.n_eval = {config.training.n_eval} exceeds the {len(test)} held-out "
+                f"points of {data.name}: the indices use all {len(test)}."
+            ),
+            stacklevel=2,
+        )
     if n < 2 or n > len(test):
-        raise ConfigError(f"n_eval = {n_eval} must lie in [2, {len(test)}] (the held-out points of "
-                          f"{data.name}); lower it or use a larger test set.")
+        raise ConfigError(
+            f"n_eval = {n_eval} must lie in [2, {len(test)}] (the held-out points of "
+            f"{data.name}); lower it or use a larger test set."
+        )
     test = test[:n]
 
     result = indices_vs_time(model, test, times, seed=derive_seed(seed, INDEX_STREAM))
@@ -142,17 +162,32 @@ def evaluate_run(run_dir, times: Sequence[float] | None = None, n_eval: int | No
     snap_t = snapshot_times(T, dt)
     model.bk.reseed(model.rng, derive_seed(seed, SNAPSHOT_STREAM))
     snapshots = to_numpy(model.generate(N_SNAP, snap_t))
-    samples = {"generated": generated.astype(np.float32), "data": np.asarray(test[:n_show], dtype=np.float32),
-               "image_shape": np.asarray(data.image_shape or (1, data.n_features), dtype=np.int64),
-               "T": np.array(T), "snapshot_t": np.asarray(snap_t, dtype=float),
-               "snapshots": snapshots.astype(np.float32)}
+    samples = {
+        "generated": generated.astype(np.float32),
+        "data": np.asarray(test[:n_show], dtype=np.float32),
+        "image_shape": np.asarray(data.image_shape or (1, data.n_features), dtype=np.int64),
+        "T": np.array(T),
+        "snapshot_t": np.asarray(snap_t, dtype=float),
+        "snapshots": snapshots.astype(np.float32),
+    }
 
-    out = {"t": np.asarray(times, dtype=float), **{k: np.asarray(result[k], dtype=float) for k in INDEX_NAMES},
-           "T": T, "at_T": at_T, "n_eval": n, "seed": seed, "arch": config.model.arch, "samples": samples}
+    out = {
+        "t": np.asarray(times, dtype=float),
+        **{k: np.asarray(result[k], dtype=float) for k in INDEX_NAMES},
+        "T": T,
+        "at_T": at_T,
+        "n_eval": n,
+        "seed": seed,
+        "arch": config.model.arch,
+        "samples": samples,
+    }
     if write:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_savez(out_dir / EVALUATION_FILE, {k: out[k] for k in ("t", *INDEX_NAMES)} |
-                     {"T": np.array(T), "n_eval": np.array(n), "seed": np.array(seed)})
+        atomic_savez(
+            out_dir / EVALUATION_FILE,
+            {k: out[k] for k in ("t", *INDEX_NAMES)}
+            | {"T": np.array(T), "n_eval": np.array(n), "seed": np.array(seed)},
+        )
         atomic_write_text(out_dir / "evaluation.csv", _csv(out))
         atomic_write_text(out_dir / "evaluation.txt", format_table(out) + "\n")
         atomic_savez(out_dir / SAMPLES_FILE, samples)
@@ -221,8 +256,9 @@ def _image_shape_of_run(run_dir: Path, config, nv: int) -> tuple[int, int]:
     return tuple(shape)
 
 
-def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n: int = 9, seed: int = 0,
-                   part: str = "W+A"):
+def figure_of_runs(
+    figure: str, runs, *, labels: Sequence[str] | None = None, n: int = 9, seed: int = 0, part: str = "W+A"
+):
     """The figure ``chaossim plot FIGURE RUN...`` draws (a matplotlib Figure; see :data:`PLOTS`), from run
     directories: loads their files, then calls :mod:`chaossim.plotting`. ``labels``: one per run (default
     :func:`run_label`); ``n``, ``seed``: the receptive fields' number of hidden units and their draw; ``part``:
@@ -240,8 +276,9 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
     if figure == "samples":
         loaded = [load_samples(r) for r in runs]
         first = loaded[0]
-        return plotting.plot_samples([s["generated"] for s in loaded], first["data"], first["image_shape"],
-                                     labels=names)
+        return plotting.plot_samples(
+            [s["generated"] for s in loaded], first["data"], first["image_shape"], labels=names
+        )
     if figure == "snapshots":
         s = load_samples(runs[0])
         return plotting.plot_snapshots(s["snapshots"], s["snapshot_t"], s["image_shape"], T=s["T"])
@@ -263,27 +300,46 @@ def figure_of_runs(figure: str, runs, *, labels: Sequence[str] | None = None, n:
     g = 1.0 if config.model.arch == "rbm" else config.model.g
     image_shape = _image_shape_of_run(run_dir, config, params["b"].shape[0])
     what = "receptive fields, trained part A alone" if part == "A" else "receptive fields"
-    return plotting.plot_receptive_fields(params, image_shape, g=g, n=n, seed=seed, part=part,
-                                          title=f"{names[0]}: {what}")
+    return plotting.plot_receptive_fields(
+        params, image_shape, g=g, n=n, seed=seed, part=part, title=f"{names[0]}: {what}"
+    )
 
 
 # ------------------------------------------------------------------------------------------ figure names
 PLOTS = {
-    "samples": ("fig2_samples", True,
-                "Fig. 2: generated samples phi(v(T)) of each run (one row per run) beside held-out data samples."),
-    "snapshots": ("fig3a_snapshots", False,
-                  "Fig. 3a: samples of one set of random starts at several times t (0 .. 50 T); at t >> T the "
-                  "dynamics has fallen onto learned fixed points."),
-    "indices-vs-t": ("fig3b_indices_vs_t", True,
-                     "Fig. 3b: the four accuracy indices vs generation time t (log t), a vertical line at t = T."),
-    "receptive-fields": ("fig4_receptive_fields", False,
-                         "Fig. 4: receptive fields (W_ia + A_ia)/g of randomly chosen hidden units a, as images "
-                         "(deep model: W1 + A1; RBM: W)."),
-    "training": ("fig5_training", True,
-                 "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run (step 0, "
-                 "before training, at the left edge)."),
-    "generated": ("generated", False,
-                  "the samples `chaossim sample RUN` wrote (RUN/generated.npz, or a file of --out): one column per "
-                  "time t, one row per random start."),
+    "samples": (
+        "fig2_samples",
+        True,
+        "Fig. 2: generated samples phi(v(T)) of each run (one row per run) beside held-out data samples.",
+    ),
+    "snapshots": (
+        "fig3a_snapshots",
+        False,
+        "Fig. 3a: samples of one set of random starts at several times t (0 .. 50 T); at t >> T the "
+        "dynamics has fallen onto learned fixed points.",
+    ),
+    "indices-vs-t": (
+        "fig3b_indices_vs_t",
+        True,
+        "Fig. 3b: the four accuracy indices vs generation time t (log t), a vertical line at t = T.",
+    ),
+    "receptive-fields": (
+        "fig4_receptive_fields",
+        False,
+        "Fig. 4: receptive fields (W_ia + A_ia)/g of randomly chosen hidden units a, as images "
+        "(deep model: W1 + A1; RBM: W).",
+    ),
+    "training": (
+        "fig5_training",
+        True,
+        "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run (step 0, "
+        "before training, at the left edge).",
+    ),
+    "generated": (
+        "generated",
+        False,
+        "the samples `chaossim sample RUN` wrote (RUN/generated.npz, or a file of --out): one column per "
+        "time t, one row per random start.",
+    ),
 }
 """figure name on the command line -> (file stem, whether it takes several runs, help text)."""

@@ -3,6 +3,7 @@
 docs/indices.md "When the indices are computed": indices at T* = T during training (curves vs t_age) and for generic
 T* = t after training (paper Fig. 3b).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -48,8 +49,9 @@ def indices_at(model: SingleModel, data, t, *, seed: int | None = None) -> dict[
     return _scores(model, data, generated, t)
 
 
-def indices_vs_time(model: SingleModel, data, times: Sequence[float], *,
-                    seed: int | None = None) -> dict[str, np.ndarray]:
+def indices_vs_time(
+    model: SingleModel, data, times: Sequence[float], *, seed: int | None = None
+) -> dict[str, np.ndarray]:
     """Indices at each generation time in ``times``, all generated points coming from ONE set of random
     starts followed in time (paper Fig. 3b). Returns {"t": ..., "E2": ..., ...} as NumPy arrays."""
     if seed is not None:

@@ -5,6 +5,7 @@ the cause and what to do, not a traceback (docs/faults.md). :func:`os_error_mess
 ``OSError`` into that line; :func:`check_writable` refuses an output folder before anything is
 computed or written into it.
 """
+
 from __future__ import annotations
 
 import errno

@@ -5,6 +5,7 @@ flag; loops that can stop cleanly (the training loop, between two steps) poll :f
 write their checkpoint and raise :class:`Interrupted`. A second signal raises at once. Code that never
 polls (and library use without the command line) gets Python's usual ``KeyboardInterrupt``.
 """
+
 from __future__ import annotations
 
 import signal
@@ -45,8 +46,9 @@ def _defer(signum, frame):
     if _requested is not None:  # second signal: stop now
         raise Interrupted(signum)
     _requested = signum
-    sys.stderr.write(f"\n{signal_name(signum)}: stopping after the current step with a checkpoint "
-                     "(send it again to stop at once)\n")
+    sys.stderr.write(
+        f"\n{signal_name(signum)}: stopping after the current step with a checkpoint (send it again to stop at once)\n"
+    )
 
 
 def _raise_now(signum, frame):

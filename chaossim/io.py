@@ -1,4 +1,5 @@
 """Atomic file writes and checkpoints: a crash mid-write never leaves a broken file behind."""
+
 from __future__ import annotations
 
 import io
@@ -71,8 +72,9 @@ def load_npz(path) -> dict:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
-        raise StoreError(f"{path} is corrupt or half-written ({exc}); delete it and re-run, "
-                         "or resume from an earlier checkpoint.") from None
+        raise StoreError(
+            f"{path} is corrupt or half-written ({exc}); delete it and re-run, or resume from an earlier checkpoint."
+        ) from None
 
 
 def _json_default(o):

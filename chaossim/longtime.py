@@ -29,8 +29,16 @@ DEFAULT_FACTORS = (1.0, 10.0, 50.0)
 """Default long times in units of the run's T (50 T: the last snapshot of Fig. 3a)."""
 
 
-def analyze_run(run_dir, t_long=None, *, n: int = 100, seed: int = 0, dist_tol: float = 1e-2,
-                speed_tol: float = 1e-4, backend: str | None = None) -> dict:
+def analyze_run(
+    run_dir,
+    t_long=None,
+    *,
+    n: int = 100,
+    seed: int = 0,
+    dist_tol: float = 1e-2,
+    speed_tol: float = 1e-4,
+    backend: str | None = None,
+) -> dict:
     """The long-time analysis of a run directory (see the module docstring). ``t_long``: times, multiples of dt
     (default :data:`DEFAULT_FACTORS` x T). Returns a dict of NumPy arrays and numbers (as written to
     ``analysis.json``), plus ``states``, ``counts`` and ``image_shape``."""
@@ -41,8 +49,10 @@ def analyze_run(run_dir, t_long=None, *, n: int = 100, seed: int = 0, dist_tol: 
     run_dir = Path(run_dir)
     config, model, _ = load_run(run_dir, backend=backend)
     if config.model.arch == "rbm":
-        raise ConfigError("the long-time analysis follows the chaotic dynamics; an RBM has none (its samples are "
-                          "Gibbs chains). Analyse a restricted, unrestricted or deep run.")
+        raise ConfigError(
+            "the long-time analysis follows the chaotic dynamics; an RBM has none (its samples are "
+            "Gibbs chains). Analyse a restricted, unrestricted or deep run."
+        )
     T, dt = float(config.dynamics.T), float(config.dynamics.dt)
     times = _on_grid([f * T for f in DEFAULT_FACTORS], dt) if t_long is None else _check_times(t_long, dt)
     if not isinstance(n, int) or isinstance(n, bool) or n < 2:
@@ -60,28 +70,43 @@ def analyze_run(run_dir, t_long=None, *, n: int = 100, seed: int = 0, dist_tol: 
         first = np.array([int(np.flatnonzero(labels == k)[0]) for k in range(n_distinct)])
         states, counts = lt.points[first], np.bincount(labels, minlength=n_distinct)
     out = {k: np.asarray(v) for k, v in rows.items()}
-    out.update(n=int(n), seed=int(seed), dist_tol=float(dist_tol), speed_tol=float(speed_tol), T=T,
-               arch=config.model.arch, states=states, counts=counts,
-               image_shape=tuple(_image_shape_of_run(run_dir, config, model.n_visible)))
+    out.update(
+        n=int(n),
+        seed=int(seed),
+        dist_tol=float(dist_tol),
+        speed_tol=float(speed_tol),
+        T=T,
+        arch=config.model.arch,
+        states=states,
+        counts=counts,
+        image_shape=tuple(_image_shape_of_run(run_dir, config, model.n_visible)),
+    )
     return out
 
 
 def format_table(res: dict) -> str:
     n = res["n"]
-    lines = [f"long-time states of {n} free runs (arch={res['arch']}, T={res['T']:g}; distinct: closer than "
-             f"{res['dist_tol']:g} x sqrt(Nv) merge; fixed: speed x tau < {res['speed_tol']:g})",
-             f"{'t':>10}  {'distinct':>8}  {'fixed':>7}  {'median speed':>12}"]
+    lines = [
+        f"long-time states of {n} free runs (arch={res['arch']}, T={res['T']:g}; distinct: closer than "
+        f"{res['dist_tol']:g} x sqrt(Nv) merge; fixed: speed x tau < {res['speed_tol']:g})",
+        f"{'t':>10}  {'distinct':>8}  {'fixed':>7}  {'median speed':>12}",
+    ]
     for i, t in enumerate(res["t_long"]):
-        lines.append(f"{t:>10g}  {res['n_distinct'][i]:>8d}  {res['n_fixed'][i]:>4d}/{n:<3d}  "
-                     f"{res['median_speed'][i]:>12.3g}")
+        lines.append(
+            f"{t:>10g}  {res['n_distinct'][i]:>8d}  {res['n_fixed'][i]:>4d}/{n:<3d}  {res['median_speed'][i]:>12.3g}"
+        )
     last, fixed = int(res["n_distinct"][-1]), int(res["n_fixed"][-1])
-    verdict = ("mode collapse: all runs end in one state" if last == 1 else
-               f"{last} distinct states for {n} runs" + (" (most runs share a few states: mode collapse)"
-                                                       if last <= max(2, n // 10) else ""))
+    verdict = (
+        "mode collapse: all runs end in one state"
+        if last == 1
+        else f"{last} distinct states for {n} runs"
+        + (" (most runs share a few states: mode collapse)" if last <= max(2, n // 10) else "")
+    )
     if fixed < n:
         verdict += f"; {n - fixed} runs still moving (not at a fixed point: try a longer --t-long)"
-    lines.append(f"at t = {res['t_long'][-1]:g}: {verdict}; runs per state: "
-                 f"{sorted(res['counts'].tolist(), reverse=True)[:10]}")
+    lines.append(
+        f"at t = {res['t_long'][-1]:g}: {verdict}; runs per state: {sorted(res['counts'].tolist(), reverse=True)[:10]}"
+    )
     return "\n".join(lines)
 
 
@@ -92,13 +117,24 @@ def write_analysis(res: dict, out_dir) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scalars = {k: v for k, v in res.items() if k not in ("states", "counts", "image_shape")}
-    atomic_write_json(out_dir / "analysis.json", {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                                                  for k, v in scalars.items()} | {"counts": res["counts"].tolist()})
+    atomic_write_json(
+        out_dir / "analysis.json",
+        {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in scalars.items()}
+        | {"counts": res["counts"].tolist()},
+    )
     atomic_write_text(out_dir / "analysis.txt", format_table(res) + "\n")
-    atomic_savez(out_dir / "long_time_states.npz", {"states": res["states"].astype(np.float32),
-                                                    "counts": res["counts"]})
-    fig = plot_long_time_states(res["t_long"], res["n_distinct"], res["fraction_fixed"], res["states"],
-                                res["counts"], res["image_shape"], n_runs=res["n"],
-                                title=f"long-time states ({res['arch']}, T={res['T']:g})")
+    atomic_savez(
+        out_dir / "long_time_states.npz", {"states": res["states"].astype(np.float32), "counts": res["counts"]}
+    )
+    fig = plot_long_time_states(
+        res["t_long"],
+        res["n_distinct"],
+        res["fraction_fixed"],
+        res["states"],
+        res["counts"],
+        res["image_shape"],
+        n_runs=res["n"],
+        title=f"long-time states ({res['arch']}, T={res['T']:g})",
+    )
     figs = save_figure(fig, out_dir / "long_time")
     return [out_dir / "analysis.json", out_dir / "analysis.txt", out_dir / "long_time_states.npz", *figs]

@@ -17,6 +17,7 @@ Conventions (ours = the paper's equations, read literally) and how to convert to
 * E(R), eq. (18): mean over samples and units of ``(xi - phi(v(t)))^2`` after the model's
   reconstruction. See :func:`reconstruction_error`.
 """
+
 from __future__ import annotations
 
 import math
@@ -286,8 +287,9 @@ def reconstruction_error(model, data, t=None) -> float:
     return float(xp.mean(diff * diff))
 
 
-def all_indices(model_or_none, data, generated, t=None, *,
-                max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> dict[str, float]:
+def all_indices(
+    model_or_none, data, generated, t=None, *, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES
+) -> dict[str, float]:
     """All four indices (paper eqs. 16-19, docs/indices.md): ``{"E2", "Es", "EAAI", "ER"}``.
 
     ``ER`` is ``nan`` when ``model_or_none`` is None or has no ``reconstruct`` (the

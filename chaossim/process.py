@@ -5,6 +5,7 @@ live one (docs/faults.md). On the same host a process is dead when its pid is go
 belongs to a process started at another time (pid reuse, Linux ``/proc``), or when the machine has
 rebooted since (Linux boot id). On another host nothing can be known.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,7 @@ def _proc_start(pid: int) -> str:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return ""
-    fields = stat[stat.rfind(")") + 2:].split()  # the command name may hold spaces and parentheses
+    fields = stat[stat.rfind(")") + 2 :].split()  # the command name may hold spaces and parentheses
     return fields[19] if len(fields) > 19 else ""
 
 
@@ -38,8 +39,14 @@ def hostname() -> str:
 def this_process() -> dict:
     """{host, pid, started, boot_id, proc_start, command} of the calling process."""
     pid = os.getpid()
-    return {"host": hostname(), "pid": pid, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "boot_id": _boot_id(), "proc_start": _proc_start(pid), "command": _command()}
+    return {
+        "host": hostname(),
+        "pid": pid,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "boot_id": _boot_id(),
+        "proc_start": _proc_start(pid),
+        "command": _command(),
+    }
 
 
 def _command() -> str:

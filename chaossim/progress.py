@@ -78,10 +78,12 @@ def describe_size(config, model, n_train: int, n_eval: int | None = None) -> str
         names = {t.name for t in model.trained} | {layer.bias for layer in model.layers}
         trained = sum(n for k, n in params.items() if k in names)
         per_step = f"T/dt = {dyn.T:g}/{dyn.dt:g} = {dyn.steps} Euler steps per phase"
-    return (f"run size: {m.arch} ({layers}), {_fmt_int(total)} parameters ({_fmt_int(trained)} trained), "
-            f"batch M = {tc.batch_size} of {_fmt_int(n_train)} training points, {per_step}, {_fmt_int(tc.steps)} "
-            f"steps, indices on Ns = {tc.n_eval if n_eval is None else n_eval} points every {tc.log_every} steps; "
-            f"backend {config.backend.name} {config.backend.dtype}")
+    return (
+        f"run size: {m.arch} ({layers}), {_fmt_int(total)} parameters ({_fmt_int(trained)} trained), "
+        f"batch M = {tc.batch_size} of {_fmt_int(n_train)} training points, {per_step}, {_fmt_int(tc.steps)} "
+        f"steps, indices on Ns = {tc.n_eval if n_eval is None else n_eval} points every {tc.log_every} steps; "
+        f"backend {config.backend.name} {config.backend.dtype}"
+    )
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -100,8 +102,17 @@ class DurationEstimate:
     says when the estimate exceeds :data:`LONG_RUN_S` of the backend.
     """
 
-    def __init__(self, config, start: int, end: int, eval_seconds: float, *, min_steps: int = 3,
-                 min_seconds: float = 3.0, max_steps: int = 50):
+    def __init__(
+        self,
+        config,
+        start: int,
+        end: int,
+        eval_seconds: float,
+        *,
+        min_steps: int = 3,
+        min_seconds: float = 3.0,
+        max_steps: int = 50,
+    ):
         import time
 
         self._time = time.perf_counter
@@ -133,14 +144,18 @@ class DurationEstimate:
         backend = self.config.backend.name
         limit = LONG_RUN_S.get(backend, LONG_RUN_S["numpy"])
         if left > limit:
-            self.warning = (f"this run is long for {backend}: about {_fmt_duration(left)} (more than "
-                            f"{_fmt_duration(limit)}). To try things first, make it smaller, e.g. --set "
-                            "model.n_hidden=64 --set training.batch_size=100 --steps 200"
-                            + ("; or train on a GPU (--backend cupy)" if backend != "cupy" else "")
-                            + ". Ctrl-C stops it with a checkpoint; --resume continues.")
-        return (f"estimated duration: about {_fmt_duration(left)} for the {self.end - done} steps left "
-                f"({per_step * 1000:.0f} ms per step from {n} timed steps, {self.eval_seconds:.2f} s per "
-                f"evaluation x {logged})")
+            self.warning = (
+                f"this run is long for {backend}: about {_fmt_duration(left)} (more than "
+                f"{_fmt_duration(limit)}). To try things first, make it smaller, e.g. --set "
+                "model.n_hidden=64 --set training.batch_size=100 --steps 200"
+                + ("; or train on a GPU (--backend cupy)" if backend != "cupy" else "")
+                + ". Ctrl-C stops it with a checkpoint; --resume continues."
+            )
+        return (
+            f"estimated duration: about {_fmt_duration(left)} for the {self.end - done} steps left "
+            f"({per_step * 1000:.0f} ms per step from {n} timed steps, {self.eval_seconds:.2f} s per "
+            f"evaluation x {logged})"
+        )
 
 
 # ------------------------------------------------------------------------------------------ after a command

@@ -21,6 +21,7 @@ mean(-F(xi)) - log Z with F extended to real arguments (:func:`log_likelihood_ex
 Everything runs on ``bk.xp`` (NumPy or CuPy) with uniform draws from the model's backend generator;
 the exact-enumeration helpers at the bottom work on the host in float64 for tiny models.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,13 +68,25 @@ class RBM(ModelBase):
     arch = "rbm"
     visible = "v"
 
-    def __init__(self, n_visible: int, n_hidden: int, *, seed: int = 0, backend="numpy", dtype="float32",
-                 persistent: bool = False, init_std: float = 0.01, n_chains: int | None = None):
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        *,
+        seed: int = 0,
+        backend="numpy",
+        dtype="float32",
+        persistent: bool = False,
+        init_std: float = 0.01,
+        n_chains: int | None = None,
+    ):
         nv, nh = check_size("n_visible", n_visible), check_size("n_hidden", n_hidden)
         seed = check_seed(seed)
         init_std = float(init_std)
         if not math.isfinite(init_std) or init_std < 0:
-            raise ConfigError(f"init_std is the std of the initial couplings and must be finite and >= 0, got {init_std!r}.")
+            raise ConfigError(
+                f"init_std is the std of the initial couplings and must be finite and >= 0, got {init_std!r}."
+            )
         if n_chains is not None and not persistent:
             raise ConfigError("n_chains sets the number of persistent chains; pass persistent=True or drop n_chains.")
         self.seed = int(seed)
@@ -82,11 +95,14 @@ class RBM(ModelBase):
         self.init_std = init_std
         self.sizes = {"v": nv, "h": nh}
         self.rng = self.bk.rng(derive_seed(self.seed, RNG_STREAM))
-        self._params = Params(self.bk, {
-            "W": self.bk.asarray(host_normal(self.seed, W_STREAM, (nv, nh), init_std)),
-            "b": self.bk.zeros((nv,)),
-            "c": self.bk.zeros((nh,)),
-        })
+        self._params = Params(
+            self.bk,
+            {
+                "W": self.bk.asarray(host_normal(self.seed, W_STREAM, (nv, nh), init_std)),
+                "b": self.bk.zeros((nv,)),
+                "c": self.bk.zeros((nh,)),
+            },
+        )
         self.buffers: dict = {}
         if self.persistent and n_chains is not None:
             n = check_size("n_chains", n_chains)
@@ -102,9 +118,16 @@ class RBM(ModelBase):
 
     def describe(self) -> dict:
         """The constructor arguments, enough to rebuild this model's initial state."""
-        return {"arch": self.arch, "n_visible": self.n_visible, "n_hidden": self.n_hidden, "seed": self.seed,
-                "backend": self.bk.name, "dtype": np.dtype(self.bk.dtype).name, "persistent": self.persistent,
-                "init_std": self.init_std}
+        return {
+            "arch": self.arch,
+            "n_visible": self.n_visible,
+            "n_hidden": self.n_hidden,
+            "seed": self.seed,
+            "backend": self.bk.name,
+            "dtype": np.dtype(self.bk.dtype).name,
+            "persistent": self.persistent,
+            "init_std": self.init_std,
+        }
 
     def __repr__(self):
         kw = ", ".join(f"{k}={v!r}" for k, v in self.describe().items() if k != "arch")
@@ -182,8 +205,18 @@ class RBM(ModelBase):
         return check_array(self.bk.asarray(v), name, width=self.n_visible, unit_range=True, values=values)
 
     # ------------------------------------------------------------------ training
-    def train_step(self, batch, dt=None, tau=None, T=10, k: float = 0.01, init: Mapping | None = None, *,
-                   force: bool = False, check: bool = True) -> dict:
+    def train_step(
+        self,
+        batch,
+        dt=None,
+        tau=None,
+        T=10,
+        k: float = 0.01,
+        init: Mapping | None = None,
+        *,
+        force: bool = False,
+        check: bool = True,
+    ) -> dict:
         """One contrastive update of W, b, c (gradient ascent on the log-likelihood, with Monte Carlo negatives).
 
         Positive term, from the batch xi (M x Nv in [-1, 1], used as given): <s_i sigma_a>_data =
@@ -200,8 +233,9 @@ class RBM(ModelBase):
         are still checked); the step then reads nothing back from the device.
         """
         xp = self.xp
-        batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check,
-                            min_rows=1)
+        batch = check_array(
+            self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check, min_rows=1
+        )
         steps = _check_count("T", T)
         k = check_rate(k)
         v0 = self._negative_start(batch.shape[0], init, check=check)
@@ -230,7 +264,9 @@ class RBM(ModelBase):
         if init:
             unknown = set(init) - {"free"}
             if unknown:
-                raise DataError(f"an RBM's init accepts only the key 'free' ({{'free': {{'v': array}}}}), got {sorted(unknown)}.")
+                raise DataError(
+                    f"an RBM's init accepts only the key 'free' ({{'free': {{'v': array}}}}), got {sorted(unknown)}."
+                )
             free = init.get("free") or {}
             extra = set(free) - {"v"}
             if extra:
@@ -311,8 +347,10 @@ def spin_configurations(n: int) -> np.ndarray:
     """All 2^n configurations of n +-1 spins as a float64 (2^n x n) array (first column most significant)."""
     n = check_size("n", n)
     if n > MAX_ENUMERATED_UNITS:
-        raise ConfigError(f"enumerating 2^{n} configurations is too large; exact helpers need <= {MAX_ENUMERATED_UNITS} units.")
-    idx = np.arange(2 ** n)[:, None]
+        raise ConfigError(
+            f"enumerating 2^{n} configurations is too large; exact helpers need <= {MAX_ENUMERATED_UNITS} units."
+        )
+    idx = np.arange(2**n)[:, None]
     bits = (idx >> np.arange(n - 1, -1, -1)[None, :]) & 1
     return 2.0 * bits - 1.0
 
@@ -342,7 +380,7 @@ def log_partition_exact(model, chunk: int = 1 << 14) -> float:
         W, b, c = W.T, c, b
     n = W.shape[0]
     states = spin_configurations(n)
-    parts = [_neg_free_energy_host(states[i:i + chunk], W, b, c) for i in range(0, len(states), chunk)]
+    parts = [_neg_free_energy_host(states[i : i + chunk], W, b, c) for i in range(0, len(states), chunk)]
     return _logsumexp(np.concatenate(parts))
 
 

@@ -24,8 +24,10 @@ def load_generated(source) -> dict:
     path = Path(source)
     file = path / GENERATED_FILE if path.is_dir() else path
     if not file.is_file():
-        raise StoreError(f"{file} does not exist; write it with `chaossim sample {path}` (or give the .npz that "
-                         "`chaossim sample --out` wrote).")
+        raise StoreError(
+            f"{file} does not exist; write it with `chaossim sample {path}` (or give the .npz that "
+            "`chaossim sample --out` wrote)."
+        )
     z = load_npz(file)
     if "samples" not in z or "t" not in z:
         raise DataError(f"{file} has no 'samples' and 't' arrays; is it a file written by `chaossim sample`?")
@@ -62,11 +64,15 @@ def generated_figure(source, *, run=None, n: int | None = None):
     else:
         side = math.isqrt(nv)
         if side * side != nv:
-            raise DataError(f"{g['file']} holds points of {nv} values, not square images, and no run directory "
-                            "tells their shape; pass the run directory (chaossim plot generated RUN).")
+            raise DataError(
+                f"{g['file']} holds points of {nv} values, not square images, and no run directory "
+                "tells their shape; pass the run directory (chaossim plot generated RUN)."
+            )
         shape = (side, side)
     fig = plot_snapshots(samples, g["t"], shape, T=T)
-    fig.suptitle(f"chaossim sample: phi(v(t)) of\n{samples.shape[1]} random starts at\nt = "
-                 f"{', '.join(f'{x:g}' for x in g['t'])}" + (f"\n(training T = {T:g})" if T is not None else ""),
-                 fontsize=9)
+    fig.suptitle(
+        f"chaossim sample: phi(v(t)) of\n{samples.shape[1]} random starts at\nt = "
+        f"{', '.join(f'{x:g}' for x in g['t'])}" + (f"\n(training T = {T:g})" if T is not None else ""),
+        fontsize=9,
+    )
     return fig

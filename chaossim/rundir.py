@@ -30,6 +30,7 @@ earlier sessions that ended without finishing (killed, or stopped by a signal), 
 ``train_path`` ("fused-graph", "fused-eager", "fused-host" or "engine", see :mod:`chaossim.train_path`),
 ``train_path_reason``, ``tf32`` and ``group_size`` (runs trained together in one Ensemble, 1 = alone).
 """
+
 from __future__ import annotations
 
 import json
@@ -77,15 +78,18 @@ def _no_config(run_dir: Path, present: list[str]) -> StoreError:
         f"{run_dir} holds {', '.join(present)} but no config.toml: the settings this run was trained with are "
         "lost, so it cannot be continued (continuing under other settings would silently mix two runs). "
         "Nothing was written. Put the run's exact config.toml back (from a backup, or the sweep spec that made "
-        "it), or start a new run in another directory.")
+        "it), or start a new run in another directory."
+    )
 
 
 def resume_config(run_dir) -> RunConfig:
     """The stored config of a run to be resumed; clear refusals when there is none (nothing is written)."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
-        raise StoreError(f"cannot resume: {run_dir} does not exist, so there is no run to continue. Check the "
-                         "path, or leave out --resume to start a new run there.")
+        raise StoreError(
+            f"cannot resume: {run_dir} does not exist, so there is no run to continue. Check the "
+            "path, or leave out --resume to start a new run there."
+        )
     if not run_dir.is_dir():
         raise StoreError(f"cannot resume: {run_dir} is a file, not a run directory.")
     present = [n for n in RUN_FILES if (run_dir / n).exists()]
@@ -93,13 +97,17 @@ def resume_config(run_dir) -> RunConfig:
     if not cfg_path.is_file():
         if present:
             raise _no_config(run_dir, present)
-        raise StoreError(f"cannot resume: {run_dir} holds no chaossim run (no config.toml nor checkpoint.npz). "
-                         "Check the path, or leave out --resume to start a new run there.")
+        raise StoreError(
+            f"cannot resume: {run_dir} holds no chaossim run (no config.toml nor checkpoint.npz). "
+            "Check the path, or leave out --resume to start a new run there."
+        )
     try:
         return RunConfig.load(cfg_path)
     except ConfigError as exc:
-        raise StoreError(f"{cfg_path} is not a valid run config ({exc}); restore the run's config.toml or start "
-                         "a new run in another directory.") from None
+        raise StoreError(
+            f"{cfg_path} is not a valid run config ({exc}); restore the run's config.toml or start "
+            "a new run in another directory."
+        ) from None
 
 
 def read_meta(run_dir) -> dict:
@@ -126,34 +134,55 @@ def check_run_dir(run_dir, config: RunConfig, model, resume) -> dict | None:
             raise _no_config(run_dir, present)
         resume = has_config
     elif not resume and present:
-        raise StoreError(f"{run_dir} already holds a run ({', '.join(present)}); pass resume=True (--resume) to "
-                         "continue it, or choose a new directory.")
+        raise StoreError(
+            f"{run_dir} already holds a run ({', '.join(present)}); pass resume=True (--resume) to "
+            "continue it, or choose a new directory."
+        )
     if resume:
         stored = resume_config(run_dir)
         diff = config_differences(stored, config)
         if diff:
-            raise StoreError(f"the config of {run_dir} differs from the one given (only training.steps may change "
-                             f"on resume): {'; '.join(diff)}. Use the stored config.toml or a new directory.")
+            raise StoreError(
+                f"the config of {run_dir} differs from the one given (only training.steps may change "
+                f"on resume): {'; '.join(diff)}. Use the stored config.toml or a new directory."
+            )
         meta = read_meta(run_dir)
-        if strict and meta.get("status") == "running" and meta.get("pid") and is_alive(meta) \
-                and meta.get("pid") != this_process()["pid"]:
-            raise StoreError(f"{run_dir} is being trained right now by {describe(meta)}; wait for it to end, or "
-                             f"stop it (kill {meta['pid']}) and resume then.")
-    advice = ("copy the run directory to a writable place and resume there" if resume else
-              "choose a --run directory in a writable place")
+        if (
+            strict
+            and meta.get("status") == "running"
+            and meta.get("pid")
+            and is_alive(meta)
+            and meta.get("pid") != this_process()["pid"]
+        ):
+            raise StoreError(
+                f"{run_dir} is being trained right now by {describe(meta)}; wait for it to end, or "
+                f"stop it (kill {meta['pid']}) and resume then."
+            )
+    advice = (
+        "copy the run directory to a writable place and resume there"
+        if resume
+        else "choose a --run directory in a writable place"
+    )
     check_writable(run_dir, "the run directory", advice)
     if model is None or not (resume and (run_dir / "checkpoint.npz").exists()):
         return None
     ck = load_checkpoint(run_dir)
     params = host_params(model)
-    bad = [f"{k} {tuple(np.shape(ck['params'].get(k)))} (the config gives {tuple(np.shape(v))})"
-           for k, v in params.items() if np.shape(ck["params"].get(k)) != np.shape(v)]
+    bad = [
+        f"{k} {tuple(np.shape(ck['params'].get(k)))} (the config gives {tuple(np.shape(v))})"
+        for k, v in params.items()
+        if np.shape(ck["params"].get(k)) != np.shape(v)
+    ]
     if bad:
-        raise StoreError(f"the checkpoint of {run_dir} does not fit its config.toml: parameters {', '.join(bad)}. "
-                         "config.toml was changed after the run started; restore it or start a new run.")
+        raise StoreError(
+            f"the checkpoint of {run_dir} does not fit its config.toml: parameters {', '.join(bad)}. "
+            "config.toml was changed after the run started; restore it or start a new run."
+        )
     if ck["step"] > config.training.steps:
-        raise StoreError(f"{run_dir} is already trained to step {ck['step']}, beyond training.steps = "
-                         f"{config.training.steps}; give at least {ck['step']} steps (--steps) to continue it.")
+        raise StoreError(
+            f"{run_dir} is already trained to step {ck['step']}, beyond training.steps = "
+            f"{config.training.steps}; give at least {ck['step']} steps (--steps) to continue it."
+        )
     return ck
 
 
@@ -177,15 +206,29 @@ def open_run(run_dir, config: RunConfig, model, resume, *, meta: dict | None = N
     previous = read_meta(run_dir)
     interruptions = list(previous.get("interruptions", []))
     if previous.get("status") == "running":  # that session ended without a word: it was killed
-        interruptions.append({"step": start, "how": "killed (no clean stop was recorded)",
-                              "host": previous.get("host"), "pid": previous.get("pid"),
-                              "noticed": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        interruptions.append(
+            {
+                "step": start,
+                "how": "killed (no clean stop was recorded)",
+                "host": previous.get("host"),
+                "pid": previous.get("pid"),
+                "noticed": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+        )
     write_meta(run_dir, config, "running", step=start, history=hist, interruptions=interruptions, **(meta or {}))
     return start, hist, chaos
 
 
-def write_meta(run_dir, config: RunConfig, status: str, *, step: int | None, history: dict | None = None,
-               interruptions: list | None = None, **extra) -> None:
+def write_meta(
+    run_dir,
+    config: RunConfig,
+    status: str,
+    *,
+    step: int | None,
+    history: dict | None = None,
+    interruptions: list | None = None,
+    **extra,
+) -> None:
     """Write meta.json: versions and device, ``status``, ``step`` (last checkpoint), the last logged
     indices, this process, and the ``interruptions`` so far (read back from meta.json when not given)."""
     run_dir = Path(run_dir)
@@ -195,8 +238,10 @@ def write_meta(run_dir, config: RunConfig, status: str, *, step: int | None, his
     meta = run_meta(config, status, step=step, **extra)
     meta.update({k: proc[k] for k in ("host", "pid", "boot_id", "proc_start")})
     if history is not None and len(history.get("t_age", ())):
-        meta["last_indices"] = {"t_age": int(history["t_age"][-1]),
-                                **{n: _finite_or_none(history[n][-1]) for n in INDEX_NAMES if n in history}}
+        meta["last_indices"] = {
+            "t_age": int(history["t_age"][-1]),
+            **{n: _finite_or_none(history[n][-1]) for n in INDEX_NAMES if n in history},
+        }
     meta["interruptions"] = interruptions
     atomic_write_json(run_dir / META_FILE, meta)
 
@@ -209,9 +254,16 @@ def _finite_or_none(x):
 def run_meta(config: RunConfig, status: str, **extra) -> dict:
     """The fields of meta.json that describe this session: versions, backend and device, ``status``."""
     bk = get_backend(config.backend.name, config.backend.dtype)
-    return {"chaossim_version": __version__, "numpy_version": np.__version__, "python": platform.python_version(),
-            "backend": bk.name, "device": bk.device, "status": status, "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            **extra}
+    return {
+        "chaossim_version": __version__,
+        "numpy_version": np.__version__,
+        "python": platform.python_version(),
+        "backend": bk.name,
+        "device": bk.device,
+        "status": status,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **extra,
+    }
 
 
 def record_interruption(run_dir: Path, config: RunConfig, last_ckpt, history: dict, exc, meta: dict) -> None:
@@ -278,8 +330,9 @@ def load_run(run_dir, backend: str | None = None):
     """(config, model at its last checkpoint, checkpoint dict) of a run directory."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
-        raise StoreError(f"{run_dir} is not a chaossim run directory (no config.toml). "
-                         "Train one with `chaossim train`.")
+        raise StoreError(
+            f"{run_dir} is not a chaossim run directory (no config.toml). Train one with `chaossim train`."
+        )
     config = RunConfig.load(run_dir / "config.toml")
     if backend:
         config = config.replace(**{"backend.name": backend})
@@ -308,8 +361,10 @@ def load_history(run_dir) -> dict:
 
 # ------------------------------------------------------------------------------------------ evaluation files
 def _missing(run_dir: Path, what: str) -> StoreError:
-    return StoreError(f"{run_dir} has no {what} (it is written by the post-training evaluation); "
-                      f"run `chaossim evaluate {run_dir}` first.")
+    return StoreError(
+        f"{run_dir} has no {what} (it is written by the post-training evaluation); "
+        f"run `chaossim evaluate {run_dir}` first."
+    )
 
 
 def load_evaluation(run_dir) -> dict:

@@ -26,6 +26,7 @@ Use::
         model.train_step(batch, check=False)
     assert log.implicit == 0 and log.syncs == 0, log.report()
 """
+
 from __future__ import annotations
 
 import copy as _copy
@@ -42,8 +43,10 @@ import numpy as np
 SYNC_KINDS = ("float", "int", "complex", "bool", "item", "tolist", "repr", "format", "get", "pickle")
 """Operations that read device memory on the host (each waits for the device)."""
 
-IMPLICIT_MESSAGE = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a "
-                    "NumPy array explicitly.")  # CuPy's own message (cupy/_core/core.pyx, ndarray.__array__)
+IMPLICIT_MESSAGE = (
+    "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a "
+    "NumPy array explicitly."
+)  # CuPy's own message (cupy/_core/core.pyx, ndarray.__array__)
 
 _HERE = os.path.abspath(__file__)
 _PACKAGE = os.path.dirname(_HERE)
@@ -155,8 +158,10 @@ def _wrap(x):
 
 def _mixed(x) -> TypeError:
     _note("mixed")
-    return TypeError(f"Unsupported type {type(x)}: a NumPy array was given to a device operation (CuPy refuses "
-                     "this); move it to the device with xp.asarray first.")
+    return TypeError(
+        f"Unsupported type {type(x)}: a NumPy array was given to a device operation (CuPy refuses "
+        "this); move it to the device with xp.asarray first."
+    )
 
 
 def _unwrap(x, upload: bool = False):
@@ -207,6 +212,7 @@ def _binary(op, reflected=False):
         if o is NotImplemented:
             return NotImplemented
         return _wrap(op(o, self._a) if reflected else op(self._a, o))
+
     return method
 
 
@@ -217,6 +223,7 @@ def _inplace(op):
             return NotImplemented
         op(self._a, o)
         return self
+
     return method
 
 
@@ -226,7 +233,7 @@ class StrictArray:
     __slots__ = ("_a", "__weakref__")
     __array_priority__ = 100  # as cupy.ndarray
     __hash__ = None  # type: ignore[assignment]  # unhashable, as numpy and cupy arrays
-    _chaossim_device = True   # chaossim.backend treats it as a device array
+    _chaossim_device = True  # chaossim.backend treats it as a device array
 
     def __init__(self, a):
         if not isinstance(a, np.ndarray):
@@ -239,16 +246,29 @@ class StrictArray:
         raise TypeError(IMPLICIT_MESSAGE)
 
     def __getattr__(self, name):
-        if name in ("__array_interface__", "__array_struct__", "__buffer__", "data", "ctypes", "tobytes",
-                    "tofile", "dumps", "dump"):
-            raise AttributeError(f"strict arrays have no host view {name!r}; copy to the host with .get() "
-                                 "(chaossim.backend.to_numpy) first.")
+        if name in (
+            "__array_interface__",
+            "__array_struct__",
+            "__buffer__",
+            "data",
+            "ctypes",
+            "tobytes",
+            "tofile",
+            "dumps",
+            "dump",
+        ):
+            raise AttributeError(
+                f"strict arrays have no host view {name!r}; copy to the host with .get() "
+                "(chaossim.backend.to_numpy) first."
+            )
         if name.startswith("__"):
             raise AttributeError(name)
         attr = getattr(self._a, name)
         if callable(attr):
+
             def method(*args, **kwargs):
                 return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)))
+
             method.__name__ = name
             return method
         return _wrap(attr)

@@ -19,6 +19,7 @@ model's generator(s) and apply the same update (paper eqs. 8-9); they differ in 
 The path and its reason are recorded in ``meta.json`` (``train_path``, ``train_path_reason``) and in sweep
 stores (variables of the same names). This module imports neither CuPy nor Dask.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,10 @@ from typing import Any
 from .errors import ConfigError
 
 PATHS = ("fused-graph", "fused-eager", "fused-host", "engine")
-ENGINE_ON_HOST = ("backend.trainer = 'auto' off the GPU: the engine is the fast path there (the fused schedule's "
-                  "host executor emulates the GPU calls and is several times slower)")
+ENGINE_ON_HOST = (
+    "backend.trainer = 'auto' off the GPU: the engine is the fast path there (the fused schedule's "
+    "host executor emulates the GPU calls and is several times slower)"
+)
 
 
 @dataclass
@@ -56,8 +59,12 @@ class TrainPath:
 
     def meta(self, group_size: int = 1) -> dict:
         """What meta.json records about the path (``group_size``: runs trained together in one Ensemble)."""
-        return {"train_path": self.name, "train_path_reason": self.why, "tf32": bool(self.tf32 and self.name in
-                ("fused-graph", "fused-eager")), "group_size": int(group_size)}
+        return {
+            "train_path": self.name,
+            "train_path_reason": self.why,
+            "tf32": bool(self.tf32 and self.name in ("fused-graph", "fused-eager")),
+            "group_size": int(group_size),
+        }
 
     def train_step(self, batch, dt, tau, T, k, init=None, *, force: bool = False, check: bool = True):
         return self.trainer.train_step(batch, dt, tau, T, k, init, force=force, check=check)
@@ -87,8 +94,10 @@ def choose_trainer(model, backend) -> TrainPath:
     ok, why = supports(model)
     if not ok:
         if want == "fused":
-            raise ConfigError(f"backend.trainer = 'fused' but the fused training schedule cannot train this model: "
-                              f"{why}. Use backend.trainer = 'auto' or 'engine'.")
+            raise ConfigError(
+                f"backend.trainer = 'fused' but the fused training schedule cannot train this model: "
+                f"{why}. Use backend.trainer = 'auto' or 'engine'."
+            )
         return TrainPath(PlainTrainer(model, why), f"the fused schedule does not apply: {why}{no_tf32}")
     name = model.bk.name
     if name == "cupy":
@@ -99,8 +108,11 @@ def choose_trainer(model, backend) -> TrainPath:
         return TrainPath(trainer, f"backend.trainer = '{want}' on CuPy: {what}", tf32)
     if want == "fused":
         trainer = ScheduledTrainer(model, HostOps(model.bk.dtype, streams=2, xp=model.bk.xp))
-        return TrainPath(trainer, "backend.trainer = 'fused' off the GPU: the fused schedule on its host emulator "
-                                  f"(slow; for checking it against the engine){no_tf32}")
+        return TrainPath(
+            trainer,
+            "backend.trainer = 'fused' off the GPU: the fused schedule on its host emulator "
+            f"(slow; for checking it against the engine){no_tf32}",
+        )
     return TrainPath(PlainTrainer(model, ""), ENGINE_ON_HOST + no_tf32)
 
 

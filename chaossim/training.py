@@ -12,6 +12,7 @@ directory's files (checkpoint, history, meta.json) and their loaders live in :mo
 the steps at which indices and chaos probes are logged come from :func:`chaossim.config.log_steps` and
 :func:`chaossim.config.probe_steps`. This module is the loop.
 """
+
 from __future__ import annotations
 
 import time
@@ -44,8 +45,19 @@ from .rundir import (
 from .validation import check_values
 
 # Re-exported: these lived here before the split into build / rundir.
-__all__ = ["CHAOS_NAMES", "RunState", "TrainResult", "batch_indices", "build_model", "load_checkpoint", "load_data",
-           "load_run", "save_checkpoint", "train", "write_history_csv"]
+__all__ = [
+    "CHAOS_NAMES",
+    "RunState",
+    "TrainResult",
+    "batch_indices",
+    "build_model",
+    "load_checkpoint",
+    "load_data",
+    "load_run",
+    "save_checkpoint",
+    "train",
+    "write_history_csv",
+]
 
 BATCH_STREAM, STEP_STREAM = streams.TRAIN_BATCH, streams.TRAIN_STEP
 
@@ -57,7 +69,7 @@ class TrainResult:
     chaos: dict = field(default_factory=dict)
     run_dir: Path | None = None
     step: int = 0
-    train_path: str = "engine"     # which implementation ran the steps (chaossim.train_path)
+    train_path: str = "engine"  # which implementation ran the steps (chaossim.train_path)
     train_path_reason: str = ""
 
 
@@ -72,7 +84,7 @@ def batch_indices(n: int, m: int, seed: int, step: int, _cache: dict | None = No
         perm = np.random.default_rng(derive_seed(seed, BATCH_STREAM, epoch)).permutation(n)
         if _cache is not None:
             _cache.update(key=(n, seed, epoch), perm=perm)
-    return perm[i * m:(i + 1) * m]
+    return perm[i * m : (i + 1) * m]
 
 
 def _check_finite(model, step: int, config: RunConfig, run_dir, last_ckpt: int | None):
@@ -93,20 +105,32 @@ def _evaluate(model, test_dev, config: RunConfig, step: int, run_dir, last_ckpt)
 
 def _diverged(what: str, step: int, config: RunConfig, run_dir, last_ckpt):
     d, m = config.dynamics, config.model
-    where = f" The last good checkpoint (step {last_ckpt}) is kept in {run_dir}." if run_dir and last_ckpt is not None else ""
+    where = (
+        f" The last good checkpoint (step {last_ckpt}) is kept in {run_dir}."
+        if run_dir and last_ckpt is not None
+        else ""
+    )
     raise DivergenceError(
-            f"training diverged at step {step}: {what} (arch={m.arch}, g={m.g}, "
-            f"dt={d.dt}, tau={d.tau}, dt/tau={d.dt / d.tau:.3g}, T={d.T}, k={config.training.k}, "
-            f"M={config.training.batch_size}, dtype={config.backend.dtype}).{where} Lower dt/tau (<= 1 is "
-            "stable) or the learning rate k, then start again or resume from the checkpoint.")
+        f"training diverged at step {step}: {what} (arch={m.arch}, g={m.g}, "
+        f"dt={d.dt}, tau={d.tau}, dt/tau={d.dt / d.tau:.3g}, T={d.T}, k={config.training.k}, "
+        f"M={config.training.batch_size}, dtype={config.backend.dtype}).{where} Lower dt/tau (<= 1 is "
+        "stable) or the learning rate k, then start again or resume from the checkpoint."
+    )
 
 
 def _append(hist: dict, step: int, values: dict) -> dict:
     return {k: np.append(v, step if k == "t_age" else values[k]) for k, v in hist.items()}
 
 
-def train(config: RunConfig, run_dir=None, *, resume: bool = False, progress: bool = True, dataset=None,
-          stop_after: int | None = None) -> TrainResult:
+def train(
+    config: RunConfig,
+    run_dir=None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    dataset=None,
+    stop_after: int | None = None,
+) -> TrainResult:
     """Train the model ``config`` describes (paper Eqs. (3), (6), (11)-(15); docs/model.md "Training").
 
     ``run_dir``: where the config, checkpoints and history go (None: in memory only).
@@ -191,15 +215,28 @@ class RunState:
         data = dataset if dataset is not None else load_data(config)
         train_x, test_x = data.train, data.test
         if tc.batch_size > len(train_x):
-            raise ConfigError(f"training.batch_size = {tc.batch_size} exceeds the {len(train_x)} training points of "
-                              f"{data.name}; lower it or use more data.")
+            raise ConfigError(
+                f"training.batch_size = {tc.batch_size} exceeds the {len(train_x)} training points of "
+                f"{data.name}; lower it or use more data."
+            )
         if tc.n_eval > len(test_x):
-            warnings.warn(ChaossimWarning(f"training.n_eval = {tc.n_eval} exceeds the {len(test_x)} held-out points "
-                                          f"of {data.name}: the indices use all {len(test_x)}."), stacklevel=3)
+            warnings.warn(
+                ChaossimWarning(
+                    f"training.n_eval = {tc.n_eval} exceeds the {len(test_x)} held-out points "
+                    f"of {data.name}: the indices use all {len(test_x)}."
+                ),
+                stacklevel=3,
+            )
         test_x = test_x[: tc.n_eval]
         check_values(train_x, f"the training points of {data.name}", unit_range=True)  # once, on the host
-        run = cls(config, build_model(config, train_x.shape[1]), Path(run_dir) if run_dir is not None else None,
-                  data, train_x, test_x)
+        run = cls(
+            config,
+            build_model(config, train_x.shape[1]),
+            Path(run_dir) if run_dir is not None else None,
+            data,
+            train_x,
+            test_x,
+        )
         run.resume = resume
         return run
 
@@ -210,8 +247,9 @@ class RunState:
         if self.run_dir is not None:
             from .rundir import open_run
 
-            self.start, self.history, self.chaos = open_run(self.run_dir, self.config, self.model, self.resume,
-                                                            meta=self.meta)
+            self.start, self.history, self.chaos = open_run(
+                self.run_dir, self.config, self.model, self.resume, meta=self.meta
+            )
             self.last_ckpt = self.start if (self.run_dir / "checkpoint.npz").exists() else None
         steps = self.config.training.steps
         self.end = steps if stop_after is None else min(steps, self.start + stop_after)
@@ -220,8 +258,9 @@ class RunState:
         self.test_dev = bk.asarray(self.test_x) if test_dev is None else test_dev
 
     def batch_rows(self, step: int) -> np.ndarray:
-        return batch_indices(len(self.train_x), self.config.training.batch_size, self.config.model.seed, step,
-                             self._epoch)
+        return batch_indices(
+            len(self.train_x), self.config.training.batch_size, self.config.model.seed, step, self._epoch
+        )
 
     def first_evaluation(self) -> None:
         """The indices (and chaos probe) at step 0 of a run that starts from scratch."""
@@ -282,8 +321,14 @@ class RunState:
 
     def record_divergence(self, path) -> None:
         if self.run_dir is not None:
-            write_meta(self.run_dir, self.config, "diverged", step=self.last_ckpt, last_good_step=self.last_ckpt,
-                       **self._meta(path))
+            write_meta(
+                self.run_dir,
+                self.config,
+                "diverged",
+                step=self.last_ckpt,
+                last_good_step=self.last_ckpt,
+                **self._meta(path),
+            )
 
     def record_interruption(self, exc: BaseException, path, step: int | None = None) -> None:
         """meta.json says the run was interrupted (``step``: its checkpoint, when not the one ``exc`` names)."""
@@ -295,8 +340,15 @@ class RunState:
             record_interruption(self.run_dir, self.config, step, self.history, exc, self._meta(path))
 
     def result(self, path) -> TrainResult:
-        return TrainResult(model=self.model, history=self.history, chaos=self.chaos, run_dir=self.run_dir,
-                           step=self.end, train_path=path.name, train_path_reason=path.why)
+        return TrainResult(
+            model=self.model,
+            history=self.history,
+            chaos=self.chaos,
+            run_dir=self.run_dir,
+            step=self.end,
+            train_path=path.name,
+            train_path_reason=path.why,
+        )
 
 
 def _stop_cleanly(runs: list, step: int):

@@ -3,6 +3,7 @@ exists once, here.
 
 Every failure raises a :mod:`chaossim.errors` exception whose message names the problem and the fix.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,7 @@ def check_rate(k, name: str = "the learning rate k") -> float:
 def model_dynamics(model, dt=None, tau=None, force: bool = False) -> tuple[float, float]:
     """:func:`check_dynamics` of a call's ``dt``/``tau``, each defaulting to the model's own, forced when the call
     or the model says so."""
-    return check_dynamics(model.dt if dt is None else dt, model.tau if tau is None else tau,
-                          force=force or model.force)
+    return check_dynamics(model.dt if dt is None else dt, model.tau if tau is None else tau, force=force or model.force)
 
 
 def check_dynamics(dt, tau, *, force: bool = False) -> tuple[float, float]:
@@ -104,8 +104,16 @@ def check_record(record, steps: int) -> list[int] | None:
     return rec
 
 
-def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_range: bool = False,
-                values: bool = True, min_rows: int = 0):
+def check_array(
+    a,
+    name: str,
+    *,
+    width: int | None = None,
+    ndim: int = 2,
+    unit_range: bool = False,
+    values: bool = True,
+    min_rows: int = 0,
+):
     """Shape, finiteness and (optionally) range check of an array of either backend.
 
     ``values=False`` checks the shape only. The value check reads one flag from the device (one host
@@ -118,8 +126,10 @@ def check_array(a, name: str, *, width: int | None = None, ndim: int = 2, unit_r
         shape_txt = "samples x features" if ndim == 2 else f"{ndim}-D"
         raise DataError(f"{name} must be {shape_txt}, got shape {tuple(a.shape)}.")
     if a.shape[0] < min_rows:
-        raise DataError(f"{name} has {a.shape[0]} rows (samples) but needs at least {min_rows}; pass a "
-                        "non-empty minibatch (training.batch_size >= 1 and data with at least that many points).")
+        raise DataError(
+            f"{name} has {a.shape[0]} rows (samples) but needs at least {min_rows}; pass a "
+            "non-empty minibatch (training.batch_size >= 1 and data with at least that many points)."
+        )
     if width is not None and a.shape[-1] != width:
         raise DataError(
             f"{name} has {a.shape[-1]} columns but the model expects {width}; check the dataset "

@@ -9,6 +9,7 @@
 ``dmft.dmft_lyapunov``, the SCS prediction of lambda_max, is deliberately not exported: simulations at
 N up to 8000 stay 5-7 % below it at g = 4 (see its docstring).
 """
+
 from .autocorr import autocorrelation, relaxation_time, stationary_variance
 from .dmft import (
     dmft_autocorrelation,
@@ -21,7 +22,17 @@ from .lyapunov import LyapunovResult, LyapunovSpectrum, lyapunov_max, lyapunov_s
 from .probe import training_chaos_probe
 
 __all__ = [
-    "autocorrelation", "dmft_autocorrelation", "dmft_phi_autocorrelation", "dmft_phi_variance",
-    "dmft_potential", "dmft_variance", "relaxation_time", "stationary_variance",
-    "LyapunovResult", "LyapunovSpectrum", "lyapunov_max", "lyapunov_spectrum", "training_chaos_probe",
+    "autocorrelation",
+    "dmft_autocorrelation",
+    "dmft_phi_autocorrelation",
+    "dmft_phi_variance",
+    "dmft_potential",
+    "dmft_variance",
+    "relaxation_time",
+    "stationary_variance",
+    "LyapunovResult",
+    "LyapunovSpectrum",
+    "lyapunov_max",
+    "lyapunov_spectrum",
+    "training_chaos_probe",
 ]

@@ -5,6 +5,7 @@ Delta(s) = <v(t) v(t+s)> and Delta0 = <v^2> of the unrestricted network (paper e
 A trajectory is an array of shape (n_times, batch, N), e.g. ``model.run(..., record=...)[1]["v"]``,
 of either backend; results are NumPy float64.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,15 +15,17 @@ import numpy as np
 from ..backend import array_module, to_numpy
 from ..errors import ConfigError, DataError
 
-_CHUNK_BYTES = 64 * 2**20     # float64 working set per block of series in the FFT
+_CHUNK_BYTES = 64 * 2**20  # float64 working set per block of series in the FFT
 
 
 def _check_traj(traj, name: str = "traj"):
     if not hasattr(traj, "shape") or not hasattr(traj, "ndim"):
         raise DataError(f"{name} must be an array of shape (n_times, batch, N), got {type(traj).__name__}.")
     if traj.ndim != 3:
-        raise DataError(f"{name} must have shape (n_times, batch, N), got shape {tuple(traj.shape)}; "
-                        "record a trajectory with model.run(..., record=steps) and pass trajectory['v'].")
+        raise DataError(
+            f"{name} must have shape (n_times, batch, N), got shape {tuple(traj.shape)}; "
+            "record a trajectory with model.run(..., record=steps) and pass trajectory['v']."
+        )
     if traj.size == 0:
         raise DataError(f"{name} is empty (shape {tuple(traj.shape)}).")
     xp = array_module(traj)
@@ -50,15 +53,15 @@ def autocorrelation(traj, max_lag: int, *, center: bool = False) -> np.ndarray:
     max_lag = _check_int("max_lag", max_lag, 0, n_t - 1)
     series = traj.reshape(n_t, -1)
     n_series = series.shape[1]
-    n_fft = 1 << (n_t + max_lag).bit_length()           # >= n_t + max_lag: no circular wrap-around
+    n_fft = 1 << (n_t + max_lag).bit_length()  # >= n_t + max_lag: no circular wrap-around
     block = max(1, _CHUNK_BYTES // (8 * 2 * n_fft))
     acc = xp.zeros(n_fft // 2 + 1, dtype=xp.float64)
     for j in range(0, n_series, block):
-        x = series[:, j:j + block].astype(xp.float64)
+        x = series[:, j : j + block].astype(xp.float64)
         if center:
             x = x - x.mean(axis=0, keepdims=True)
         f = xp.fft.rfft(x, n=n_fft, axis=0)
-        acc += (f.real ** 2 + f.imag ** 2).sum(axis=1)
+        acc += (f.real**2 + f.imag**2).sum(axis=1)
     lagged = xp.fft.irfft(acc, n=n_fft)[: max_lag + 1]
     pairs = (n_t - xp.arange(max_lag + 1)) * n_series
     return to_numpy(lagged / pairs).astype(np.float64)
@@ -98,8 +101,9 @@ def relaxation_time(series, *, window: int, tol: float, atol: float = 0.0, dt: f
     if not (math.isfinite(tol) and tol >= 0 and math.isfinite(atol) and atol >= 0):
         raise ConfigError(f"tol and atol must be finite and >= 0, got tol={tol!r}, atol={atol!r}.")
     if tol == 0 and atol == 0:
-        raise ConfigError("tol and atol are both 0: give a tolerance band (tol relative to the stationary value, "
-                          "atol absolute).")
+        raise ConfigError(
+            "tol and atol are both 0: give a tolerance band (tol relative to the stationary value, atol absolute)."
+        )
     if not (math.isfinite(dt) and dt > 0):
         raise ConfigError(f"dt must be a finite number > 0, got {dt!r}.")
     m = x[-window:].mean()

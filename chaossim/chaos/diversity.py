@@ -15,6 +15,7 @@ namespace (docs/chaos_study.md):
 perturbations of size ``spread`` (:func:`chaossim.models.starts.spread_starts`; spread = 1: independent
 N(0, 1) starts) and returns the three diagnostics along generation time.
 """
+
 from __future__ import annotations
 
 import math
@@ -89,8 +90,9 @@ def distinct_states(x, tol: float = 0.05) -> int:
     return len(leaders)
 
 
-def diversity_along(model, n: int, times: Sequence[float], spread: float, *, seed: int, tol: float = 0.05,
-                    layer: str | None = None) -> dict:
+def diversity_along(
+    model, n: int, times: Sequence[float], spread: float, *, seed: int, tol: float = 0.05, layer: str | None = None
+) -> dict:
     """Diversity of ``n`` free runs of ``model`` from one shared start plus perturbations of size ``spread``.
 
     The states are phi of ``layer`` (default: the visible layer, i.e. the generated samples) at each time

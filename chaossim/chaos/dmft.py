@@ -34,6 +34,7 @@ Closed-form limits derived here (used by the tests as independent checks):
     Var[ln cosh v] = Delta0 (1 - 2/pi) - pi/6 + O(Delta0^{-1/2}), hence
     Delta0 = 2 g (1 - 2/pi) - pi / (6 (1 - 2/pi)) + O(g^{-1/2}).
 """
+
 from __future__ import annotations
 
 import math
@@ -48,13 +49,13 @@ from scipy.optimize import brentq
 from ..errors import ConfigError, DataError
 from ..validation import check_gain
 
-_STEP_V = 0.3          # largest quadrature step in units of v (error ~ exp(-pi^2 / 0.3) ~ 5e-15 x prefactor)
-_STEP_Z_MAX = 0.3      # largest step in units of the standard-normal variable
-_Z_MAX = 10.0          # the grid covers |z| <= 10 (Gaussian mass outside: 1.5e-23)
-_SWITCH = 0.5          # second-order integration down to Delta = _SWITCH * Delta0, then energy form
-_TAIL = 1e-9           # below _TAIL * Delta0, the linearised exponential tail
-_SERIES_MAX = 0.1      # Hermite series for the kinetic energy below _SERIES_MAX * Delta0 (or all) ...
-_SERIES_TERMS = 12     # ... with the even orders 2..24 (truncation < 0.1^26 Var[ln cosh v])
+_STEP_V = 0.3  # largest quadrature step in units of v (error ~ exp(-pi^2 / 0.3) ~ 5e-15 x prefactor)
+_STEP_Z_MAX = 0.3  # largest step in units of the standard-normal variable
+_Z_MAX = 10.0  # the grid covers |z| <= 10 (Gaussian mass outside: 1.5e-23)
+_SWITCH = 0.5  # second-order integration down to Delta = _SWITCH * Delta0, then energy form
+_TAIL = 1e-9  # below _TAIL * Delta0, the linearised exponential tail
+_SERIES_MAX = 0.1  # Hermite series for the kinetic energy below _SERIES_MAX * Delta0 (or all) ...
+_SERIES_TERMS = 12  # ... with the even orders 2..24 (truncation < 0.1^26 Var[ln cosh v])
 
 
 # ------------------------------------------------------------------ Gaussian quadrature
@@ -106,15 +107,15 @@ def _pair_average(f, delta, delta0: float) -> np.ndarray:
     """
     d = np.clip(np.atleast_1d(np.asarray(delta, dtype=np.float64)), 0.0, delta0)
     z, w = _grid(delta0)
-    block = max(1, 4_000_000 // z.size ** 2)            # <= 32 MB of float64 per block
+    block = max(1, 4_000_000 // z.size**2)  # <= 32 MB of float64 per block
     out = np.empty(d.shape)
     flat, res = d.ravel(), out.reshape(-1)
     for i in range(0, flat.size, block):
-        dd = flat[i:i + block]
+        dd = flat[i : i + block]
         a = np.sqrt(delta0 - dd)[:, None, None]
         b = np.sqrt(dd)[:, None, None]
-        inner = f(a * z[None, None, :] + b * z[None, :, None]) @ w    # (block, nz): E_x f at each z
-        res[i:i + block] = (inner * inner) @ w
+        inner = f(a * z[None, None, :] + b * z[None, :, None]) @ w  # (block, nz): E_x f at each z
+        res[i : i + block] = (inner * inner) @ w
     return out
 
 
@@ -133,7 +134,7 @@ def _energy_residual(delta0: float, g: float) -> float:
     z, w = _grid(delta0)
     f = _lncosh(math.sqrt(delta0) * z)
     m = w @ f
-    return g * float(w @ (f - m) ** 2) / delta0 ** 2 - 0.5
+    return g * float(w @ (f - m) ** 2) / delta0**2 - 0.5
 
 
 def dmft_variance(g: float) -> float:
@@ -150,13 +151,14 @@ def _variance(g: float) -> float:
     if g <= 1.0:
         return 0.0
     lo = (g - 1.0) / (4.0 * g)
-    while _energy_residual(lo, g) <= 0.0:          # not expected (series: residual ~ (g-1)/4 > 0)
+    while _energy_residual(lo, g) <= 0.0:  # not expected (series: residual ~ (g-1)/4 > 0)
         lo *= 0.5
     hi = 2.0 * g + 2.0
     while _energy_residual(hi, g) >= 0.0:
         hi *= 2.0
-    return float(brentq(_energy_residual, lo, hi, args=(g,), xtol=1e-15 * hi, rtol=4 * np.finfo(float).eps,
-                        maxiter=500))
+    return float(
+        brentq(_energy_residual, lo, hi, args=(g,), xtol=1e-15 * hi, rtol=4 * np.finfo(float).eps, maxiter=500)
+    )
 
 
 def dmft_phi_variance(g: float) -> float:
@@ -170,8 +172,8 @@ def dmft_potential(g: float, delta) -> np.ndarray:
     d0 = dmft_variance(g)
     d = np.asarray(delta, dtype=np.float64)
     if d0 == 0.0:
-        return -0.5 * d ** 2
-    return -0.5 * d ** 2 + g * _pair_average(_lncosh, d, d0).reshape(d.shape)
+        return -0.5 * d**2
+    return -0.5 * d**2 + g * _pair_average(_lncosh, d, d0).reshape(d.shape)
 
 
 # ------------------------------------------------------------------ autocorrelation
@@ -185,10 +187,12 @@ class _DeltaPath:
         phi0 = float(_pair_average(_lncosh, 0.0, d0)[0])
         # Tail rate: linearising Delta'' = Delta - g C(Delta) at 0, dC/dDelta(0) = <phi'>^2.
         mean_dphi = _mean(_sech2, d0)
-        self.rate = math.sqrt(max(1.0 - g * mean_dphi ** 2, 0.0))
+        self.rate = math.sqrt(max(1.0 - g * mean_dphi**2, 0.0))
         if self.rate == 0.0:
-            raise DataError(f"the DMFT solution at g = {g} has no decaying tail (1 - g <phi'>^2 <= 0); "
-                            "this should not happen for the tanh network, report it.")
+            raise DataError(
+                f"the DMFT solution at g = {g} has no decaying tail (1 - g <phi'>^2 <= 0); "
+                "this should not happen for the tanh network, report it."
+            )
         u_max = 200.0 + 200.0 / d0 + 50.0 / self.rate
 
         def rhs2(u, y):
@@ -196,13 +200,24 @@ class _DeltaPath:
 
         def reach_switch(u, y):
             return y[0] - _SWITCH * d0
+
         _terminal_event(reach_switch)
 
-        s1 = solve_ivp(rhs2, (0.0, u_max), [d0, 0.0], method="DOP853", rtol=1e-11, atol=1e-14 * d0,
-                       events=reach_switch, dense_output=True)
+        s1 = solve_ivp(
+            rhs2,
+            (0.0, u_max),
+            [d0, 0.0],
+            method="DOP853",
+            rtol=1e-11,
+            atol=1e-14 * d0,
+            events=reach_switch,
+            dense_output=True,
+        )
         if s1.status != 1:
-            raise DataError(f"the DMFT autocorrelation at g = {g} did not decay to {_SWITCH} Delta0 "
-                            f"within u = {u_max}; solve_ivp says: {s1.message}")
+            raise DataError(
+                f"the DMFT autocorrelation at g = {g} did not decay to {_SWITCH} Delta0 "
+                f"within u = {u_max}; solve_ivp says: {s1.message}"
+            )
         u1 = float(s1.t_events[0][0])
 
         # Energy form below the switch: Delta' = -sqrt(2 K), K = V(0) - V(Delta) (V(Delta0) = V(0)).
@@ -216,11 +231,11 @@ class _DeltaPath:
 
         # The order-2 term is g <phi'>^2 Delta^2 / 2, so K = rate^2 Delta^2 / 2 - (orders >= 4): no cancellation.
         # Near the transition the coefficients fall off fast and the series serves the whole second stage.
-        series_max = _SWITCH if coef[-1] * _SWITCH ** orders[-1] <= 1e-17 * coef[0] * _SWITCH ** 2 else _SERIES_MAX
+        series_max = _SWITCH if coef[-1] * _SWITCH ** orders[-1] <= 1e-17 * coef[0] * _SWITCH**2 else _SERIES_MAX
 
         def kinetic(d):
             if d <= series_max * d0:
-                return 0.5 * d * d * self.rate ** 2 - g * float(coef[1:] @ (d / d0) ** orders[1:])
+                return 0.5 * d * d * self.rate**2 - g * float(coef[1:] @ (d / d0) ** orders[1:])
             return 0.5 * d * d - g * (float(_pair_average(_lncosh, d, d0)[0]) - phi0)
 
         def rhs1(u, y):
@@ -228,13 +243,23 @@ class _DeltaPath:
 
         def reach_tail(u, y):
             return y[0] - _TAIL * d0
+
         _terminal_event(reach_tail)
 
-        s2 = solve_ivp(rhs1, (u1, u1 + u_max), [float(s1.sol(u1)[0])], method="DOP853", rtol=1e-10,
-                       atol=1e-3 * _TAIL * d0, events=reach_tail, dense_output=True)
+        s2 = solve_ivp(
+            rhs1,
+            (u1, u1 + u_max),
+            [float(s1.sol(u1)[0])],
+            method="DOP853",
+            rtol=1e-10,
+            atol=1e-3 * _TAIL * d0,
+            events=reach_tail,
+            dense_output=True,
+        )
         if s2.status != 1:
-            raise DataError(f"the DMFT autocorrelation at g = {g} did not reach {_TAIL} Delta0; "
-                            f"solve_ivp says: {s2.message}")
+            raise DataError(
+                f"the DMFT autocorrelation at g = {g} did not reach {_TAIL} Delta0; solve_ivp says: {s2.message}"
+            )
         self.u1, self.u2 = u1, float(s2.t_events[0][0])
         self.d2 = _TAIL * d0
         self.s1, self.s2 = s1, s2
@@ -330,18 +355,18 @@ def _schroedinger(g: float, step: float | None, n_states: int = 2):
     """Lowest eigenvalues of -d^2/ds^2 + U(s) on a symmetric grid, and the grid (for checks)."""
     path = _path(g)
     d0 = path.d0
-    t_corr = path.u1 / math.acosh(1.0 / _SWITCH) if path.u1 > 0 else 1.0   # ~ width of Delta(s)
+    t_corr = path.u1 / math.acosh(1.0 / _SWITCH) if path.u1 > 0 else 1.0  # ~ width of Delta(s)
     h = float(step) if step is not None else t_corr / 50.0
     if not (math.isfinite(h) and h > 0):
         raise ConfigError(f"step must be a finite number > 0, got {step!r}.")
-    u_inf = 1.0 - g * _mean(_sech2, d0) ** 2                  # U(s -> infinity)
+    u_inf = 1.0 - g * _mean(_sech2, d0) ** 2  # U(s -> infinity)
     length = path.u2 + 25.0 / math.sqrt(u_inf)
     n = int(math.ceil(length / h))
     s = np.arange(-n, n + 1) * h
     half = np.arange(0, n + 1) * h
     u_half = 1.0 - g * _pair_average(_sech2, path(half), d0)
     pot = np.concatenate([u_half[:0:-1], u_half])
-    diag = pot + 2.0 / h ** 2
-    off = np.full(s.size - 1, -1.0 / h ** 2)
+    diag = pot + 2.0 / h**2
+    off = np.full(s.size - 1, -1.0 / h**2)
     evals, evecs = eigh_tridiagonal(diag, off, select="i", select_range=(0, n_states - 1))
     return evals, (s, evecs, pot)

@@ -23,6 +23,7 @@ Methods (Benettin et al. 1980):
 - :func:`lyapunov_spectrum`: k tangent vectors re-orthonormalised by QR (the log |diag R| accumulate
   to the leading k exponents, in descending order as the run converges).
 """
+
 from __future__ import annotations
 
 import math
@@ -88,15 +89,18 @@ def _check_model(model):
     from ..models.network import Network
 
     if not isinstance(model, Network):
-        raise ConfigError(f"Lyapunov exponents need a chaossim rate network (Unrestricted, Restricted or Deep), "
-                          f"got a {type(model).__name__}.")
+        raise ConfigError(
+            f"Lyapunov exponents need a chaossim rate network (Unrestricted, Restricted or Deep), "
+            f"got a {type(model).__name__}."
+        )
 
 
 def _steps(name: str, t, dt: float, *, allow_zero: bool = False) -> int:
     t = float(t)
     if not math.isfinite(t) or t < 0 or (t == 0 and not allow_zero):
-        raise ConfigError(f"{name} must be a finite time {'>= 0' if allow_zero else '> 0'} (units of dt and tau), "
-                          f"got {t!r}.")
+        raise ConfigError(
+            f"{name} must be a finite time {'>= 0' if allow_zero else '> 0'} (units of dt and tau), got {t!r}."
+        )
     n = round(t / dt)
     if abs(n * dt - t) > 1e-6 * max(1.0, t) or (n == 0 and not allow_zero):
         raise ConfigError(f"{name} = {t} must be a positive multiple of dt = {dt}; choose {name} = n * dt.")
@@ -157,7 +161,8 @@ def _finish_logs(logs, name: str, per_steps: int, dt: float):
     if not np.all(np.isfinite(logs)):
         raise DivergenceError(
             f"the perturbation norm over- or underflowed during the {name} Lyapunov run (log growth not finite); "
-            f"shorten renorm_every (now {per_steps} Euler steps of dt = {dt}) or use dtype='float64'.")
+            f"shorten renorm_every (now {per_steps} Euler steps of dt = {dt}) or use dtype='float64'."
+        )
     return logs
 
 
@@ -217,9 +222,17 @@ def _twin_run(model, state, u, eps: float, burn: int, n_blocks: int, per: int):
     return logs
 
 
-def lyapunov_max(model, *, t_burn: float | None = None, t_run: float | None = None,
-                 renorm_every: float | None = None, eps: float = 1e-6, n_replicas: int = 8, seed: int = 0,
-                 method: str = "tangent") -> LyapunovResult:
+def lyapunov_max(
+    model,
+    *,
+    t_burn: float | None = None,
+    t_run: float | None = None,
+    renorm_every: float | None = None,
+    eps: float = 1e-6,
+    n_replicas: int = 8,
+    seed: int = 0,
+    method: str = "tangent",
+) -> LyapunovResult:
     """Largest Lyapunov exponent of the model's free Euler map (module docstring), per unit of time.
 
     ``t_burn`` (default 50 tau), ``t_run`` (default 100 tau) and ``renorm_every`` (default tau) are times in
@@ -245,8 +258,17 @@ def lyapunov_max(model, *, t_burn: float | None = None, t_run: float | None = No
         logs = _twin_run(model, state, u, eps, burn, n_blocks, per)
     logs = _finish_logs(logs, method, per, model.dt)
     per_replica, trace_t, trace, mean, stderr = _estimates(logs, per, model.dt)
-    return LyapunovResult(float(mean), float(stderr), per_replica, trace_t, trace, method,
-                          float(model.dt), float(model.tau), float(t_meas))
+    return LyapunovResult(
+        float(mean),
+        float(stderr),
+        per_replica,
+        trace_t,
+        trace,
+        method,
+        float(model.dt),
+        float(model.tau),
+        float(t_meas),
+    )
 
 
 # ------------------------------------------------------------------ spectrum
@@ -259,8 +281,16 @@ def _qr(xp, m):
         return xp.stack([q for q, _ in pairs]), xp.stack([r for _, r in pairs])
 
 
-def lyapunov_spectrum(model, k: int, *, t_burn: float | None = None, t_run: float | None = None,
-                      renorm_every: float | None = None, n_replicas: int = 4, seed: int = 0) -> LyapunovSpectrum:
+def lyapunov_spectrum(
+    model,
+    k: int,
+    *,
+    t_burn: float | None = None,
+    t_run: float | None = None,
+    renorm_every: float | None = None,
+    n_replicas: int = 4,
+    seed: int = 0,
+) -> LyapunovSpectrum:
     """Leading ``k`` Lyapunov exponents of the free Euler map by tangent dynamics with QR re-orthonormalisation.
 
     Per replica, k tangent vectors (a batch replicas x k x units per layer) evolve with ``model.euler_tangent``;
@@ -283,13 +313,13 @@ def lyapunov_spectrum(model, k: int, *, t_burn: float | None = None, t_run: floa
     q0 = bk.normal(gen, (n_replicas, total, k))
 
     def orthonormalise(u):
-        m = xp.concatenate([u[n] for n in names], axis=-1)          # replicas x k x total
+        m = xp.concatenate([u[n] for n in names], axis=-1)  # replicas x k x total
         q, r = _qr(xp, xp.swapaxes(m, -1, -2))
         q = xp.swapaxes(q, -1, -2)
         diag = xp.abs(xp.diagonal(r, axis1=-2, axis2=-1))
-        return {n: xp.ascontiguousarray(q[..., bounds[i]:bounds[i + 1]]) for i, n in enumerate(names)}, diag
+        return {n: xp.ascontiguousarray(q[..., bounds[i] : bounds[i + 1]]) for i, n in enumerate(names)}, diag
 
-    u, _ = orthonormalise({n: xp.swapaxes(q0, -1, -2)[..., bounds[i]:bounds[i + 1]] for i, n in enumerate(names)})
+    u, _ = orthonormalise({n: xp.swapaxes(q0, -1, -2)[..., bounds[i] : bounds[i + 1]] for i, n in enumerate(names)})
 
     def tangent(state, u):
         return model.euler_tangent({n: x[:, None, :] for n, x in state.items()}, u, a, ops)

@@ -6,6 +6,7 @@ the convention for g"). Budget, independent of the model size: ``N_REPLICAS`` fr
 N(0, 1) starts, burn-in ``T_BURN`` tau, measurement ``T_MEASURE`` tau, renormalisation every tau
 (each rounded to a whole number of Euler steps).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,8 @@ from ..backend import to_numpy
 from .lyapunov import _check_model, _finish_logs, _seed, _start, _tangent_run
 
 N_REPLICAS = 8
-T_BURN = 20.0      # in units of tau
-T_MEASURE = 30.0   # in units of tau
+T_BURN = 20.0  # in units of tau
+T_MEASURE = 30.0  # in units of tau
 
 
 def training_chaos_probe(model, seed: int) -> dict:

@@ -1,4 +1,5 @@
 """``chaossim analyze RUN``: the long-time states of a trained run (:mod:`chaossim.longtime`; docs/indices.md)."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,15 @@ def cmd_analyze(args) -> int:
     from ..progress import summary
 
     check_writable(args.out, "the output folder", "give --out DIR in a writable place")
-    res = analyze_run(args.run, args.t_long, n=args.n, seed=args.seed, dist_tol=args.dist_tol,
-                      speed_tol=args.speed_tol, backend=args.backend)
+    res = analyze_run(
+        args.run,
+        args.t_long,
+        n=args.n,
+        seed=args.seed,
+        dist_tol=args.dist_tol,
+        speed_tol=args.speed_tol,
+        backend=args.backend,
+    )
     print(format_table(res))
     paths = write_analysis(res, args.out)
     print(summary(paths, None, [f"chaossim plot snapshots {args.run} --out {args.out}  (after chaossim evaluate)"]))
@@ -22,22 +30,37 @@ def cmd_analyze(args) -> int:
 def add_parsers(subparsers) -> None:
     """Register ``analyze`` on the ``chaossim`` command line."""
     p = subparsers.add_parser(
-        "analyze", help="long-time states of a trained run: fixed points, distinct states, mode collapse",
+        "analyze",
+        help="long-time states of a trained run: fixed points, distinct states, mode collapse",
         description="Follow N free runs of a trained run from random starts to long times t (default T, 10 T and "
-                    "50 T) and report at each t how many distinct states they are in and how many are fixed points "
-                    "(mode collapse: many runs, few fixed states). Writes analysis.json, analysis.txt, "
-                    "long_time_states.npz and the figure long_time.png/.pdf into --out.",
+        "50 T) and report at each t how many distinct states they are in and how many are fixed points "
+        "(mode collapse: many runs, few fixed states). Writes analysis.json, analysis.txt, "
+        "long_time_states.npz and the figure long_time.png/.pdf into --out.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  chaossim analyze runs/r1 --t-long 50 500 5000 -n 200 --out figures/")
+        epilog="example:\n  chaossim analyze runs/r1 --t-long 50 500 5000 -n 200 --out figures/",
+    )
     p.add_argument("run", help="run directory made by `chaossim train`")
-    p.add_argument("--t-long", type=float, nargs="+", metavar="T",
-                   help="long times, multiples of dt (default: T, 10 T and 50 T of the run)")
+    p.add_argument(
+        "--t-long",
+        type=float,
+        nargs="+",
+        metavar="T",
+        help="long times, multiples of dt (default: T, 10 T and 50 T of the run)",
+    )
     p.add_argument("-n", type=int, default=100, help="number of free runs (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--dist-tol", type=float, default=1e-2,
-                   help="states closer than DIST_TOL x sqrt(Nv) count as one (default 0.01)")
-    p.add_argument("--speed-tol", type=float, default=1e-4,
-                   help="a state is a fixed point when its speed x tau < SPEED_TOL (default 1e-4)")
+    p.add_argument(
+        "--dist-tol",
+        type=float,
+        default=1e-2,
+        help="states closer than DIST_TOL x sqrt(Nv) count as one (default 0.01)",
+    )
+    p.add_argument(
+        "--speed-tol",
+        type=float,
+        default=1e-4,
+        help="a state is a fixed point when its speed x tau < SPEED_TOL (default 1e-4)",
+    )
     p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend (default: the run's)")
     p.add_argument("--out", default="figures", help="output folder (default ./figures)")
     p.set_defaults(func=cmd_analyze)

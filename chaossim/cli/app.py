@@ -1,5 +1,6 @@
 """The ``chaossim`` parser and its one error handler (:func:`run_command`): every subcommand's errors map to the
 exit statuses of :data:`EXIT_STATUS` (docs/faults.md)."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,18 +36,22 @@ exit status (every subcommand):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chaossim", description=DESCRIPTION, epilog=EXIT_STATUS,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="chaossim",
+        description=DESCRIPTION,
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"chaossim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     from . import analyze, doctor, evaluate, sweep, train
 
-    train.add_parsers(sub)      # train
-    evaluate.add_parsers(sub)   # sample, evaluate, plot
-    analyze.add_parsers(sub)    # analyze
-    sweep.add_parsers(sub)      # sweep, sweep-report, sweep-verify
-    doctor.add_parsers(sub)     # doctor
+    train.add_parsers(sub)  # train
+    evaluate.add_parsers(sub)  # sample, evaluate, plot
+    analyze.add_parsers(sub)  # analyze
+    sweep.add_parsers(sub)  # sweep, sweep-report, sweep-verify
+    doctor.add_parsers(sub)  # doctor
     return parser
 
 
@@ -108,10 +113,16 @@ def run_command(args, prog: str) -> int:
             return 1
         except KeyboardInterrupt as exc:
             signum = getattr(exc, "signum", signal.SIGINT)
-            what = str(exc) if isinstance(exc, interrupts.Interrupted) and str(exc) else \
-                f"interrupted by {interrupts.signal_name(signum)}"
-            hint = (f"resume with `chaossim train --run {args.run} --resume`" if args.command == "train" else
-                    "finished checkpoints are kept; run the same command again to continue")
+            what = (
+                str(exc)
+                if isinstance(exc, interrupts.Interrupted) and str(exc)
+                else f"interrupted by {interrupts.signal_name(signum)}"
+            )
+            hint = (
+                f"resume with `chaossim train --run {args.run} --resume`"
+                if args.command == "train"
+                else "finished checkpoints are kept; run the same command again to continue"
+            )
             print(f"{prog}: {what}; {hint}.", file=sys.stderr)
             return 128 + int(signum)
 

@@ -1,4 +1,5 @@
 """``chaossim doctor``: the checks live in :mod:`chaossim.doctor`; this registers the subcommand."""
+
 from __future__ import annotations
 
 

@@ -3,6 +3,7 @@
 Errors are reported by :func:`chaossim.cli.app.run_command` (one line, exit status 1; `chaossim --help`).
 The sweep modules (and with them Dask) are imported only when one of these commands runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,53 +36,101 @@ examples:
 
 def add_parsers(subparsers) -> None:
     """Register the ``sweep`` and ``sweep-report`` subcommands on an argparse subparsers object."""
-    p = subparsers.add_parser("sweep", help=SWEEP_HELP, description=SWEEP_DESCRIPTION,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "sweep", help=SWEEP_HELP, description=SWEEP_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("spec", metavar="SWEEP.toml", help="sweep spec (TOML): [grid], fixed settings, [record]")
-    p.add_argument("--store", metavar="PATH.zarr", default=None,
-                   help="zarr store to create or resume (default: <SWEEP.toml stem>.zarr in the current folder)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="number of local worker processes, one thread each (default: number of CPU cores)")
-    p.add_argument("--gpus", action="store_true",
-                   help="one worker per GPU with dask-cuda (pip install 'chaossim[gpu]'); points run on CuPy")
-    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="use a running Dask scheduler, e.g. tcp://host:8786 (workers must see the store's folder)")
-    p.add_argument("--backend", choices=("numpy", "cupy", "auto"), default=None,
-                   help="array backend of every point (default: the spec's backend.name)")
+    p.add_argument(
+        "--store",
+        metavar="PATH.zarr",
+        default=None,
+        help="zarr store to create or resume (default: <SWEEP.toml stem>.zarr in the current folder)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of local worker processes, one thread each (default: number of CPU cores)",
+    )
+    p.add_argument(
+        "--gpus",
+        action="store_true",
+        help="one worker per GPU with dask-cuda (pip install 'chaossim[gpu]'); points run on CuPy",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="use a running Dask scheduler, e.g. tcp://host:8786 (workers must see the store's folder)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("numpy", "cupy", "auto"),
+        default=None,
+        help="array backend of every point (default: the spec's backend.name)",
+    )
     ens = p.add_mutually_exclusive_group()
-    ens.add_argument("--no-ensembles", dest="ensembles", action="store_false", default=None,
-                     help="train every point in its own task (default: points equal up to g and seed are trained "
-                          "together as one ensemble, in one task, on CuPy, and on NumPy for small models, where "
-                          "that measured faster)")
-    ens.add_argument("--ensembles", dest="ensembles", action="store_true", default=None,
-                     help="group points into ensembles whatever the model size, also on NumPy")
-    p.add_argument("--group-size", type=int, default=None, metavar="N",
-                   help="at most N points per ensemble (default: what fits 4 GiB of device memory, at most 128)")
-    p.add_argument("--retries", type=int, default=2, metavar="N",
-                   help="retries of a task that raised a Python error (default 2)")
-    p.add_argument("--dashboard", default=":8787", metavar="ADDRESS",
-                   help="address of the Dask dashboard of a local cluster (default :8787; 'none' to disable)")
+    ens.add_argument(
+        "--no-ensembles",
+        dest="ensembles",
+        action="store_false",
+        default=None,
+        help="train every point in its own task (default: points equal up to g and seed are trained "
+        "together as one ensemble, in one task, on CuPy, and on NumPy for small models, where "
+        "that measured faster)",
+    )
+    ens.add_argument(
+        "--ensembles",
+        dest="ensembles",
+        action="store_true",
+        default=None,
+        help="group points into ensembles whatever the model size, also on NumPy",
+    )
+    p.add_argument(
+        "--group-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N points per ensemble (default: what fits 4 GiB of device memory, at most 128)",
+    )
+    p.add_argument(
+        "--retries", type=int, default=2, metavar="N", help="retries of a task that raised a Python error (default 2)"
+    )
+    p.add_argument(
+        "--dashboard",
+        default=":8787",
+        metavar="ADDRESS",
+        help="address of the Dask dashboard of a local cluster (default :8787; 'none' to disable)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not print the report nor draw the phase diagram")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="folder of the report's figures (default: PATH.zarr.report/)")
+    p.add_argument(
+        "--out", metavar="DIR", default=None, help="folder of the report's figures (default: PATH.zarr.report/)"
+    )
     p.set_defaults(func=cmd_sweep)
 
-    r = subparsers.add_parser("sweep-report", help="print the best points of a sweep store and draw its phase diagram",
-                              description="Print a table of the best points (by each index at the last training "
-                                          "step, lower is better) and draw the phase diagram of each index over "
-                                          "(g, T) as PNG and PDF. Seeds are averaged; other grid dimensions are "
-                                          "fixed at their first value.")
+    r = subparsers.add_parser(
+        "sweep-report",
+        help="print the best points of a sweep store and draw its phase diagram",
+        description="Print a table of the best points (by each index at the last training "
+        "step, lower is better) and draw the phase diagram of each index over "
+        "(g, T) as PNG and PDF. Seeds are averaged; other grid dimensions are "
+        "fixed at their first value.",
+    )
     r.add_argument("store", metavar="PATH.zarr", help="a sweep store made by `chaossim sweep`")
     r.add_argument("--out", metavar="DIR", default=None, help="folder of the figures (default: PATH.zarr.report/)")
     r.set_defaults(func=cmd_report)
 
-    v = subparsers.add_parser("sweep-verify", help="read every chunk of a sweep store and list damaged or missing ones",
-                              description="Read every chunk of every point of a sweep store and check it against its "
-                                          "crc32c checksum; a point marked done must have all its chunks. Prints the "
-                                          "damaged or missing chunks per point; exit status 1 if there are any. "
-                                          "`chaossim sweep SWEEP.toml --store STORE` re-runs the damaged points (from "
-                                          "their checkpoints in STORE.runs/ where those are intact).")
+    v = subparsers.add_parser(
+        "sweep-verify",
+        help="read every chunk of a sweep store and list damaged or missing ones",
+        description="Read every chunk of every point of a sweep store and check it against its "
+        "crc32c checksum; a point marked done must have all its chunks. Prints the "
+        "damaged or missing chunks per point; exit status 1 if there are any. "
+        "`chaossim sweep SWEEP.toml --store STORE` re-runs the damaged points (from "
+        "their checkpoints in STORE.runs/ where those are intact).",
+    )
     v.add_argument("store", metavar="PATH.zarr", help="a sweep store made by `chaossim sweep`")
     v.add_argument("--limit", type=int, default=10, metavar="N", help="problems shown per point (default 10)")
     v.set_defaults(func=cmd_verify)
@@ -100,14 +149,28 @@ def cmd_sweep(args) -> int:
     store = Path(args.store) if args.store else default_store(args.spec)
     dashboard = None if str(args.dashboard).lower() in ("none", "") else args.dashboard
     started = time.perf_counter()
-    print(f"sweep {spec.name}: {spec.n_points} points over {dict(zip(spec.dims, spec.shape))} -> {store}",
-          file=sys.stderr)
-    result = run_sweep(spec, store, workers=args.workers, gpus=args.gpus, scheduler=args.scheduler,
-                       backend=args.backend, progress=not args.no_progress, retries=args.retries,
-                       dashboard_address=dashboard, ensembles=args.ensembles, group_size=args.group_size)
+    print(
+        f"sweep {spec.name}: {spec.n_points} points over {dict(zip(spec.dims, spec.shape))} -> {store}", file=sys.stderr
+    )
+    result = run_sweep(
+        spec,
+        store,
+        workers=args.workers,
+        gpus=args.gpus,
+        scheduler=args.scheduler,
+        backend=args.backend,
+        progress=not args.no_progress,
+        retries=args.retries,
+        dashboard_address=dashboard,
+        ensembles=args.ensembles,
+        group_size=args.group_size,
+    )
     repaired = f", {len(result.repaired)} of them repaired" if result.repaired else ""
-    print(f"{len(result.done)} point(s) run{repaired}, {len(result.skipped)} already done, {len(result.failed)} "
-          f"failed in {time.perf_counter() - started:.1f} s; store: {store}", file=sys.stderr)
+    print(
+        f"{len(result.done)} point(s) run{repaired}, {len(result.skipped)} already done, {len(result.failed)} "
+        f"failed in {time.perf_counter() - started:.1f} s; store: {store}",
+        file=sys.stderr,
+    )
     if result.failed and result.log:
         print(f"full tracebacks of the failed points: {result.log}", file=sys.stderr)
     figures = sweep_report(store, args.out) if not args.no_report else []
@@ -122,9 +185,14 @@ def _summary(store: Path, figures) -> None:
     from ..sweep.store import open_sweep, runs_dir
 
     changes = change_lines(open_sweep(store, check=False))
-    print("\n" + summary([store, f"{runs_dir(store)}/ (each point's run directory and checkpoints)", *figures],
-                         changes, [f"chaossim sweep-report {store}",
-                                   f"python -c \"import xarray; print(xarray.open_zarr('{store}'))\""]))
+    print(
+        "\n"
+        + summary(
+            [store, f"{runs_dir(store)}/ (each point's run directory and checkpoints)", *figures],
+            changes,
+            [f"chaossim sweep-report {store}", f"python -c \"import xarray; print(xarray.open_zarr('{store}'))\""],
+        )
+    )
 
 
 def cmd_report(args) -> int:
@@ -143,8 +211,11 @@ def cmd_verify(args) -> int:
     if holder is not None and alive is not False:
         from ..process import describe
 
-        print(f"note: a sweep is running on this store ({describe(holder)}); points being written may show as "
-              "damaged until it ends", file=sys.stderr)
+        print(
+            f"note: a sweep is running on this store ({describe(holder)}); points being written may show as "
+            "damaged until it ends",
+            file=sys.stderr,
+        )
     report = verify_store(args.store)
     for line in report.lines(limit=args.limit):
         print(line)
@@ -155,18 +226,26 @@ def cmd_verify(args) -> int:
         for i in report.damaged_points:
             print(f"point {i} re-run: {checkpoint_state(args.store, spec, i)}")
     if report.unchecked:
-        print(f"note: {len(report.unchecked)} arrays carry no checksum (a store of an older chaossim): changed bytes "
-              "in them cannot be detected, only missing chunks", file=sys.stderr)
+        print(
+            f"note: {len(report.unchecked)} arrays carry no checksum (a store of an older chaossim): changed bytes "
+            "in them cannot be detected, only missing chunks",
+            file=sys.stderr,
+        )
     print(f"{args.store}: {summary_line(report)}")
     if report.ok:
         return 0
     if report.store_wide:
-        print(f"the store is damaged outside its points: move it away and run `chaossim sweep SWEEP.toml --store "
-              f"{args.store}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
-              file=sys.stderr)
+        print(
+            f"the store is damaged outside its points: move it away and run `chaossim sweep SWEEP.toml --store "
+            f"{args.store}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
+            file=sys.stderr,
+        )
     else:
-        print(f"repair: `chaossim sweep SWEEP.toml --store {args.store}` (SWEEP.toml: the spec the sweep was made with, also "
-              "in the store's spec_toml attribute) re-runs the damaged points", file=sys.stderr)
+        print(
+            f"repair: `chaossim sweep SWEEP.toml --store {args.store}` (SWEEP.toml: the spec the sweep was made with, also "
+            "in the store's spec_toml attribute) re-runs the damaged points",
+            file=sys.stderr,
+        )
     return 1
 
 

@@ -1,4 +1,5 @@
 """``chaossim train``: settings from --config and --set, a new run or --resume (docs/reproducibility.md)."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,11 @@ def _resume_config(args, run_dir: Path):
         given = given.replace(**{"training.steps": args.steps})
     diff = config_differences(stored, given)
     if diff:
-        raise ConfigError(f"--resume cannot honour settings that differ from the run's config.toml (only "
-                          f"training.steps may change on resume): {'; '.join(diff)}. Nothing was written. Leave "
-                          "them out to continue the run as it was, or start a new run with them in another directory.")
+        raise ConfigError(
+            f"--resume cannot honour settings that differ from the run's config.toml (only "
+            f"training.steps may change on resume): {'; '.join(diff)}. Nothing was written. Leave "
+            "them out to continue the run as it was, or start a new run with them in another directory."
+        )
     return stored.replace(**{"training.steps": given.training.steps})
 
 
@@ -71,40 +74,54 @@ def cmd_train(args) -> int:
     result = train(config, run_dir, resume=args.resume, progress=not args.no_progress)
     from ..progress import index_changes, run_files, summary
 
-    print(summary(run_files(run_dir), index_changes(result.history),
-                  [f"chaossim evaluate {run_dir}", f"chaossim plot training {run_dir} --out figures/"],
-                  title=f"trained {config.model.arch} to step {result.step} in {run_dir} ({result.train_path}: "
-                        f"{result.train_path_reason})"))
+    print(
+        summary(
+            run_files(run_dir),
+            index_changes(result.history),
+            [f"chaossim evaluate {run_dir}", f"chaossim plot training {run_dir} --out figures/"],
+            title=f"trained {config.model.arch} to step {result.step} in {run_dir} ({result.train_path}: "
+            f"{result.train_path_reason})",
+        )
+    )
     return 0
 
 
 def add_parsers(sub) -> None:
     """Register ``train`` on the ``chaossim`` command line."""
-    p = sub.add_parser("train", help="train one model (contrastive Hebbian learning) into a run directory",
-                       description="Train one model. Settings come from --config (TOML) and --set overrides; "
-                                   "the run directory keeps the exact config, checkpoints and the indices vs t_age.",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="settings (section.name=value):\n"
-                              "  model.arch (unrestricted|restricted|deep|rbm), model.n_hidden, model.n_hidden2, model.g, model.seed\n"
-                              "  dynamics.dt, dynamics.tau, dynamics.T,\n"
-                              "  dynamics.init_spread (free-run starts: 1 independent, eps < 1 one shared start\n"
-                              "    + eps perturbations; docs/chaos_study.md)\n"
-                              "  training.steps, training.batch_size (M), training.k (default 0.01; rbm: its own),\n"
-                              "  training.log_every, training.checkpoint_every, training.n_eval (Ns),\n"
-                              "  training.snapshot_every, training.chaos_every\n"
-                              "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test, data.value_range\n"
-                              "  backend.name (numpy|cupy|auto), backend.dtype (float32|float64),\n"
-                              "  backend.trainer (auto|engine|fused: the fused CUDA-graph step on CuPy by default),\n"
-                              "  backend.tf32 (false|true: TF32 GEMMs in the fused step; changes the numbers)\n"
-                              "example:\n  chaossim train --run runs/r1 --set model.g=1.5 --set training.steps=2000")
-    p.add_argument("--run", help="run directory (created; holds config.toml, checkpoint.npz, history.csv); required "
-                                 "except with --print-config")
+    p = sub.add_parser(
+        "train",
+        help="train one model (contrastive Hebbian learning) into a run directory",
+        description="Train one model. Settings come from --config (TOML) and --set overrides; "
+        "the run directory keeps the exact config, checkpoints and the indices vs t_age.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="settings (section.name=value):\n"
+        "  model.arch (unrestricted|restricted|deep|rbm), model.n_hidden, model.n_hidden2, model.g, model.seed\n"
+        "  dynamics.dt, dynamics.tau, dynamics.T,\n"
+        "  dynamics.init_spread (free-run starts: 1 independent, eps < 1 one shared start\n"
+        "    + eps perturbations; docs/chaos_study.md)\n"
+        "  training.steps, training.batch_size (M), training.k (default 0.01; rbm: its own),\n"
+        "  training.log_every, training.checkpoint_every, training.n_eval (Ns),\n"
+        "  training.snapshot_every, training.chaos_every\n"
+        "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test, data.value_range\n"
+        "  backend.name (numpy|cupy|auto), backend.dtype (float32|float64),\n"
+        "  backend.trainer (auto|engine|fused: the fused CUDA-graph step on CuPy by default),\n"
+        "  backend.tf32 (false|true: TF32 GEMMs in the fused step; changes the numbers)\n"
+        "example:\n  chaossim train --run runs/r1 --set model.g=1.5 --set training.steps=2000",
+    )
+    p.add_argument(
+        "--run",
+        help="run directory (created; holds config.toml, checkpoint.npz, history.csv); required "
+        "except with --print-config",
+    )
     p.add_argument("--config", help="TOML file with [model], [dynamics], [training], [data], [backend] tables")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override one setting (repeatable)")
     p.add_argument("--steps", type=int, help="number of training steps (overrides training.steps)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --run from its last checkpoint, with its stored config.toml (only "
-                        "--steps / training.steps may change; a missing directory or config.toml is refused)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run from its last checkpoint, with its stored config.toml (only "
+        "--steps / training.steps may change; a missing directory or config.toml is refused)",
+    )
     p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend")
     p.add_argument("--dtype", choices=["float32", "float64"], help="floating-point precision")
     p.add_argument("--force", action="store_true", help="accept dt/tau > 1 (unstable Euler integration)")

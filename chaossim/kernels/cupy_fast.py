@@ -21,6 +21,7 @@ ordered after the caller's stream with events.
 when it can, otherwise a :class:`PlainTrainer` that calls the engine; both have ``train_step``.
 This module imports CuPy only inside functions.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -62,8 +63,9 @@ class PlainTrainer:
     def __init__(self, model, reason: str = ""):
         self.model, self.reason = model, reason
 
-    def train_step(self, batch, dt=None, tau=None, T: float = 100.0, k: float = 0.01, init=None, *, force=False,
-                   check: bool = True):
+    def train_step(
+        self, batch, dt=None, tau=None, T: float = 100.0, k: float = 0.01, init=None, *, force=False, check: bool = True
+    ):
         return self.model.train_step(batch, dt, tau, T, k, init, force=force, check=check)
 
 
@@ -81,8 +83,15 @@ def fast_path_available(model, *, tf32: bool = False) -> tuple[bool, str]:
     return True, ""
 
 
-def fast_trainer(model, *, tf32: bool = False, graph: bool = True, streams: int = 2, require: bool = False,
-                 max_cached: int = MAX_CACHED):
+def fast_trainer(
+    model,
+    *,
+    tf32: bool = False,
+    graph: bool = True,
+    streams: int = 2,
+    require: bool = False,
+    max_cached: int = MAX_CACHED,
+):
     """The fastest trainer for ``model`` (a single model or an Ensemble): the CuPy fast path when available,
     else the plain engine. ``require=True`` raises :class:`ConfigError` instead of falling back.
 
@@ -98,8 +107,10 @@ def fast_trainer(model, *, tf32: bool = False, graph: bool = True, streams: int 
         except Exception as exc:  # cuBLAS not loadable, kernel compilation failure, ...
             why = f"the CuPy fast path failed to initialise ({type(exc).__name__}: {exc})"
     if require:
-        raise ConfigError(f"the CuPy fast path is not available: {why}. Use backend='cupy' on a GPU machine, or "
-                          "require=False to fall back to the plain engine.")
+        raise ConfigError(
+            f"the CuPy fast path is not available: {why}. Use backend='cupy' on a GPU machine, or "
+            "require=False to fall back to the plain engine."
+        )
     return PlainTrainer(model, why)
 
 

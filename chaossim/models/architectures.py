@@ -1,4 +1,5 @@
 """The three architectures of docs/model.md ("The three architectures"), as layer/coupling tables."""
+
 from __future__ import annotations
 
 from ..validation import check_size
@@ -15,8 +16,18 @@ class Unrestricted(Network):
 
     arch = "unrestricted"
 
-    def __init__(self, n_visible: int, *, g: float = 1.5, seed: int = 0, backend="numpy", dtype="float32",
-                 dt: float = 1.0, tau: float = 10.0, force: bool = False):
+    def __init__(
+        self,
+        n_visible: int,
+        *,
+        g: float = 1.5,
+        seed: int = 0,
+        backend="numpy",
+        dtype="float32",
+        dt: float = 1.0,
+        tau: float = 10.0,
+        force: bool = False,
+    ):
         nv = check_size("n_visible", n_visible)
         self.layers = (Layer("v", nv, "b"),)
         self.couplings = (Coupling("v", "v", "J", "A"),)
@@ -40,8 +51,19 @@ class Restricted(Network):
 
     arch = "restricted"
 
-    def __init__(self, n_visible: int, n_hidden: int, *, g: float = 1.5, seed: int = 0, backend="numpy",
-                 dtype="float32", dt: float = 1.0, tau: float = 10.0, force: bool = False):
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        *,
+        g: float = 1.5,
+        seed: int = 0,
+        backend="numpy",
+        dtype="float32",
+        dt: float = 1.0,
+        tau: float = 10.0,
+        force: bool = False,
+    ):
         nv, nh = check_size("n_visible", n_visible), check_size("n_hidden", n_hidden)
         self.layers = (Layer("v", nv, "b"), Layer("h", nh, "c"))
         self.couplings = (Coupling("v", "h", "W", "A"), Coupling("h", "v", "Wt", "A", transpose=True))
@@ -65,8 +87,20 @@ class Deep(Network):
 
     arch = "deep"
 
-    def __init__(self, n_visible: int, n_hidden1: int, n_hidden2: int, *, g: float = 1.5, seed: int = 0,
-                 backend="numpy", dtype="float32", dt: float = 1.0, tau: float = 10.0, force: bool = False):
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden1: int,
+        n_hidden2: int,
+        *,
+        g: float = 1.5,
+        seed: int = 0,
+        backend="numpy",
+        dtype="float32",
+        dt: float = 1.0,
+        tau: float = 10.0,
+        force: bool = False,
+    ):
         nv = check_size("n_visible", n_visible)
         n1, n2 = check_size("n_hidden1", n_hidden1), check_size("n_hidden2", n_hidden2)
         self.layers = (Layer("v", nv, "b"), Layer("h1", n1, "c"), Layer("h2", n2, "d"))

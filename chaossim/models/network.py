@@ -14,6 +14,7 @@ with K = fixed + trained (or trained^T) the N_L x N_pre coupling, and the Euler 
 Training (docs/model.md "Training") changes each trained matrix P (shape N_a x N_b, pairing layers a, b)
 by k (<phi_a phi_b>_clamped - <phi_a phi_b>_free) and each bias by k (<phi_L>_clamped - <phi_L>_free).
 """
+
 from __future__ import annotations
 
 import math
@@ -83,8 +84,10 @@ def _split_init(init: Mapping | None, layers: list, hidden: list) -> tuple[dict,
         raise DataError(f"init['free'] has unknown layer(s) {extra}; the layers are {layers}.")
     extra = [n for n in clamped if n not in hidden]
     if extra:
-        raise DataError(f"init['clamped'] takes the hidden layers {hidden} (the visible layer is clamped to the "
-                        f"batch), got {extra}.")
+        raise DataError(
+            f"init['clamped'] takes the hidden layers {hidden} (the visible layer is clamped to the "
+            f"batch), got {extra}."
+        )
     return free, clamped
 
 
@@ -355,8 +358,17 @@ class Network(Engine):
     couplings: tuple[Coupling, ...]
     trained: tuple[Trained, ...]
 
-    def __init__(self, *, g: float = 1.5, seed: int = 0, backend="numpy", dtype="float32",
-                 dt: float = 1.0, tau: float = 10.0, force: bool = False):
+    def __init__(
+        self,
+        *,
+        g: float = 1.5,
+        seed: int = 0,
+        backend="numpy",
+        dtype="float32",
+        dt: float = 1.0,
+        tau: float = 10.0,
+        force: bool = False,
+    ):
         self.g = check_gain(g)
         self.seed = check_seed(seed)
         self.bk = get_backend(backend, dtype)
@@ -409,8 +421,16 @@ class Network(Engine):
 
     def describe(self) -> dict:
         """The constructor arguments, enough to rebuild this model (fixed couplings included, via the seed)."""
-        return {"arch": self.arch, **self._size_kwargs(), "g": self.g, "seed": self.seed,
-                "backend": self.bk.name, "dtype": np.dtype(self.bk.dtype).name, "dt": self.dt, "tau": self.tau}
+        return {
+            "arch": self.arch,
+            **self._size_kwargs(),
+            "g": self.g,
+            "seed": self.seed,
+            "backend": self.bk.name,
+            "dtype": np.dtype(self.bk.dtype).name,
+            "dt": self.dt,
+            "tau": self.tau,
+        }
 
     def _size_kwargs(self) -> dict:
         raise NotImplementedError
@@ -465,7 +485,9 @@ class Network(Engine):
             if batch is None:
                 batch = x.shape[0]
             elif x.shape[0] != batch:
-                raise DataError(f"all layers of the state need the same batch size; {name!r} has {x.shape[0]}, expected {batch}.")
+                raise DataError(
+                    f"all layers of the state need the same batch size; {name!r} has {x.shape[0]}, expected {batch}."
+                )
             out[name] = x
         for name in clamp:
             if name not in self.sizes:
@@ -484,8 +506,17 @@ class Network(Engine):
             out[name] = v
         return out
 
-    def run(self, state: Mapping, steps: int, dt: float | None = None, tau: float | None = None,
-            clamp: Mapping | None = None, record: Sequence[int] | None = None, *, force: bool = False):
+    def run(
+        self,
+        state: Mapping,
+        steps: int,
+        dt: float | None = None,
+        tau: float | None = None,
+        clamp: Mapping | None = None,
+        record: Sequence[int] | None = None,
+        *,
+        force: bool = False,
+    ):
         """Euler-integrate ``steps`` steps from ``state`` (docs/model.md "Integration").
 
         ``state``: layer name -> (batch x units) array. ``clamp``: layer name -> phi values held fixed
@@ -509,8 +540,18 @@ class Network(Engine):
         return spread_starts(self.bk, rng, draws, spread)
 
     # ------------------------------------------------------------------ training
-    def train_step(self, batch, dt: float | None = None, tau: float | None = None, T: float = 100.0,
-                   k: float = 0.01, init: Mapping | None = None, *, force: bool = False, check: bool = True) -> dict:
+    def train_step(
+        self,
+        batch,
+        dt: float | None = None,
+        tau: float | None = None,
+        T: float = 100.0,
+        k: float = 0.01,
+        init: Mapping | None = None,
+        *,
+        force: bool = False,
+        check: bool = True,
+    ) -> dict:
         """One contrastive Hebbian update (docs/model.md "Training") from a minibatch of data (M x Nv, in [-1, 1]).
 
         ``init`` optionally gives the initial states: ``{"free": {layer: array}, "clamped": {hidden layer: array}}``;
@@ -522,7 +563,9 @@ class Network(Engine):
         """
         dt, tau = model_dynamics(self, dt, tau, force)
         steps = steps_for(T, dt)
-        batch = check_array(self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check, min_rows=1)
+        batch = check_array(
+            self.bk.asarray(batch), "batch", width=self.n_visible, unit_range=True, values=check, min_rows=1
+        )
         k = check_rate(k)
         free0, clamped0 = self.initial_states(batch.shape[0], init, check=check)
         return self._train_step(batch, dt, tau, steps, k, free0, clamped0)
@@ -552,13 +595,16 @@ class Network(Engine):
             return self.bk.normal(self.rng, (m, self.sizes[n]))
         x = check_array(self.bk.asarray(given[n]), f"init[{part!r}][{n!r}]", width=self.sizes[n], values=check)
         if x.shape[0] != m:
-            raise DataError(f"init[{part!r}][{n!r}] has {x.shape[0]} rows but the batch has {m}; give one initial "
-                            "state per batch row.")
+            raise DataError(
+                f"init[{part!r}][{n!r}] has {x.shape[0]} rows but the batch has {m}; give one initial "
+                "state per batch row."
+            )
         return x
 
     # ------------------------------------------------------------------ generation
-    def generate(self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False,
-                 spread: float = 1.0):
+    def generate(
+        self, n: int, t, dt: float | None = None, tau: float | None = None, *, force: bool = False, spread: float = 1.0
+    ):
         """phi(v(t)) of ``n`` free runs from N(0, 1) starts (docs/model.md "Integration").
 
         ``t`` a time, or a sequence of times all served by one run; then the result has shape (len(t), n, Nv).
@@ -587,7 +633,9 @@ class Network(Engine):
         steps = steps_for(t, dt)
         data = check_array(self.bk.asarray(data), "data", width=self.n_visible, unit_range=True)
         m = data.shape[0]
-        up = self.relax_clamped({self.visible: data, **self.random_state(m, hidden)}, {self.visible: data}, steps, dt, tau)
+        up = self.relax_clamped(
+            {self.visible: data, **self.random_state(m, hidden)}, {self.visible: data}, steps, dt, tau
+        )
         hclamp = {n: self.xp.tanh(up[n]) for n in hidden}
         start = {self.visible: self.bk.normal(self.rng, (m, self.n_visible)), **{n: up[n] for n in hidden}}
         down = self.relax_clamped(start, hclamp, steps, dt, tau)

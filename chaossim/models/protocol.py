@@ -7,6 +7,7 @@ networks and the ensemble also share the engine :class:`chaossim.models.network.
 step and the contrastive Hebbian update, paper Eqs. (2)-(15), docs/model.md). Code that takes a
 model types it ``Model`` and asks it, instead of testing for attributes or architecture names.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -62,8 +63,18 @@ class Model(Protocol):
 
     def generate(self, n: int, t, *args, **kwargs) -> Any: ...
 
-    def train_step(self, batch, dt=None, tau=None, T: float = ..., k: float = ..., init: Mapping | None = None,
-                   *, force: bool = False, check: bool = True) -> dict: ...
+    def train_step(
+        self,
+        batch,
+        dt=None,
+        tau=None,
+        T: float = ...,
+        k: float = ...,
+        init: Mapping | None = None,
+        *,
+        force: bool = False,
+        check: bool = True,
+    ) -> dict: ...
 
 
 @runtime_checkable

@@ -12,6 +12,7 @@ of independent starts and ``z0`` is drawn after them from the same generator, so
 independent starts to the bit and does not draw z0. Only dynamics that amplify differences (chaos) can
 turn a small eps into a variety of states at time T.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,10 @@ def check_spread(eps, name: str = "init_spread") -> float:
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a number in (0, 1], got {eps!r}.") from None
     if not (math.isfinite(value) and 0.0 < value <= 1.0):
-        raise ConfigError(f"{name} must be in (0, 1] (1: independent N(0, 1) starts; small: one shared start "
-                          f"plus a perturbation of that size), got {eps!r}.")
+        raise ConfigError(
+            f"{name} must be in (0, 1] (1: independent N(0, 1) starts; small: one shared start "
+            f"plus a perturbation of that size), got {eps!r}."
+        )
     return value
 
 

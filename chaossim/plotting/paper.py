@@ -199,8 +199,15 @@ def _index_panels(
                 ax.plot(np.where(zero, zero_at, x)[keep], y[keep], "o-", color=color, ms=marker_size, label=name)
                 drawn = True
             if zero.any():
-                ax.scatter(np.full(int(zero.sum()), zero_at), y[zero], marker="s", s=30, facecolors="white",
-                           edgecolors=color, zorder=3)
+                ax.scatter(
+                    np.full(int(zero.sum()), zero_at),
+                    y[zero],
+                    marker="s",
+                    s=30,
+                    facecolors="white",
+                    edgecolors=color,
+                    zorder=3,
+                )
             if vline_key is not None and curve.get(vline_key) is not None:
                 ax.axvline(float(host(curve[vline_key])), color=color, ls="--", lw=1)
         ax.set_xscale("log")

@@ -47,15 +47,26 @@ def plot_indices_vs_g(final: Any) -> Figure:
                 mean, sd = host(sub[f"{name}_mean"].values, float), host(sub[f"{name}_sd"].values, float)
                 if not np.isfinite(mean).any():
                     continue
-                ax.errorbar(gs, mean, yerr=np.nan_to_num(sd), color=c, capsize=2, ms=4, **_style(eps),
-                            label=f"T={t:g}" + ("" if eps == 1.0 else f", eps={eps:g}"))
+                ax.errorbar(
+                    gs,
+                    mean,
+                    yerr=np.nan_to_num(sd),
+                    color=c,
+                    capsize=2,
+                    ms=4,
+                    **_style(eps),
+                    label=f"T={t:g}" + ("" if eps == 1.0 else f", eps={eps:g}"),
+                )
         ax.set_xlabel("g")
         ax.set_title(name)
         if name == "Es":
             ax.set_yscale("log")
     axes[0].legend(fontsize=6, ncol=2)
-    fig.suptitle("indices at the end of training vs g (mean ± sd over seeds; solid: independent starts, "
-                 "dashed: shared-start control)", fontsize=9)
+    fig.suptitle(
+        "indices at the end of training vs g (mean ± sd over seeds; solid: independent starts, "
+        "dashed: shared-start control)",
+        fontsize=9,
+    )
     return fig
 
 
@@ -67,8 +78,9 @@ def plot_control_vs_normal(final: Any) -> Figure:
     fig = new_figure(4.0 * len(INDEX_NAMES), 3.8)
     axes = fig.subplots(1, len(INDEX_NAMES), squeeze=False)[0]
     if 1.0 not in eps_all or not ctrl:
-        axes[0].text(0.5, 0.5, "the sweep has no shared-start control (init_spread)", ha="center",
-                     transform=axes[0].transAxes)
+        axes[0].text(
+            0.5, 0.5, "the sweep has no shared-start control (init_spread)", ha="center", transform=axes[0].transAxes
+        )
         return fig
     gs, ts = host(final["g"].values), host(final["T"].values)
     cmap = matplotlib.colormaps["plasma"]
@@ -84,9 +96,17 @@ def plot_control_vs_normal(final: Any) -> Figure:
         for i, g in enumerate(gs):
             for j in range(len(ts)):
                 if ok[i, j]:
-                    ax.errorbar(x[i, j], y[i, j], xerr=np.nan_to_num(xe[i, j]), yerr=np.nan_to_num(ye[i, j]),
-                                fmt="o", ms=3 + 2 * j, color=cmap(i / max(1, len(gs) - 1) * 0.9), alpha=0.8,
-                                label=f"g={g:g}" if j == len(ts) - 1 else None)
+                    ax.errorbar(
+                        x[i, j],
+                        y[i, j],
+                        xerr=np.nan_to_num(xe[i, j]),
+                        yerr=np.nan_to_num(ye[i, j]),
+                        fmt="o",
+                        ms=3 + 2 * j,
+                        color=cmap(i / max(1, len(gs) - 1) * 0.9),
+                        alpha=0.8,
+                        label=f"g={g:g}" if j == len(ts) - 1 else None,
+                    )
         lo, hi = np.nanmin([x[ok].min(), y[ok].min()]), np.nanmax([x[ok].max(), y[ok].max()])
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
         if name == "Es":
@@ -96,8 +116,9 @@ def plot_control_vs_normal(final: Any) -> Figure:
         ax.set_ylabel(f"{name}, shared start eps={min(ctrl):g}")
         ax.set_title(name)
     axes[0].legend(fontsize=6)
-    fig.suptitle("control vs normal training (one point per g, T; marker size grows with T; mean ± sd over seeds)",
-                 fontsize=9)
+    fig.suptitle(
+        "control vs normal training (one point per g, T; marker size grows with T; mean ± sd over seeds)", fontsize=9
+    )
     return fig
 
 
@@ -108,8 +129,7 @@ def plot_diversity_vs_lambda(points: Any) -> Figure:
     fig = new_figure(10.0, 3.8)
     left, right = fig.subplots(1, 2)
     if "div_distance" not in points or "lambda_max_final" not in points:
-        left.text(0.5, 0.5, "no diversity records or chaos probes in this store", ha="center",
-                  transform=left.transAxes)
+        left.text(0.5, 0.5, "no diversity records or chaos probes in this store", ha="center", transform=left.transAxes)
         return fig
     spreads = [float(s) for s in host(points["spread"].values)]
     small = min(spreads)
@@ -126,9 +146,15 @@ def plot_diversity_vs_lambda(points: Any) -> Figure:
         for i, g in enumerate(gs):
             x = host(lam.sel({CONTROL: eps, "g": g}).values, float).ravel()
             y = host(ratio.sel({CONTROL: eps, "g": g}).values, float).ravel()
-            left.scatter(x, y, s=14, color=cmap(i / max(1, len(gs) - 1) * 0.9),
-                         marker="o" if eps == 1.0 else "s", alpha=0.8,
-                         label=f"g={g:g}, {_label(float(eps))}")
+            left.scatter(
+                x,
+                y,
+                s=14,
+                color=cmap(i / max(1, len(gs) - 1) * 0.9),
+                marker="o" if eps == 1.0 else "s",
+                alpha=0.8,
+                label=f"g={g:g}, {_label(float(eps))}",
+            )
     left.axvline(0, color="grey", lw=0.8)
     left.set_yscale("log")
     left.set_xlabel("lambda_max at the end of training (1/time)")
@@ -142,8 +168,12 @@ def plot_diversity_vs_lambda(points: Any) -> Figure:
             dl = dl.expand_dims({CONTROL: [1.0]})
         for eps in host(dl[CONTROL].values):
             for s in spreads:
-                right.plot(gs, host(dl.sel({CONTROL: eps, "spread": s}).values, float), **_style(float(eps)),
-                           label=f"generation spread {s:g}; trained {_label(float(eps))}")
+                right.plot(
+                    gs,
+                    host(dl.sel({CONTROL: eps, "spread": s}).values, float),
+                    **_style(float(eps)),
+                    label=f"generation spread {s:g}; trained {_label(float(eps))}",
+                )
         right.set_xlabel("g")
         right.set_ylabel("distinct states at t_long (of n_long runs)")
         right.legend(fontsize=6)
@@ -157,8 +187,9 @@ def plot_lambda_along_training(chaos: Any) -> Figure:
     if "lambda_max_mean" not in chaos:
         fig = new_figure(5, 3)
         ax = fig.subplots()
-        ax.text(0.5, 0.5, "no chaos probes in this store (training.chaos_every = 0)", ha="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no chaos probes in this store (training.chaos_every = 0)", ha="center", transform=ax.transAxes
+        )
         return fig
     ts, gs = host(chaos["T"].values), host(chaos["g"].values)
     age = host(chaos["t_age_chaos"].values)
@@ -169,10 +200,16 @@ def plot_lambda_along_training(chaos: Any) -> Figure:
         for eps in _controls(chaos):
             for i, g in enumerate(gs):
                 sub = chaos.sel({CONTROL: eps, "T": t, "g": g})
-                ax.errorbar(age, host(sub["lambda_max_mean"].values, float),
-                            yerr=np.nan_to_num(host(sub["lambda_max_sd"].values, float)), capsize=2, ms=3,
-                            color=cmap(i / max(1, len(gs) - 1) * 0.9), **_style(eps),
-                            label=f"g={g:g}" if eps == 1.0 else None)
+                ax.errorbar(
+                    age,
+                    host(sub["lambda_max_mean"].values, float),
+                    yerr=np.nan_to_num(host(sub["lambda_max_sd"].values, float)),
+                    capsize=2,
+                    ms=3,
+                    color=cmap(i / max(1, len(gs) - 1) * 0.9),
+                    **_style(eps),
+                    label=f"g={g:g}" if eps == 1.0 else None,
+                )
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(f"T = {t:g}")
         ax.set_xlabel("training step t_age")
@@ -180,4 +217,3 @@ def plot_lambda_along_training(chaos: Any) -> Figure:
     axes[0].legend(fontsize=6)
     fig.suptitle("lambda_max along training (solid: independent starts, dashed: shared-start control)", fontsize=9)
     return fig
-

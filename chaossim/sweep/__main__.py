@@ -1,5 +1,6 @@
 """``python -m chaossim.sweep SWEEP.toml [--store PATH.zarr] ...``: an alias of ``chaossim sweep`` (also
 ``... sweep-report PATH``, ``... sweep-verify PATH``), with the same exit statuses (``chaossim --help``)."""
+
 from __future__ import annotations
 
 import sys

@@ -12,6 +12,7 @@ rescheduled by the scheduler, and after ``distributed.scheduler.allowed-failures
 point is recorded as failed (every point of a group task). A point failing for its own reasons
 (divergence...) is recorded as failed inside the task, also inside a group, whose other points go on.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,13 +41,13 @@ class SweepResult:
 
     store: Path
     n_points: int
-    skipped: list = field(default_factory=list)   # indices already done before this call
-    done: list = field(default_factory=list)      # indices completed by this call
-    failed: dict = field(default_factory=dict)    # index -> error message
+    skipped: list = field(default_factory=list)  # indices already done before this call
+    done: list = field(default_factory=list)  # indices completed by this call
+    failed: dict = field(default_factory=dict)  # index -> error message
     summaries: list = field(default_factory=list)
     repaired: dict = field(default_factory=dict)  # index -> problems: marked done but damaged, re-run now
-    log: Path | None = None                       # where the tracebacks of failed points went
-    groups: list = field(default_factory=list)    # the tasks of this call, as lists of point indices
+    log: Path | None = None  # where the tracebacks of failed points went
+    groups: list = field(default_factory=list)  # the tasks of this call, as lists of point indices
 
     @property
     def complete(self) -> bool:
@@ -54,17 +55,25 @@ class SweepResult:
 
 
 @contextmanager
-def make_client(*, workers: int | None = None, gpus: bool = False, scheduler: str | None = None,
-                dashboard_address: str | None = ":8787", quiet: bool = False):
+def make_client(
+    *,
+    workers: int | None = None,
+    gpus: bool = False,
+    scheduler: str | None = None,
+    dashboard_address: str | None = ":8787",
+    quiet: bool = False,
+):
     """A ``distributed.Client`` on the chosen cluster (closed, with its cluster, on exit)."""
     import logging
 
     from distributed import Client, LocalCluster
 
     if scheduler and gpus:
-        raise ConfigError("--scheduler and --gpus exclude each other: with --scheduler the workers are already "
-                          "started; for GPU workers start them with `dask cuda worker ADDRESS` and pass "
-                          "--scheduler ADDRESS --backend cupy.")
+        raise ConfigError(
+            "--scheduler and --gpus exclude each other: with --scheduler the workers are already "
+            "started; for GPU workers start them with `dask cuda worker ADDRESS` and pass "
+            "--scheduler ADDRESS --backend cupy."
+        )
     cluster = None
     if scheduler:
         client = Client(scheduler)
@@ -76,15 +85,22 @@ def make_client(*, workers: int | None = None, gpus: bool = False, scheduler: st
         n = workers or os.cpu_count() or 1
         if n < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}.")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=dashboard_address or ":0",  # None would still bind :8787
-                               silence_logs=logging.WARNING)
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=dashboard_address or ":0",  # None would still bind :8787
+            silence_logs=logging.WARNING,
+        )
         client = Client(cluster)
     try:
         if not quiet:
             link = getattr(client, "dashboard_link", None) if dashboard_address or scheduler else None
-            print(f"Dask: {len(client.scheduler_info().get('workers', {}))} worker(s)"
-                  + (f", dashboard {link}" if link else ""), file=sys.stderr)
+            print(
+                f"Dask: {len(client.scheduler_info().get('workers', {}))} worker(s)"
+                + (f", dashboard {link}" if link else ""),
+                file=sys.stderr,
+            )
         yield client
     finally:
         client.close()
@@ -96,8 +112,10 @@ def _local_cuda_cluster():
     try:
         from dask_cuda import LocalCUDACluster
     except ImportError:
-        raise ConfigError("--gpus needs dask-cuda, which is not installed: pip install 'chaossim[gpu]' "
-                          "(or 'chaossim[cuda13]'), or leave out --gpus to run on CPU workers.") from None
+        raise ConfigError(
+            "--gpus needs dask-cuda, which is not installed: pip install 'chaossim[gpu]' "
+            "(or 'chaossim[cuda13]'), or leave out --gpus to run on CPU workers."
+        ) from None
     return LocalCUDACluster
 
 
@@ -110,18 +128,35 @@ def group_task_key(spec: SweepSpec, indices) -> str:
 
 
 def killed_message(index: int, exc: BaseException, group_size: int = 1) -> str:
-    smaller = (f" This point was trained in an ensemble of {group_size} points: --group-size N (or --no-ensembles) "
-               "makes the tasks smaller." if group_size > 1 else "")
-    return (f"the worker running this point died each time it was tried ({exc}); it probably ran out of memory "
-            "or crashed. "
-            "Give workers more memory (fewer --workers, a smaller model or batch_size) and re-run the same "
-            f"command: completed points are kept and this one resumes from its checkpoint.{smaller}")
+    smaller = (
+        f" This point was trained in an ensemble of {group_size} points: --group-size N (or --no-ensembles) "
+        "makes the tasks smaller."
+        if group_size > 1
+        else ""
+    )
+    return (
+        f"the worker running this point died each time it was tried ({exc}); it probably ran out of memory "
+        "or crashed. "
+        "Give workers more memory (fewer --workers, a smaller model or batch_size) and re-run the same "
+        f"command: completed points are kept and this one resumes from its checkpoint.{smaller}"
+    )
 
 
-def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None, gpus: bool = False,
-              scheduler: str | None = None, backend: str | None = None, progress: bool = True, retries: int = 2,
-              dashboard_address: str | None = ":8787", ensembles: bool | None = None,
-              group_size: int | None = None) -> SweepResult:
+def run_sweep(
+    spec: SweepSpec,
+    store,
+    *,
+    client=None,
+    workers: int | None = None,
+    gpus: bool = False,
+    scheduler: str | None = None,
+    backend: str | None = None,
+    progress: bool = True,
+    retries: int = 2,
+    dashboard_address: str | None = ":8787",
+    ensembles: bool | None = None,
+    group_size: int | None = None,
+) -> SweepResult:
     """Run every pending point of ``spec`` into the zarr store ``store`` (laid out if new, resumed if not).
 
     ``client``: an existing ``distributed.Client`` to use (else one is made from workers/gpus/scheduler).
@@ -153,31 +188,40 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
     store.parent.mkdir(parents=True, exist_ok=True)
     with StoreLock(store) as lock:
         if lock.broke:
-            print(f"sweep: took over the stale lock of pid {lock.broke.get('pid')} on host {lock.broke.get('host')} "
-                  "(that process is no longer running)", file=sys.stderr)
+            print(
+                f"sweep: took over the stale lock of pid {lock.broke.get('pid')} on host {lock.broke.get('host')} "
+                "(that process is no longer running)",
+                file=sys.stderr,
+            )
         _remove_leftovers(store)
         existed = store.exists()
         if existed:
             for folder, what in ((store, "the sweep store"), (runs_dir(store), "the checkpoint folder")):
                 if folder.exists():
-                    check_writable(folder, what, "copy the store (and PATH.zarr.runs/) to a writable place and "
-                                                 "resume there")
+                    check_writable(
+                        folder, what, "copy the store (and PATH.zarr.runs/) to a writable place and resume there"
+                    )
         open_or_create(store, spec, backend=spec.base.backend.name)
         result = SweepResult(store=store, n_points=spec.n_points)
         done = np.zeros(spec.n_points, dtype=bool)
         if existed:
             report = verify_store(store)
             if report.store_wide:
-                raise StoreError(f"{store} is damaged outside its points ({'; '.join(map(str, report.store_wide[:5]))}). "
-                                 "Move it away and run the same command: the store is rebuilt and every point "
-                                 f"continues from its checkpoint in {runs_dir(store).name}/.")
+                raise StoreError(
+                    f"{store} is damaged outside its points ({'; '.join(map(str, report.store_wide[:5]))}). "
+                    "Move it away and run the same command: the store is rebuilt and every point "
+                    f"continues from its checkpoint in {runs_dir(store).name}/."
+                )
             for i in report.damaged_points:
                 result.repaired[i] = [str(p) for p in report.problems[i]]
                 reset_point(store, spec, i)
             if result.repaired:
-                print(f"sweep: {len(result.repaired)} point(s) damaged in the store will be run again "
-                      f"(from their checkpoints where intact): {sorted(result.repaired)}; "
-                      "`chaossim sweep-verify` lists the damage", file=sys.stderr)
+                print(
+                    f"sweep: {len(result.repaired)} point(s) damaged in the store will be run again "
+                    f"(from their checkpoints where intact): {sorted(result.repaired)}; "
+                    "`chaossim sweep-verify` lists the damage",
+                    file=sys.stderr,
+                )
             done = report.intact_done
         result.skipped = [int(i) for i in np.flatnonzero(done)]
         pending = [int(i) for i in np.flatnonzero(~done)]
@@ -187,16 +231,24 @@ def run_sweep(spec: SweepSpec, store, *, client=None, workers: int | None = None
                 if client is not None:
                     _run_tasks(client, spec, store, pending, backend, progress, retries, result, **how)
                 else:
-                    with make_client(workers=workers, gpus=gpus, scheduler=scheduler,
-                                     dashboard_address=dashboard_address, quiet=not progress) as c:
+                    with make_client(
+                        workers=workers,
+                        gpus=gpus,
+                        scheduler=scheduler,
+                        dashboard_address=dashboard_address,
+                        quiet=not progress,
+                    ) as c:
                         _run_tasks(c, spec, store, pending, backend, progress, retries, result, **how)
             finally:
                 _write_log(store, spec, result)
         try:
             consolidate(store)
         except OSError as exc:  # zarr writes atomically: the consolidated metadata of the layout is intact
-            print(f"sweep: could not refresh the consolidated metadata of {store} ({exc.strerror}); the one written "
-                  "with the layout is intact and still valid", file=sys.stderr)
+            print(
+                f"sweep: could not refresh the consolidated metadata of {store} ({exc.strerror}); the one written "
+                "with the layout is intact and still valid",
+                file=sys.stderr,
+            )
     return result
 
 
@@ -219,8 +271,10 @@ def _write_log(store: Path, spec: SweepSpec, result: SweepResult) -> None:
     if not failed:
         return
     path = log_path(store)
-    lines = [f"=== sweep {spec.name}: {len(failed)} failed point(s), {time.strftime('%Y-%m-%dT%H:%M:%S%z')}, "
-             f"pid {os.getpid()}"]
+    lines = [
+        f"=== sweep {spec.name}: {len(failed)} failed point(s), {time.strftime('%Y-%m-%dT%H:%M:%S%z')}, "
+        f"pid {os.getpid()}"
+    ]
     for s in failed:
         lines.append(f"--- point {s['index']} ({spec.point_label(s['index'])}): {s.get('error', '')}")
         lines.append((s.get("traceback") or "(no traceback: the worker process died)").rstrip())
@@ -259,39 +313,61 @@ def _n_workers(client) -> int:
         return 1
 
 
-def _run_tasks(client, spec, store, pending, backend, progress, retries, result: SweepResult, *,
-               ensembles: bool | None = None, group_size: int | None = None) -> None:
+def _run_tasks(
+    client,
+    spec,
+    store,
+    pending,
+    backend,
+    progress,
+    retries,
+    result: SweepResult,
+    *,
+    ensembles: bool | None = None,
+    group_size: int | None = None,
+) -> None:
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
     grouped, max_flops = grouping(client, spec, ensembles)
     if grouped:
-        groups = plan_groups(spec, pending, backend=backend, max_size=group_size, n_workers=_n_workers(client),
-                             max_step_flops=max_flops)
+        groups = plan_groups(
+            spec, pending, backend=backend, max_size=group_size, n_workers=_n_workers(client), max_step_flops=max_flops
+        )
         n_grouped = sum(len(g) for g in groups if len(g) > 1)
         if n_grouped:
-            print(f"sweep: {n_grouped} of {len(pending)} pending points trained as ensembles in "
-                  f"{sum(1 for g in groups if len(g) > 1)} task(s) of at most {max(len(g) for g in groups)} points "
-                  "(--no-ensembles: one task per point)", file=sys.stderr)
+            print(
+                f"sweep: {n_grouped} of {len(pending)} pending points trained as ensembles in "
+                f"{sum(1 for g in groups if len(g) > 1)} task(s) of at most {max(len(g) for g in groups)} points "
+                "(--no-ensembles: one task per point)",
+                file=sys.stderr,
+            )
     else:
         groups = [[i] for i in pending]
     result.groups = groups
     futures, members = [], {}
     for g in groups:
         if len(g) == 1:
-            fut = client.submit(run_point, spec, g[0], str(store), backend, key=task_key(spec, g[0]), retries=retries,
-                                pure=False)
+            fut = client.submit(
+                run_point, spec, g[0], str(store), backend, key=task_key(spec, g[0]), retries=retries, pure=False
+            )
         else:
-            fut = client.submit(run_group, spec, g, str(store), backend, key=group_task_key(spec, g),
-                                retries=retries, pure=False)
+            fut = client.submit(
+                run_group, spec, g, str(store), backend, key=group_task_key(spec, g), retries=retries, pure=False
+            )
         futures.append(fut)
         members[fut.key] = g
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=spec.n_points, initial=len(result.skipped), desc=f"sweep {spec.name}", unit="point",
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=spec.n_points,
+            initial=len(result.skipped),
+            desc=f"sweep {spec.name}",
+            unit="point",
+            dynamic_ncols=True,
+        )
 
     def say(line):
         if bar is None:
@@ -327,8 +403,10 @@ def _run_tasks(client, spec, store, pending, backend, progress, retries, result:
                     result.failed[i] = summary["error"]
                     say(f"point {i} ({spec.point_label(i)}) failed: " + " ".join(str(summary["error"]).split()))
                 if summary.get("set_aside"):
-                    say(f"point {i} ({spec.point_label(i)}): its run directory could not be continued (damaged "
-                        f"checkpoint); moved to {summary['set_aside']} and trained from scratch")
+                    say(
+                        f"point {i} ({spec.point_label(i)}): its run directory could not be continued (damaged "
+                        f"checkpoint); moved to {summary['set_aside']} and trained from scratch"
+                    )
             if bar is not None:
                 bar.update(len(summaries))
                 bar.set_postfix(failed=len(result.failed))

@@ -17,6 +17,7 @@ Each group's points are consecutive in the class's index order; cuts keep sizes 
 The cost of a point is its number of Euler steps times its GEMM size (training.steps * T/dt * M * the sum of
 its couplings' sizes).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,7 @@ from .spec import SweepSpec
 MAX_GROUP_SIZE = 128
 """The most points one group may hold (by default; ``--group-size`` sets another cap)."""
 
-GROUP_MEMORY_BYTES = 4 * 2 ** 30
+GROUP_MEMORY_BYTES = 4 * 2**30
 """Device memory the training of one group may take (about: its states, operators and parameters)."""
 
 HOST_MAX_STEP_FLOPS = 2e7
@@ -42,8 +43,9 @@ M = 500 (784 MFLOP); the quickstart sweep ran 1.15 to 1.23x faster grouped (``be
 def _sizes(config, n_visible: int) -> tuple[int, int]:
     """(N_tot, sum over couplings of N_pre N_post) of the model a config describes."""
     m = config.model
-    hidden = {"unrestricted": (), "restricted": (m.n_hidden,), "deep": (m.n_hidden, m.n_hidden2),
-              "rbm": (m.n_hidden,)}[m.arch]
+    hidden = {"unrestricted": (), "restricted": (m.n_hidden,), "deep": (m.n_hidden, m.n_hidden2), "rbm": (m.n_hidden,)}[
+        m.arch
+    ]
     layers = (n_visible,) + hidden
     if m.arch == "unrestricted":
         pairs = n_visible * n_visible
@@ -77,8 +79,16 @@ def point_cost(config, n_visible: int) -> float:
     return float(config.training.steps) * config.dynamics.steps * config.training.batch_size * pairs
 
 
-def plan_groups(spec: SweepSpec, pending, *, backend: str | None = None, max_size: int | None = None,
-                n_workers: int = 1, n_visible=None, max_step_flops: float | None = None) -> list[list[int]]:
+def plan_groups(
+    spec: SweepSpec,
+    pending,
+    *,
+    backend: str | None = None,
+    max_size: int | None = None,
+    n_workers: int = 1,
+    n_visible=None,
+    max_step_flops: float | None = None,
+) -> list[list[int]]:
     """The pending points of ``spec`` as groups to train together (lists of point indices; see the module
     docstring). ``max_size``: most points per group (None: :func:`default_group_size`); ``n_workers``: how
     many tasks can run at once; ``n_visible``: function config -> number of visible units (default: from
@@ -92,9 +102,9 @@ def plan_groups(spec: SweepSpec, pending, *, backend: str | None = None, max_siz
         from .store import dataset_for
 
         n_visible = lambda cfg: dataset_for(cfg).n_features  # noqa: E731
-    classes: dict = {}   # key -> point indices
-    info: dict = {}      # key -> (cost of one point, group size cap)
-    alone = []           # (cost, [index]) of points that cannot be grouped
+    classes: dict = {}  # key -> point indices
+    info: dict = {}  # key -> (cost of one point, group size cap)
+    alone = []  # (cost, [index]) of points that cannot be grouped
     for i in pending:
         cfg = spec.config(int(i), backend)
         key = group_key(cfg)
@@ -134,5 +144,13 @@ def plan_groups(spec: SweepSpec, pending, *, backend: str | None = None, max_siz
     return [g for _, g in groups]
 
 
-__all__ = ["GROUP_MEMORY_BYTES", "HOST_MAX_STEP_FLOPS", "MAX_GROUP_SIZE", "default_group_size", "member_bytes",
-           "plan_groups", "point_cost", "step_flops"]
+__all__ = [
+    "GROUP_MEMORY_BYTES",
+    "HOST_MAX_STEP_FLOPS",
+    "MAX_GROUP_SIZE",
+    "default_group_size",
+    "member_bytes",
+    "plan_groups",
+    "point_cost",
+    "step_flops",
+]

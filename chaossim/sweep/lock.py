@@ -7,6 +7,7 @@ holds it. A lock whose holder ran on this host and is gone (its pid is dead or r
 rebooted) is stale: it is broken and taken over, with a notice. A lock held from another host cannot
 be checked from here; the refusal says how to proceed.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,9 +47,14 @@ class StoreLock:
             try:
                 created = self._create(payload)
             except OSError as exc:
-                raise StoreError(os_error_message(exc, f"the sweep needs to write its lock, store and checkpoints "
-                                                       f"in {self.path.parent}; give a --store in a writable place "
-                                                       "with free space")) from None
+                raise StoreError(
+                    os_error_message(
+                        exc,
+                        f"the sweep needs to write its lock, store and checkpoints "
+                        f"in {self.path.parent}; give a --store in a writable place "
+                        "with free space",
+                    )
+                ) from None
             if created:
                 self.record = record
                 return self
@@ -63,8 +69,9 @@ class StoreLock:
                 self._break(holder)
                 continue
             raise StoreError(self._refusal(holder, alive))
-        raise StoreError(f"could not take the lock {self.path}: other clients keep taking it; run one client "
-                         "per store.")
+        raise StoreError(
+            f"could not take the lock {self.path}: other clients keep taking it; run one client per store."
+        )
 
     def _create(self, payload: bytes) -> bool:
         fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
@@ -131,14 +138,18 @@ class StoreLock:
     def _refusal(self, holder: dict, alive) -> str:
         who = describe(holder)
         if alive is None:
-            return (f"the sweep store {self.store} is locked by {who}, another machine, which cannot be checked "
-                    "from here. Two clients on one store would run the same points twice. If that sweep is still "
-                    f"running, wait for it; if it is not (e.g. its machine crashed), delete {self.path} and run "
-                    "again.")
-        return (f"the sweep store {self.store} is in use by another chaossim sweep: {who}. Two clients on one "
-                "store would run the same points twice. Wait for it to finish or stop it (kill "
-                f"{holder.get('pid')}), then run again; reading the store meanwhile (sweep-report, sweep-verify, "
-                "xarray.open_zarr) is safe.")
+            return (
+                f"the sweep store {self.store} is locked by {who}, another machine, which cannot be checked "
+                "from here. Two clients on one store would run the same points twice. If that sweep is still "
+                f"running, wait for it; if it is not (e.g. its machine crashed), delete {self.path} and run "
+                "again."
+            )
+        return (
+            f"the sweep store {self.store} is in use by another chaossim sweep: {who}. Two clients on one "
+            "store would run the same points twice. Wait for it to finish or stop it (kill "
+            f"{holder.get('pid')}), then run again; reading the store meanwhile (sweep-report, sweep-verify, "
+            "xarray.open_zarr) is safe."
+        )
 
     # ------------------------------------------------------------------ releasing
     def release(self) -> None:
@@ -146,8 +157,9 @@ class StoreLock:
         if self.record is None:
             return
         current = self._read(self.path)
-        if current is not None and all(current.get(k) == self.record.get(k) for k in ("host", "pid", "started",
-                                                                                        "proc_start")):
+        if current is not None and all(
+            current.get(k) == self.record.get(k) for k in ("host", "pid", "started", "proc_start")
+        ):
             try:
                 self.path.unlink()
             except FileNotFoundError:

@@ -5,6 +5,7 @@ point run alone gives, on NumPy, the same numbers as inside a sweep, and a re-ru
 continues from the point's checkpoint (``PATH.zarr.runs/<point key>/``, see
 :func:`chaossim.training.train`) to the same result.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -35,8 +36,11 @@ from .store import (
 )
 
 # generator streams of the post-training records (training uses 1..5 and 100+)
-INDICES_T_STREAM, SAMPLES_STREAM, TRAJECTORY_STREAM = (streams.SWEEP_INDICES_T, streams.SWEEP_SAMPLES,
-                                                       streams.SWEEP_TRAJECTORY)
+INDICES_T_STREAM, SAMPLES_STREAM, TRAJECTORY_STREAM = (
+    streams.SWEEP_INDICES_T,
+    streams.SWEEP_SAMPLES,
+    streams.SWEEP_TRAJECTORY,
+)
 
 
 def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | None = None) -> dict:
@@ -120,27 +124,56 @@ def run_point(spec: SweepSpec, index: int, store, backend: str | None = None) ->
         out = compute_point(spec, index, run_dir, backend=backend)
         values = _point_values(out, template, spec)
         wall = time.perf_counter() - started
-        values.update(status="done", error="", wall_time=wall, run_id=run_id, group_size=1,
-                      completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        values.update(
+            status="done",
+            error="",
+            wall_time=wall,
+            run_id=run_id,
+            group_size=1,
+            completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
         values[DONE_VARIABLE] = True  # write_point writes it last, in its own write
         write_point(store, spec, index, values, template=template)
     except (ChaossimError, OSError) as exc:
         return _failed(spec, index, store, run_dir, backend, summary, exc, time.perf_counter() - started, run_id)
     final = {n: float(out[n][-1]) for n in INDEX_NAMES}
-    return {**summary, "status": "done", "error": "", "wall_time": wall, "steps_done": out["steps_done"],
-            "device": out["device"], **final}
+    return {
+        **summary,
+        "status": "done",
+        "error": "",
+        "wall_time": wall,
+        "steps_done": out["steps_done"],
+        "device": out["device"],
+        **final,
+    }
 
 
-def _failed(spec: SweepSpec, index: int, store: Path, run_dir: Path, backend, summary: dict, exc, wall: float,
-            run_id: str, traceback_text: str | None = None) -> dict:
+def _failed(
+    spec: SweepSpec,
+    index: int,
+    store: Path,
+    run_dir: Path,
+    backend,
+    summary: dict,
+    exc,
+    wall: float,
+    run_id: str,
+    traceback_text: str | None = None,
+) -> dict:
     """Record point ``index`` failed in the store (as far as it can be written) and return its summary."""
     if isinstance(exc, OSError) and exc.errno is None:
         raise exc  # not about a file: a Python error, retried by Dask
     if isinstance(exc, OSError) and not exc.filename:  # e.g. from inside zarr: name where the point writes
         exc = OSError(exc.errno, exc.strerror, f"{store} (or {run_dir})")
-    message = describe_error(exc) if isinstance(exc, ChaossimError) else os_error_message(
-        exc, "free some space or fix the folder, then run the same command again: this point resumes from "
-             "its checkpoint")
+    message = (
+        describe_error(exc)
+        if isinstance(exc, ChaossimError)
+        else os_error_message(
+            exc,
+            "free some space or fix the folder, then run the same command again: this point resumes from "
+            "its checkpoint",
+        )
+    )
     try:
         write_failure(store, spec, index, message, wall_time=wall, run_id=run_id, device=_device(spec, index, backend))
     except OSError:  # the disk may be full: the point stays not done either way
@@ -174,8 +207,10 @@ def run_group(spec: SweepSpec, indices, store, backend: str | None = None) -> li
             outcomes = train_ensemble(configs, run_dirs, resume="auto", datasets=datasets)
     except (ChaossimError, OSError) as exc:  # the whole group: a full disk, the data cannot be loaded...
         wall = time.perf_counter() - started
-        return [_failed(spec, i, store, d, backend, s, exc, wall, rid)
-                for i, d, s, rid in zip(indices, run_dirs, summaries, run_ids)]
+        return [
+            _failed(spec, i, store, d, backend, s, exc, wall, rid)
+            for i, d, s, rid in zip(indices, run_dirs, summaries, run_ids)
+        ]
     out = []
     for i, cfg, data, d, s, rid, outcome in zip(indices, configs, datasets, run_dirs, summaries, run_ids, outcomes):
         try:
@@ -185,16 +220,31 @@ def run_group(spec: SweepSpec, indices, store, backend: str | None = None) -> li
                 rec = record_point(spec, cfg, data, outcome)
             values = _point_values(rec, template, spec)
             wall = time.perf_counter() - started
-            values.update(status="done", error="", wall_time=wall, run_id=rid, group_size=len(indices),
-                          completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            values.update(
+                status="done",
+                error="",
+                wall_time=wall,
+                run_id=rid,
+                group_size=len(indices),
+                completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            )
             values[DONE_VARIABLE] = True
             write_point(store, spec, i, values, template=template)
         except (ChaossimError, OSError) as exc:
             out.append(_failed(spec, i, store, d, backend, s, exc, time.perf_counter() - started, rid))
             continue
         final = {n: float(rec[n][-1]) for n in INDEX_NAMES}
-        out.append({**s, "status": "done", "error": "", "wall_time": wall, "steps_done": rec["steps_done"],
-                    "device": rec["device"], **final})
+        out.append(
+            {
+                **s,
+                "status": "done",
+                "error": "",
+                "wall_time": wall,
+                "steps_done": rec["steps_done"],
+                "device": rec["device"],
+                **final,
+            }
+        )
     return out
 
 

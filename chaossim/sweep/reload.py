@@ -1,4 +1,5 @@
 """A trained model back from one point of a sweep store, to generate or analyse after the fact."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,10 @@ def point_model(path, backend: str | None = None, **coords):
     index = int(np.ravel_multi_index(position, spec.shape))
     point = ds.isel({d: i for d, i in zip(spec.dims, position)})
     if not bool(point["done"].values):
-        raise StoreError(f"point {spec.point_label(index)} is not finished (status {point['status'].values!s}); "
-                         "run the sweep again to complete it.")
+        raise StoreError(
+            f"point {spec.point_label(index)} is not finished (status {point['status'].values!s}); "
+            "run the sweep again to complete it."
+        )
     config = spec.config(index, backend)
     model = build_model(config, int(np.count_nonzero(np.isfinite(point["param_b"].values))))
     for name, current in model.params.items():

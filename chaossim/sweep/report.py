@@ -10,6 +10,7 @@ see :mod:`chaossim.sweep.summary`; the figure is
 :func:`chaossim.plotting.plot_phase_diagram` (g on the vertical and T on the horizontal axis, seeds
 averaged over, any other grid dimension fixed at its first value, which the figure title states).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,16 @@ from ..evaluation import INDEX_NAMES
 from .store import DONE_VARIABLE, open_sweep
 from .summary import AVERAGED_DIMS, final_indices, fmt_value, phase_axes, reduce_for_plot
 
-__all__ = ["AVERAGED_DIMS", "best_points_table", "change_lines", "check_intact", "final_indices", "reduce_for_plot",
-           "report_dir", "sweep_report"]
+__all__ = [
+    "AVERAGED_DIMS",
+    "best_points_table",
+    "change_lines",
+    "check_intact",
+    "final_indices",
+    "reduce_for_plot",
+    "report_dir",
+    "sweep_report",
+]
 
 
 def best_points_table(ds, n_best: int = 5) -> str:
@@ -32,9 +41,11 @@ def best_points_table(ds, n_best: int = 5) -> str:
     finals = final_indices(ds)
     status = np.asarray(ds["status"].values).reshape(-1)
     coords = {d: ds[d].values for d in dims}
-    lines = [f"sweep {ds.attrs.get('name', '')}: {int((status == 'done').sum())} done, "
-             f"{int((status == 'failed').sum())} failed, {int((status == 'pending').sum())} pending "
-             f"of {status.size} points"]
+    lines = [
+        f"sweep {ds.attrs.get('name', '')}: {int((status == 'done').sum())} done, "
+        f"{int((status == 'failed').sum())} failed, {int((status == 'pending').sum())} pending "
+        f"of {status.size} points"
+    ]
     for n in INDEX_NAMES:
         flat = finals[n].reshape(-1)
         order = [i for i in np.argsort(flat, kind="stable") if np.isfinite(flat[i])][:n_best]
@@ -106,8 +117,10 @@ def change_lines(ds) -> list[str]:
         i = int(np.flatnonzero(ok)[np.argmin(f[ok])])
         idx = np.unravel_index(i, tuple(ds.sizes[d] for d in dims))
         where = ", ".join(f"{d}={fmt_value(ds[d].values[j])}" for d, j in zip(dims, idx) if ds.sizes[d] > 1)
-        lines.append(f"  {n:<5} median over {int(ok.sum())} points {a:.4g} -> {b:.4g}{rel}; best ({where}): "
-                     f"{float(s0[i]):.4g} -> {float(f[i]):.4g}")
+        lines.append(
+            f"  {n:<5} median over {int(ok.sum())} points {a:.4g} -> {b:.4g}{rel}; best ({where}): "
+            f"{float(s0[i]):.4g} -> {float(f[i]):.4g}"
+        )
     return lines
 
 
@@ -127,6 +140,8 @@ def check_intact(path, variables) -> None:
         return
     lines = report.lines(limit=3)
     shown = "; ".join(lines[:6]) + (f"; ... ({len(lines) - 6} more)" if len(lines) > 6 else "")
-    raise StoreError(f"{path} is damaged: {shown}. Run `chaossim sweep-verify {path}` for the full list and "
-                     f"`chaossim sweep SWEEP.toml --store {path}` (SWEEP.toml: the spec it was made with) to re-run "
-                     "the damaged points.")
+    raise StoreError(
+        f"{path} is damaged: {shown}. Run `chaossim sweep-verify {path}` for the full list and "
+        f"`chaossim sweep SWEEP.toml --store {path}` (SWEEP.toml: the spec it was made with) to re-run "
+        "the damaged points."
+    )

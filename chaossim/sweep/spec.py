@@ -22,6 +22,7 @@ Grid dimension names are the settings' short names (``g``, ``T``, ``seed``, ``ar
 ``data.name``, whose dimension is ``dataset`` (``dataset`` is also accepted as a grid key).
 Points are numbered in C order over the grid dimensions, in the order the grid lists them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,10 +45,19 @@ from ..validation import check_dynamics, steps_for
 
 DIM_ALIASES = {("data", "name"): "dataset"}
 KEY_ALIASES = {"dataset": "data.name"}
-RECORD_DEFAULTS: dict[str, Any] = {"times": (0.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0), "n_samples": 16,
-                                   "n_trajectories": 4, "trajectory_every": 5, "trajectory_t_max": 200.0,
-                                   "n_data_samples": 16, "spreads": (), "n_diversity": 64, "t_long": 1000.0,
-                                   "n_long": 64, "distinct_tol": 0.05}
+RECORD_DEFAULTS: dict[str, Any] = {
+    "times": (0.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
+    "n_samples": 16,
+    "n_trajectories": 4,
+    "trajectory_every": 5,
+    "trajectory_t_max": 200.0,
+    "n_data_samples": 16,
+    "spreads": (),
+    "n_diversity": 64,
+    "t_long": 1000.0,
+    "n_long": 64,
+    "distinct_tol": 0.05,
+}
 ADDED_RECORD_KEYS = ("spreads", "n_diversity", "t_long", "n_long", "distinct_tol")
 """[record] keys added after stores were made (a stored spec without them ran with their defaults)."""
 
@@ -62,11 +72,11 @@ class RecordSpec:
     trajectory_every: int = 5
     trajectory_t_max: float = 200.0
     n_data_samples: int = 16
-    spreads: tuple[float, ...] = ()   # generation spreads of the diversity diagnostics (docs/chaos_study.md)
-    n_diversity: int = 64             # free runs per spread, followed along `times` and to T
-    t_long: float = 1000.0            # the long time at which distinct states are counted
-    n_long: int = 64                  # free runs per spread for the count at t_long
-    distinct_tol: float = 0.05        # two states are the same when their rms difference per unit is below this
+    spreads: tuple[float, ...] = ()  # generation spreads of the diversity diagnostics (docs/chaos_study.md)
+    n_diversity: int = 64  # free runs per spread, followed along `times` and to T
+    t_long: float = 1000.0  # the long time at which distinct states are counted
+    n_long: int = 64  # free runs per spread for the count at t_long
+    distinct_tol: float = 0.05  # two states are the same when their rms difference per unit is below this
 
     def __post_init__(self):
         if not self.times:
@@ -79,16 +89,22 @@ class RecordSpec:
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 0:
                 raise ConfigError(f"[record] {name} must be an integer >= 0, got {v!r}.")
-        if isinstance(self.trajectory_every, bool) or int(self.trajectory_every) != self.trajectory_every \
-                or self.trajectory_every <= 0:
-            raise ConfigError(f"[record] trajectory_every must be a positive integer (Euler steps), "
-                              f"got {self.trajectory_every!r}.")
+        if (
+            isinstance(self.trajectory_every, bool)
+            or int(self.trajectory_every) != self.trajectory_every
+            or self.trajectory_every <= 0
+        ):
+            raise ConfigError(
+                f"[record] trajectory_every must be a positive integer (Euler steps), got {self.trajectory_every!r}."
+            )
         if not (math.isfinite(self.trajectory_t_max) and self.trajectory_t_max >= 0):
             raise ConfigError(f"[record] trajectory_t_max must be finite and >= 0, got {self.trajectory_t_max!r}.")
         bad = any(not (math.isfinite(e) and 0 < e <= 1) for e in self.spreads)
         if bad or len(set(self.spreads)) != len(self.spreads):
-            raise ConfigError(f"[record] spreads must be distinct numbers in (0, 1] (1: independent starts), got "
-                              f"{list(self.spreads)}.")
+            raise ConfigError(
+                f"[record] spreads must be distinct numbers in (0, 1] (1: independent starts), got "
+                f"{list(self.spreads)}."
+            )
         for name in ("n_diversity", "n_long"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 2:
@@ -186,8 +202,11 @@ class SweepSpec:
         """What defines the sweep's numbers (backend.name excluded: a sweep may finish on another device)."""
         base = self.base.resolved().to_dict()  # an unset k counts as the value it takes
         base["backend"].pop("name")
-        return {"grid": {d.key: list(d.values) for d in self.grid}, "base": base,
-                "record": {k: list(v) if isinstance(v, tuple) else v for k, v in self.record.__dict__.items()}}
+        return {
+            "grid": {d.key: list(d.values) for d in self.grid},
+            "base": base,
+            "record": {k: list(v) if isinstance(v, tuple) else v for k, v in self.record.__dict__.items()},
+        }
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()[:16]
@@ -206,8 +225,9 @@ def load_spec(path) -> SweepSpec:
     """Parse and validate the sweep spec TOML file at ``path``."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"sweep spec {path} does not exist; give the path of a TOML file "
-                          "(e.g. sweeps/quickstart.toml).")
+        raise ConfigError(
+            f"sweep spec {path} does not exist; give the path of a TOML file (e.g. sweeps/quickstart.toml)."
+        )
     return parse_spec(path.read_text(), default_name=path.stem)
 
 
@@ -269,8 +289,9 @@ def _parse_grid(table: dict, fixed: dict) -> tuple[GridDim, ...]:
             raise ConfigError("backend.name cannot be a grid dimension; choose it with --backend or --gpus.")
         dim = DIM_ALIASES.get((section, setting), setting)
         if dim in seen_names:
-            raise ConfigError(f"[grid] keys {seen_names[dim]!r} and {key!r} would both be dimension {dim!r}; "
-                              "sweep one of them only.")
+            raise ConfigError(
+                f"[grid] keys {seen_names[dim]!r} and {key!r} would both be dimension {dim!r}; sweep one of them only."
+            )
         seen_names[dim] = key
         if not isinstance(values, list):
             values = [values]
@@ -281,8 +302,10 @@ def _parse_grid(table: dict, fixed: dict) -> tuple[GridDim, ...]:
             if float in kinds:
                 values = [float(v) for v in values]
         elif len(kinds) != 1 or not kinds <= {str, bool, int, float}:
-            raise ConfigError(f"[grid] {key} mixes value types {sorted(k.__name__ for k in kinds)}; "
-                              "use one type (numbers, strings or booleans).")
+            raise ConfigError(
+                f"[grid] {key} mixes value types {sorted(k.__name__ for k in kinds)}; "
+                "use one type (numbers, strings or booleans)."
+            )
         if len(set(values)) != len(values):
             dup = sorted({v for v in values if values.count(v) > 1}, key=str)
             raise ConfigError(f"[grid] {key} lists {dup} more than once; list each value once.")
@@ -330,8 +353,10 @@ def _validate_points(spec: SweepSpec) -> None:
             if spec.record.spreads:
                 steps_for(spec.record.t_long, cfg.dynamics.dt)
         except ConfigError as exc:
-            raise ConfigError(f"grid point {i} ({spec.point_label(i)}): a recorded time is not a multiple of its "
-                              f"dt = {cfg.dynamics.dt} ({exc}); change [record] times / trajectory_every.") from None
+            raise ConfigError(
+                f"grid point {i} ({spec.point_label(i)}): a recorded time is not a multiple of its "
+                f"dt = {cfg.dynamics.dt} ({exc}); change [record] times / trajectory_every."
+            ) from None
 
 
 def with_backend(spec: SweepSpec, backend: str | None) -> SweepSpec:

@@ -30,6 +30,7 @@ Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
 ``train_path (G)``, ``train_path_reason (G)`` (:mod:`chaossim.train_path`); ``group_size (G)``
 =========================================  ===========================================================
 """
+
 from __future__ import annotations
 
 import json
@@ -92,6 +93,7 @@ def quiet_zarr():
         warnings.filterwarnings("ignore", message=".*[Cc]onsolidated.*")
         try:
             from zarr.errors import UnstableSpecificationWarning  # zarr >= 3.1
+
             warnings.filterwarnings("ignore", category=UnstableSpecificationWarning)
         except ImportError:  # pragma: no cover
             pass
@@ -143,9 +145,9 @@ def dataset_for(config):
 class Layout:
     """Shapes, coordinates and variables of a sweep store (computed by the client from the spec)."""
 
-    sizes: dict = field(default_factory=dict)        # non-grid dimension -> size
-    coords: dict = field(default_factory=dict)       # non-grid coordinate -> values
-    variables: dict = field(default_factory=dict)    # name -> (dims, dtype, fill, attrs)
+    sizes: dict = field(default_factory=dict)  # non-grid dimension -> size
+    coords: dict = field(default_factory=dict)  # non-grid coordinate -> values
+    variables: dict = field(default_factory=dict)  # name -> (dims, dtype, fill, attrs)
     data_samples: np.ndarray | None = None
     data_dims: tuple = ()
     attrs: dict = field(default_factory=dict)
@@ -169,7 +171,7 @@ def param_dims(model) -> dict[str, tuple[str, ...]]:
         if dims is None or len(dims) != arr.ndim:
             dims = tuple(f"{name}_dim{i}" for i in range(arr.ndim))
         if len(set(dims)) != len(dims):  # e.g. J (feature, feature): the second one is the input side
-            dims = (dims[0],) + tuple(d + "_in" if d in dims[:i + 1] else d for i, d in enumerate(dims[1:]))
+            dims = (dims[0],) + tuple(d + "_in" if d in dims[: i + 1] else d for i, d in enumerate(dims[1:]))
         out[name] = dims
     return {name: out[name] for name in model.params}
 
@@ -216,39 +218,67 @@ def plan_layout(spec: SweepSpec) -> Layout:
         full = tuple(lay.sizes[d] for d in dims)
         if any(s != full for s in params[name]["shapes"]):
             padded.append(f"param_{name}")
-        lay.variables[f"param_{name}"] = (grid + dims, float_dtype, math.nan,
-                                          {"description": f"trained parameter {name} at the end of training"})
+        lay.variables[f"param_{name}"] = (
+            grid + dims,
+            float_dtype,
+            math.nan,
+            {"description": f"trained parameter {name} at the end of training"},
+        )
     for d in list(lay.sizes):
         lay.coords.setdefault(d, np.arange(lay.sizes[d]))
     # training curves
     t_age = sorted({s for c in configs for s in t_age_of(c)})
     lay.coords["t_age"] = np.asarray(t_age, dtype=np.int64)
     for n in INDEX_NAMES:
-        lay.variables[n] = (grid + ("t_age",), "float64", math.nan,
-                            {"description": f"index {n} at T* = T on held-out data along training (lower is better)"})
+        lay.variables[n] = (
+            grid + ("t_age",),
+            "float64",
+            math.nan,
+            {"description": f"index {n} at T* = T on held-out data along training (lower is better)"},
+        )
     t_chaos = sorted({s for c in configs for s in t_age_chaos_of(c)})
     if t_chaos:
         lay.coords["t_age_chaos"] = np.asarray(t_chaos, dtype=np.int64)
         for n in CHAOS_NAMES:
-            lay.variables[n] = (grid + ("t_age_chaos",), "float64", math.nan,
-                                {"description": f"{n} of the free dynamics along training"})
+            lay.variables[n] = (
+                grid + ("t_age_chaos",),
+                "float64",
+                math.nan,
+                {"description": f"{n} of the free dynamics along training"},
+            )
     # after training
     lay.coords["t"] = np.asarray(rec.times, dtype=np.float64)
     for n, nt in zip(INDEX_NAMES, INDEX_T_NAMES):
-        lay.variables[nt] = (grid + ("t",), "float64", math.nan,
-                             {"description": f"index {n} at generation time t after training, "
-                                             "one set of random starts followed in time"})
+        lay.variables[nt] = (
+            grid + ("t",),
+            "float64",
+            math.nan,
+            {
+                "description": f"index {n} at generation time t after training, "
+                "one set of random starts followed in time"
+            },
+        )
     if rec.n_samples:
         lay.coords["sample"] = np.arange(rec.n_samples)
-        lay.variables["samples"] = (grid + ("sample", "feature"), float_dtype, math.nan,
-                                    {"description": "generated samples phi(v(T)) after training"})
+        lay.variables["samples"] = (
+            grid + ("sample", "feature"),
+            float_dtype,
+            math.nan,
+            {"description": "generated samples phi(v(T)) after training"},
+        )
     traj_times = rec.trajectory_times(spec.base.dynamics.dt)
     if traj_times:
         lay.coords["traj_sample"] = np.arange(rec.n_trajectories)
         lay.coords["traj_time"] = np.asarray(traj_times, dtype=np.float64)
-        lay.variables["trajectory"] = (grid + ("traj_sample", "traj_time", "feature"), float_dtype, math.nan,
-                                       {"description": "phi(v(t)) of free runs from random starts after training, "
-                                                       f"every {rec.trajectory_every} Euler steps"})
+        lay.variables["trajectory"] = (
+            grid + ("traj_sample", "traj_time", "feature"),
+            float_dtype,
+            math.nan,
+            {
+                "description": "phi(v(t)) of free runs from random starts after training, "
+                f"every {rec.trajectory_every} Euler steps"
+            },
+        )
     from .diversity import add_layout as add_diversity_layout
 
     add_diversity_layout(lay, spec, grid)
@@ -263,23 +293,27 @@ def plan_layout(spec: SweepSpec) -> Layout:
         arr = np.full((len(datasets), n_data, n_feature), np.nan, dtype=np.float32)
         for j, ds in enumerate(datasets):
             part = ds.test[:n_data]
-            arr[j, :len(part), :part.shape[1]] = part
+            arr[j, : len(part), : part.shape[1]] = part
         if "dataset" in grid:
             names = [c.data.name for c in data_by_name]
             order = [names.index(v) for v in spec.coords()["dataset"]]
             lay.data_samples, lay.data_dims = arr[order], ("dataset", "data_sample", "feature")
         else:
             lay.data_samples, lay.data_dims = arr[0], ("data_sample", "feature")
-    shapes = {c.data.name: (list(ds.image_shape) if ds.image_shape else None) for c, ds in
-              ((c, data_by_name[c.data]) for c in configs)}
+    shapes = {
+        c.data.name: (list(ds.image_shape) if ds.image_shape else None)
+        for c, ds in ((c, data_by_name[c.data]) for c in configs)
+    }
     if len({json.dumps(s) for s in shapes.values()}) == 1:
         lay.attrs["image_shape"] = next(iter(shapes.values())) or []
     else:
         lay.attrs["image_shapes"] = json.dumps(shapes)
     if padded:
         lay.attrs["padded_variables"] = padded
-        lay.attrs["padding"] = ("sizes vary along the grid: these variables are padded with NaN to the largest "
-                                "size (e.g. a point with n_hidden=32 fills hidden[0:32])")
+        lay.attrs["padding"] = (
+            "sizes vary along the grid: these variables are padded with NaN to the largest "
+            "size (e.g. a point with n_hidden=32 fills hidden[0:32])"
+        )
     lay.attrs["n_visible"] = json.dumps({c.data.name: n for c, n in n_visible.items()})
     lay.sizes.update({name: len(vals) for name, vals in lay.coords.items()})
     return lay
@@ -293,11 +327,19 @@ def _versions() -> dict:
 
     try:
         import distributed
+
         dist = distributed.__version__
     except ImportError:  # pragma: no cover
         dist = ""
-    return {"chaossim": __version__, "numpy": np.__version__, "dask": dask.__version__, "distributed": dist,
-            "xarray": xarray.__version__, "zarr": zarr.__version__, "python": platform.python_version()}
+    return {
+        "chaossim": __version__,
+        "numpy": np.__version__,
+        "dask": dask.__version__,
+        "distributed": dist,
+        "xarray": xarray.__version__,
+        "zarr": zarr.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: str = "numpy") -> None:
@@ -311,15 +353,16 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
     grid_shape = spec.shape
     data_vars, encoding = {}, {}
     for name, (dims, dtype, fill, attrs) in layout.variables.items():
-        rest = tuple(layout.sizes[d] for d in dims[len(grid_shape):])
+        rest = tuple(layout.sizes[d] for d in dims[len(grid_shape) :])
         arr = da.full(grid_shape + rest, fill, dtype=dtype, chunks=(1,) * len(grid_shape) + rest)
         data_vars[name] = xr.Variable(dims, arr, attrs=attrs)
         encoding[name] = checksummed()
         if np.dtype(dtype).kind != "f":
             encoding[name]["fill_value"] = fill
     if layout.data_samples is not None:
-        data_vars["data_samples"] = xr.Variable(layout.data_dims, layout.data_samples,
-                                                attrs={"description": "held-out data points (for plots)"})
+        data_vars["data_samples"] = xr.Variable(
+            layout.data_dims, layout.data_samples, attrs={"description": "held-out data points (for plots)"}
+        )
         encoding["data_samples"] = checksummed()
     coords = {}
     for d in spec.grid:
@@ -331,14 +374,24 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
         coords[name] = (name, np.asarray(vals))
     ds = xr.Dataset(data_vars, coords=coords)
     encoding.update({name: checksummed() for name in coords})
-    ds.attrs.update({
-        MARKER: SCHEMA_VERSION, "name": spec.name, "spec_toml": spec.text,
-        "spec_canonical": json.dumps(spec.canonical(), sort_keys=True), "spec_fingerprint": spec.fingerprint(),
-        "grid_dims": list(spec.dims), "grid_settings": [d.key for d in spec.grid],
-        "versions": _versions(), "backend": backend, "dtype": spec.base.backend.dtype,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs_dir": str(runs_dir(path).name),
-        "index_names": list(INDEX_NAMES), **layout.attrs,
-    })
+    ds.attrs.update(
+        {
+            MARKER: SCHEMA_VERSION,
+            "name": spec.name,
+            "spec_toml": spec.text,
+            "spec_canonical": json.dumps(spec.canonical(), sort_keys=True),
+            "spec_fingerprint": spec.fingerprint(),
+            "grid_dims": list(spec.dims),
+            "grid_settings": [d.key for d in spec.grid],
+            "versions": _versions(),
+            "backend": backend,
+            "dtype": spec.base.backend.dtype,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "runs_dir": str(runs_dir(path).name),
+            "index_names": list(INDEX_NAMES),
+            **layout.attrs,
+        }
+    )
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -372,22 +425,30 @@ def open_sweep(path, *, check: bool = True, chunks=None):
         with quiet_zarr():
             ds = xr.open_zarr(path, consolidated=None, chunks=chunks)
     except Exception as exc:  # zarr/xarray raise many types for broken metadata
-        raise StoreError(f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}). If it is a broken "
-                         "sweep store, move it away (the checkpoints in PATH.runs/ are kept) and run the sweep "
-                         "again; otherwise choose another --store.") from None
+        raise StoreError(
+            f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}). If it is a broken "
+            "sweep store, move it away (the checkpoints in PATH.runs/ are kept) and run the sweep "
+            "again; otherwise choose another --store."
+        ) from None
     if check:
         if MARKER not in ds.attrs:
-            raise StoreError(f"{path} is a zarr store but not a chaossim sweep (no '{MARKER}' attribute); "
-                             "choose another --store path.")
+            raise StoreError(
+                f"{path} is a zarr store but not a chaossim sweep (no '{MARKER}' attribute); "
+                "choose another --store path."
+            )
         if ds.attrs[MARKER] not in READABLE_SCHEMAS:
-            raise StoreError(f"{path} has sweep schema version {ds.attrs[MARKER]}, this chaossim reads "
-                             f"{list(READABLE_SCHEMAS)}; use a new --store or the chaossim version that made it.")
+            raise StoreError(
+                f"{path} has sweep schema version {ds.attrs[MARKER]}, this chaossim reads "
+                f"{list(READABLE_SCHEMAS)}; use a new --store or the chaossim version that made it."
+            )
         required = [v for v in POINT_VARIABLES if v not in ADDED_POINT_VARIABLES]
         missing = [v for v in (DONE_VARIABLE, *required, *INDEX_NAMES) if v not in ds.variables]
         missing += [d for d in ds.attrs.get("grid_dims", []) if d not in ds.dims]
         if missing:
-            raise StoreError(f"{path} is a damaged chaossim sweep store: {missing} are missing. Move it away and "
-                             "run the sweep again (completed checkpoints in PATH.runs/ are reused).")
+            raise StoreError(
+                f"{path} is a damaged chaossim sweep store: {missing} are missing. Move it away and "
+                "run the sweep again (completed checkpoints in PATH.runs/ are reused)."
+            )
     return ds
 
 
@@ -401,9 +462,11 @@ def check_matches(ds, spec: SweepSpec, path) -> None:
     if stored != given:
         diff = spec_differences(stored, given)
         shown = "; ".join(diff[:8]) + (f"; ... ({len(diff) - 8} more)" if len(diff) > 8 else "")
-        raise StoreError(f"the spec does not match the one stored in {path}: {shown}. To resume this sweep use "
-                         f"the same spec (its text is in the store's 'spec_toml' attribute); to run a different "
-                         "sweep give a new --store path.")
+        raise StoreError(
+            f"the spec does not match the one stored in {path}: {shown}. To resume this sweep use "
+            f"the same spec (its text is in the store's 'spec_toml' attribute); to run a different "
+            "sweep give a new --store path."
+        )
 
 
 def with_default_settings(canonical: dict) -> dict:
@@ -436,9 +499,11 @@ def open_or_create(path, spec: SweepSpec, backend: str = "numpy"):
     if path.exists():
         ds = open_sweep(path)
         if ds.attrs[MARKER] != SCHEMA_VERSION:
-            raise StoreError(f"{path} was written by an older chaossim (sweep schema {ds.attrs[MARKER]}, without "
-                             f"checksums); it can be read but not continued. Give a new --store (move {path.name}.runs "
-                             "along to reuse its checkpoints) or finish it with the chaossim version that made it.")
+            raise StoreError(
+                f"{path} was written by an older chaossim (sweep schema {ds.attrs[MARKER]}, without "
+                f"checksums); it can be read but not continued. Give a new --store (move {path.name}.runs "
+                "along to reuse its checkpoints) or finish it with the chaossim version that made it."
+            )
         check_matches(ds, spec, path)
         return ds
     create_store(path, spec, backend=backend)
@@ -538,8 +603,10 @@ def _pad(arr: np.ndarray, target: tuple) -> np.ndarray:
     if arr.shape == target:
         return arr
     if arr.ndim != len(target) or any(a > t for a, t in zip(arr.shape, target)):
-        raise StoreError(f"an array of shape {arr.shape} does not fit the store's {target}; the store does not "
-                         "match this sweep. Use a new --store.")
+        raise StoreError(
+            f"an array of shape {arr.shape} does not fit the store's {target}; the store does not "
+            "match this sweep. Use a new --store."
+        )
     out = np.full(target, np.nan, dtype=arr.dtype)
     out[tuple(slice(0, a) for a in arr.shape)] = arr
     return out
@@ -547,8 +614,13 @@ def _pad(arr: np.ndarray, target: tuple) -> np.ndarray:
 
 def write_failure(path, spec: SweepSpec, index: int, message: str, **extra) -> None:
     """Record point ``index`` as failed (done stays False, so a re-run tries it again)."""
-    values = {"status": "failed", "error": message, "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              DONE_VARIABLE: False, **extra}
+    values = {
+        "status": "failed",
+        "error": message,
+        "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        DONE_VARIABLE: False,
+        **extra,
+    }
     write_point(path, spec, index, values)
 
 

@@ -13,6 +13,7 @@ Command line (writes the tables and the figures of :mod:`chaossim.plotting.study
 
     python -m chaossim.sweep.study chaos_study.zarr --out docs/chaos_study
 """
+
 from __future__ import annotations
 
 import argparse
@@ -123,8 +124,9 @@ def point_table(store_or_ds: Any):
     dims = list(ds.attrs.get("grid_dims", []))
     done = ds["done"].load()
     finals = final_indices(ds)
-    out = {n: xr.DataArray(finals[n], dims=dims, coords={d: ds[d].values for d in dims}).where(done)
-           for n in INDEX_NAMES}
+    out = {
+        n: xr.DataArray(finals[n], dims=dims, coords={d: ds[d].values for d in dims}).where(done) for n in INDEX_NAMES
+    }
     if "t_age_chaos" in ds.dims:
         lam = ds["lambda_max"].load()
         out["lambda_max_final"] = lam.isel(t_age_chaos=-1, drop=True).where(done)
@@ -158,8 +160,10 @@ def markdown_tables(store_or_ds: Any, indices=INDEX_NAMES) -> str:
             lines.append("|---" * (len(sub["T"]) + 1) + "|")
             for g in sub["g"].values:
                 row = sub.sel(g=g)
-                cells = [_fmt(float(row[f"{name}_mean"].sel(T=t)), float(row[f"{name}_sd"].sel(T=t)),
-                              int(row["n"].sel(T=t))) for t in sub["T"].values]
+                cells = [
+                    _fmt(float(row[f"{name}_mean"].sel(T=t)), float(row[f"{name}_sd"].sel(T=t)), int(row["n"].sel(T=t)))
+                    for t in sub["T"].values
+                ]
                 lines.append(f"| {g:g} | " + " | ".join(cells) + " |")
             lines.append("")
     return "\n".join(lines)
@@ -179,8 +183,10 @@ def diversity_markdown(store_or_ds: Any, name: str = "div_distance") -> str:
             lines.append("|---" * (len(sub["T"]) + 1) + "|")
             for g in sub["g"].values:
                 row = sub.sel(g=g)
-                cells = [_fmt(float(row[f"{name}_mean"].sel(T=t)), float(row[f"{name}_sd"].sel(T=t)), 3)
-                         for t in sub["T"].values]
+                cells = [
+                    _fmt(float(row[f"{name}_mean"].sel(T=t)), float(row[f"{name}_sd"].sel(T=t)), 3)
+                    for t in sub["T"].values
+                ]
                 lines.append(f"| {g:g} | " + " | ".join(cells) + " |")
             lines.append("")
     return "\n".join(lines)
@@ -199,21 +205,36 @@ def headline(store_or_ds: Any) -> dict:
             if name not in pts:
                 continue
             da = _with_control(pts[name]).mean([d for d in ("seed", "T") if d in pts[name].dims])
-            out[name] = {f"{float(e):g}": {f"{float(g):g}": float(da.sel({CONTROL: e, "g": g}))
-                                             for g in da["g"].values} for e in da[CONTROL].values}
+            out[name] = {
+                f"{float(e):g}": {f"{float(g):g}": float(da.sel({CONTROL: e, "g": g})) for g in da["g"].values}
+                for e in da[CONTROL].values
+            }
         if "div_distance" in pts:
             dist = _with_control(pts["div_distance"])
             ref = dist.sel(spread=1.0) if 1.0 in dist["spread"].values else None
             for name in ("div_distance", "div_distinct", "div_distinct_long", "div_pr"):
                 da = _with_control(pts[name]).mean([d for d in ("seed", "T") if d in pts[name].dims])
-                out[name] = {f"{float(e):g}": {f"{float(s):g}": {
-                    f"{float(g):g}": float(da.sel({CONTROL: e, "spread": s, "g": g})) for g in da["g"].values}
-                    for s in da["spread"].values} for e in da[CONTROL].values}
+                out[name] = {
+                    f"{float(e):g}": {
+                        f"{float(s):g}": {
+                            f"{float(g):g}": float(da.sel({CONTROL: e, "spread": s, "g": g})) for g in da["g"].values
+                        }
+                        for s in da["spread"].values
+                    }
+                    for e in da[CONTROL].values
+                }
             if ref is not None:
                 ratio = (dist / ref).mean([d for d in ("seed", "T") if d in dist.dims])
-                out["distance_ratio"] = {f"{float(e):g}": {f"{float(s):g}": {f"{float(g):g}": float(ratio.sel(
-                    {CONTROL: e, "spread": s, "g": g})) for g in ratio["g"].values} for s in ratio["spread"].values}
-                    for e in ratio[CONTROL].values}
+                out["distance_ratio"] = {
+                    f"{float(e):g}": {
+                        f"{float(s):g}": {
+                            f"{float(g):g}": float(ratio.sel({CONTROL: e, "spread": s, "g": g}))
+                            for g in ratio["g"].values
+                        }
+                        for s in ratio["spread"].values
+                    }
+                    for e in ratio[CONTROL].values
+                }
     return out
 
 
@@ -262,7 +283,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m chaossim.sweep.study",
         description="Tables (tables.md), headline numbers (numbers.json) and figures (PNG) of the chaos study "
-                    "(docs/chaos_study.md) from its sweep store.")
+        "(docs/chaos_study.md) from its sweep store.",
+    )
     parser.add_argument("store", help="the sweep store, e.g. chaos_study.zarr")
     parser.add_argument("--out", default=None, help="folder for the outputs (default: STORE's name + '-study')")
     args = parser.parse_args(argv)

@@ -10,6 +10,7 @@ chunks, but a chunk of theirs that exists must decode. Damage outside the points
 ``chaossim sweep-verify STORE`` prints the result; ``chaossim sweep SWEEP.toml --store STORE`` uses it to
 re-run the damaged points (:func:`chaossim.sweep.cluster.run_sweep`).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,8 @@ CHECKSUM_CODEC = "crc32c"
 @dataclass
 class ChunkProblem:
     variable: str
-    key: str        # the chunk's key inside the variable, e.g. "c/0/1/0"
-    problem: str    # "missing" or "damaged (<why>)"
+    key: str  # the chunk's key inside the variable, e.g. "c/0/1/0"
+    problem: str  # "missing" or "damaged (<why>)"
 
     def __str__(self) -> str:
         return f"{self.variable} chunk {self.key}: {self.problem}"
@@ -42,12 +43,12 @@ class VerifyReport:
     store: Path
     grid_dims: tuple = ()
     grid_shape: tuple = ()
-    labels: list = field(default_factory=list)           # "g=1, T=20" per point
-    n_chunks: int = 0                                     # chunks read
+    labels: list = field(default_factory=list)  # "g=1, T=20" per point
+    n_chunks: int = 0  # chunks read
     claimed_done: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    problems: dict = field(default_factory=dict)          # point -> [ChunkProblem]
-    store_wide: list = field(default_factory=list)        # problems outside the points
-    unchecked: list = field(default_factory=list)         # arrays without a checksum codec
+    problems: dict = field(default_factory=dict)  # point -> [ChunkProblem]
+    store_wide: list = field(default_factory=list)  # problems outside the points
+    unchecked: list = field(default_factory=list)  # arrays without a checksum codec
 
     @property
     def n_points(self) -> int:
@@ -115,9 +116,11 @@ def verify_store(path, variables=None) -> VerifyReport:
             root = zarr.open_group(str(path), mode="r", use_consolidated=False)
             attrs: dict[str, Any] = dict(root.attrs)
     except Exception as exc:
-        raise StoreError(f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}); its metadata is "
-                         "damaged. Move it away and run the sweep again (the checkpoints in "
-                         f"{runs_dir(path).name}/ are reused).") from None
+        raise StoreError(
+            f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}); its metadata is "
+            "damaged. Move it away and run the sweep again (the checkpoints in "
+            f"{runs_dir(path).name}/ are reused)."
+        ) from None
     if MARKER not in attrs:
         raise StoreError(f"{path} is a zarr store but not a chaossim sweep (no '{MARKER}' attribute).")
     grid_dims = tuple(attrs.get("grid_dims", []))
@@ -133,13 +136,15 @@ def verify_store(path, variables=None) -> VerifyReport:
             report.store_wide.append(ChunkProblem(name, "zarr.json", f"damaged metadata ({type(exc).__name__})"))
     missing_dims = [d for d in grid_dims if d not in arrays]
     if missing_dims or DONE_VARIABLE not in arrays:
-        raise StoreError(f"{path} is a damaged sweep store: {missing_dims or [DONE_VARIABLE]} cannot be read. Move "
-                         "it away and run the sweep again (completed checkpoints in PATH.runs/ are reused).")
+        raise StoreError(
+            f"{path} is a damaged sweep store: {missing_dims or [DONE_VARIABLE]} cannot be read. Move "
+            "it away and run the sweep again (completed checkpoints in PATH.runs/ are reused)."
+        )
     report.grid_shape = tuple(int(arrays[DONE_VARIABLE].shape[i]) for i in range(len(grid_dims)))
     n = report.n_points
     ng = len(grid_dims)
-    present: dict[int, set] = {}    # point -> variables with their chunk present
-    expected = []                   # point variables (checked for presence at done points)
+    present: dict[int, set] = {}  # point -> variables with their chunk present
+    expected = []  # point variables (checked for presence at done points)
     values: dict[str, np.ndarray] = {}
     wanted = None if variables is None else set(variables) | {DONE_VARIABLE, "status"}
     for name, arr in arrays.items():
@@ -171,7 +176,7 @@ def verify_store(path, variables=None) -> VerifyReport:
     if DONE_VARIABLE in values:
         claimed |= np.asarray(values[DONE_VARIABLE], dtype=bool).reshape(-1)
     if "status" in values:
-        claimed |= (np.asarray(values["status"]).reshape(-1) == "done")
+        claimed |= np.asarray(values["status"]).reshape(-1) == "done"
     report.claimed_done = claimed
     for flat in np.flatnonzero(claimed if every_chunk_written else np.zeros_like(claimed)):
         point = int(flat)
@@ -279,8 +284,10 @@ def checkpoint_state(store, spec, index: int) -> str:
 
 def summary_line(report: VerifyReport) -> str:
     n_done = int(report.intact_done.sum())
-    text = (f"{report.n_points} points, {n_done} done and intact, {len(report.damaged_points)} damaged; "
-            f"{report.n_chunks} chunks read")
+    text = (
+        f"{report.n_points} points, {n_done} done and intact, {len(report.damaged_points)} damaged; "
+        f"{report.n_chunks} chunks read"
+    )
     if report.store_wide:
         text += f"; {len(report.store_wide)} store-wide array chunk(s) damaged"
     return text
