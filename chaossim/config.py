@@ -201,7 +201,7 @@ class RunConfig:
         return dataclasses.replace(self, training=dataclasses.replace(self.training, k=DEFAULT_K[self.model.arch]))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         unknown = set(d) - set(SECTIONS)
         if unknown:
             raise ConfigError(f"unknown config section(s) {sorted(unknown)}; known: {sorted(SECTIONS)}.")
@@ -211,14 +211,14 @@ class RunConfig:
         return tomli_w.dumps(self.to_dict())
 
     @classmethod
-    def from_toml(cls, text: str) -> "RunConfig":
+    def from_toml(cls, text: str) -> RunConfig:
         try:
             return cls.from_dict(tomllib.loads(text))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML: {exc}") from None
 
     @classmethod
-    def load(cls, path) -> "RunConfig":
+    def load(cls, path) -> RunConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist.")
@@ -229,7 +229,7 @@ class RunConfig:
 
         atomic_write_text(path, self.to_toml())
 
-    def replace(self, **dotted: Any) -> "RunConfig":
+    def replace(self, **dotted: Any) -> RunConfig:
         """A copy with settings changed by dotted name, e.g. ``cfg.replace(**{"model.g": 2.0})``.
 
         A bare name that occurs in exactly one section also works (``g=2.0``, ``T=50``).

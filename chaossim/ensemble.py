@@ -104,7 +104,7 @@ class Ensemble(Engine):
         self._init_from(models)
 
     @classmethod
-    def from_models(cls, models: Sequence[Network]) -> "Ensemble":
+    def from_models(cls, models: Sequence[Network]) -> Ensemble:
         """An ensemble of existing models (their current parameters are copied and stacked).
 
         The ensemble draws its random states from the models' own generators (the same objects).

@@ -204,7 +204,7 @@ class RunState:
         self.probe_at = frozenset(probe_steps(config))  # steps with a chaos probe (none for an RBM)
 
     @classmethod
-    def setup(cls, config: RunConfig, run_dir, resume, dataset=None) -> "RunState":
+    def setup(cls, config: RunConfig, run_dir, resume, dataset=None) -> RunState:
         """Check the run directory (cheaply, writing nothing), load and check the data, build the model."""
         config = config.resolved()
         tc = config.training

@@ -1,7 +1,8 @@
 """The ``chaossim`` command line (``chaossim <subcommand> --help`` for each; docs/faults.md for exit statuses).
 
-``app``: the parser and the one error handler; ``train``: train; ``evaluate``: sample, evaluate, plot; ``analyze``: analyze;
-``sweep``: sweep, sweep-report, sweep-verify; ``doctor``: doctor. The entry point is :func:`main`.
+``app``: the parser and the one error handler; ``train``: train; ``evaluate``: sample, evaluate, plot;
+``analyze``: analyze; ``sweep``: sweep, sweep-report, sweep-verify; ``doctor``: doctor. The entry point is
+:func:`main`.
 """
 
 from __future__ import annotations

@@ -242,8 +242,8 @@ def cmd_verify(args) -> int:
         )
     else:
         print(
-            f"repair: `chaossim sweep SWEEP.toml --store {args.store}` (SWEEP.toml: the spec the sweep was made with, also "
-            "in the store's spec_toml attribute) re-runs the damaged points",
+            f"repair: `chaossim sweep SWEEP.toml --store {args.store}` (SWEEP.toml: the spec the sweep was made "
+            "with, also in the store's spec_toml attribute) re-runs the damaged points",
             file=sys.stderr,
         )
     return 1
