@@ -90,6 +90,20 @@ def entries() -> list[Entry]:
         Entry("Receptive fields (paper Fig. 4)",
               "(W_ia + A_ia)/g of randomly chosen hidden units a of the restricted run, as images.",
               f"chaossim plot receptive-fields {res} --out {GALLERY}", ["fig4_receptive_fields"]),
+        Entry("Receptive fields of the trained part A",
+              "A_ia/g alone, on the scale of the figure above: at a small training budget the fixed W dominates "
+              "(W + A)/g, and A shows what training planted.",
+              f"chaossim plot receptive-fields {res} --part A --out {GALLERY}", ["fig4_receptive_fields_A"]),
+        Entry("Samples at several generation times",
+              "`chaossim sample` draws one set of random starts and keeps φ(v(t)) at several t (one column per "
+              "t, one row per start); `chaossim plot generated` draws the file it wrote.",
+              f"chaossim sample {res} -n 16 -t 10 20 1000\nchaossim plot generated {res} --out {GALLERY}",
+              ["generated"]),
+        Entry("Long-time states: fixed points and mode collapse",
+              "Free runs followed far past T: how many distinct states they reach, which are fixed points, and "
+              "the distinct states as images with the number of runs on each (`chaossim analyze`, which also "
+              "writes analysis.json/.txt and the states).",
+              f"chaossim analyze {res} --out {GALLERY}", ["long_time"]),
         Entry("Indices along training (paper Fig. 5)",
               "The four indices at T* = T vs training step t_age, one curve per run.",
               f"chaossim plot training {THREE} --out {GALLERY}", ["fig5_training"]),
