@@ -104,6 +104,7 @@ def coupling_matrix(params: Mapping, which: str) -> np.ndarray:
                 "transpose one of them with '.T'."
             )
         total = m if total is None else total + m
+    assert total is not None  # internal invariant: split() gives at least one term, each sets total or raises
     return total
 
 

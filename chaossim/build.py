@@ -17,7 +17,6 @@ __all__ = ["build_model", "load_data"]
 def build_model(config: RunConfig, n_visible: int) -> Model:
     """The model a config describes, with its fixed couplings drawn from ``model.seed``."""
     m, dyn, bk = config.model, config.dynamics, config.backend
-    common = dict(seed=m.seed, backend=bk.name, dtype=bk.dtype)
     if m.arch == "rbm":
         from .rbm import RBM
 
@@ -26,11 +25,13 @@ def build_model(config: RunConfig, n_visible: int) -> Model:
                 "dynamics.init_spread applies to the chaotic networks' free runs; the RBM has none. "
                 "Leave it at 1 for model.arch = 'rbm'."
             )
-        return RBM(n_visible, m.n_hidden, persistent=m.persistent, **common)
+        return RBM(n_visible, m.n_hidden, persistent=m.persistent, seed=m.seed, backend=bk.name, dtype=bk.dtype)
     from .models import ARCHITECTURES
 
     sizes = {"unrestricted": (), "restricted": (m.n_hidden,), "deep": (m.n_hidden, m.n_hidden2)}[m.arch]
-    model = ARCHITECTURES[m.arch](n_visible, *sizes, g=m.g, dt=dyn.dt, tau=dyn.tau, force=bk.force, **common)
+    model = ARCHITECTURES[m.arch](
+        n_visible, *sizes, g=m.g, dt=dyn.dt, tau=dyn.tau, force=bk.force, seed=m.seed, backend=bk.name, dtype=bk.dtype
+    )
     model.init_spread = dyn.init_spread  # docs/chaos_study.md: shared-start control of the free runs
     return model
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,14 +74,20 @@ class Ensemble(Engine):
     ):
         if arch not in ARCHITECTURES:
             raise ConfigError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}.")
-        gs_l = list(gs) if isinstance(gs, Sequence) and not isinstance(gs, str) else None
-        seeds_l = list(seeds) if isinstance(seeds, Sequence) and not isinstance(seeds, str) else None
-        if gs_l is None and seeds_l is None:
-            gs_l, seeds_l = [gs], [seeds]
-        elif gs_l is None:
+        gs_many = isinstance(gs, Sequence) and not isinstance(gs, str)
+        seeds_many = isinstance(seeds, Sequence) and not isinstance(seeds, str)
+        gs_l: list[Any]
+        seeds_l: list[Any]
+        if gs_many and seeds_many:
+            gs_l, seeds_l = list(gs), list(seeds)
+        elif seeds_many:
+            seeds_l = list(seeds)
             gs_l = [gs] * len(seeds_l)
-        elif seeds_l is None:
+        elif gs_many:
+            gs_l = list(gs)
             seeds_l = [seeds] * len(gs_l)
+        else:
+            gs_l, seeds_l = [gs], [seeds]
         if len(gs_l) != len(seeds_l):
             raise ConfigError(
                 f"gs and seeds must have the same length (one (g, seed) per member), got {len(gs_l)} "

@@ -17,11 +17,13 @@ _requested: int | None = None
 
 
 class Interrupted(KeyboardInterrupt):
-    """Work stopped on a signal at a safe point; ``signum`` is the signal (SIGINT or SIGTERM)."""
+    """Work stopped on a signal at a safe point; ``signum`` is the signal (SIGINT or SIGTERM), ``checkpoint`` the
+    step whose checkpoint is kept (None when unknown or none was written)."""
 
     def __init__(self, signum: int, message: str = ""):
         super().__init__(message or f"interrupted by {signal_name(signum)}")
         self.signum = signum
+        self.checkpoint: int | None = None  # the step whose checkpoint is kept (set by the loop that stopped)
 
 
 def signal_name(signum: int) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,13 @@ def analyze_run(
     times = _on_grid([f * T for f in DEFAULT_FACTORS], dt) if t_long is None else _check_times(t_long, dt)
     if not isinstance(n, int) or isinstance(n, bool) or n < 2:
         raise ConfigError(f"n (free runs) must be an integer >= 2, got {n!r}.")
-    rows = {"t_long": [], "n_distinct": [], "n_fixed": [], "fraction_fixed": [], "median_speed": []}
+    rows: dict[str, list[float]] = {
+        "t_long": [],
+        "n_distinct": [],
+        "n_fixed": [],
+        "fraction_fixed": [],
+        "median_speed": [],
+    }
     states = counts = None
     for t in times:
         lt = fixed_points(model, n, t, seed, tol=speed_tol)
@@ -69,7 +76,7 @@ def analyze_run(
         rows["median_speed"].append(float(np.median(lt.speed)))
         first = np.array([int(np.flatnonzero(labels == k)[0]) for k in range(n_distinct)])
         states, counts = lt.points[first], np.bincount(labels, minlength=n_distinct)
-    out = {k: np.asarray(v) for k, v in rows.items()}
+    out: dict[str, Any] = {k: np.asarray(v) for k, v in rows.items()}
     out.update(
         n=int(n),
         seed=int(seed),

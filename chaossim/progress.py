@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,6 +123,7 @@ class DurationEstimate:
         self.told = False
         self.seconds: float | None = None
         self.warning: str | None = None
+        self.bar: Any = None  # the loop's tqdm bar (set by start_clock), through which the estimate is written
 
     def started(self) -> None:
         self.t0 = self._time()

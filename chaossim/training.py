@@ -19,6 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -126,7 +127,7 @@ def train(
     config: RunConfig,
     run_dir=None,
     *,
-    resume: bool = False,
+    resume: bool | Literal["auto"] = False,
     progress: bool = True,
     dataset=None,
     stop_after: int | None = None,
@@ -195,16 +196,18 @@ class RunState:
     def __init__(self, config: RunConfig, model, run_dir, data, train_x, test_x):
         self.config, self.model, self.run_dir, self.data = config, model, run_dir, data
         self.train_x, self.test_x = train_x, test_x
-        self.train_dev = self.test_dev = None
-        self.history, self.chaos, self.start, self.end, self.last_ckpt = empty_history(), empty_chaos(), 0, 0, None
-        self.resume = False
+        self.train_dev: Any = None  # the data as backend arrays (set by open())
+        self.test_dev: Any = None
+        self.history, self.chaos, self.start, self.end = empty_history(), empty_chaos(), 0, 0
+        self.last_ckpt: int | None = None  # the step of the last checkpoint written or loaded
+        self.resume: bool | Literal["auto"] = False
         self.meta: dict = {}
         self._epoch: dict = {}  # the current epoch's permutation of the training points
         self.log_at = frozenset(log_steps(config))  # steps whose indices are logged (0 included)
         self.probe_at = frozenset(probe_steps(config))  # steps with a chaos probe (none for an RBM)
 
     @classmethod
-    def setup(cls, config: RunConfig, run_dir, resume, dataset=None) -> RunState:
+    def setup(cls, config: RunConfig, run_dir, resume: bool | Literal["auto"], dataset=None) -> RunState:
         """Check the run directory (cheaply, writing nothing), load and check the data, build the model."""
         config = config.resolved()
         tc = config.training
@@ -334,7 +337,9 @@ class RunState:
         """meta.json says the run was interrupted (``step``: its checkpoint, when not the one ``exc`` names)."""
         if self.run_dir is not None:
             if isinstance(exc, OSError):
-                exc.checkpoint = self.last_ckpt  # for the message: which step is kept
+                # for the message: which step is kept (an attribute of our own on the OSError, read with getattr
+                # by chaossim.cli.app._os_error_line; OSError declares no such field)
+                exc.checkpoint = self.last_ckpt  # type: ignore[attr-defined]
             if step is None:
                 step = getattr(exc, "checkpoint", None) or self.last_ckpt
             record_interruption(self.run_dir, self.config, step, self.history, exc, self._meta(path))
@@ -354,6 +359,8 @@ class RunState:
 def _stop_cleanly(runs: list, step: int):
     """A stop was requested (:mod:`chaossim.interrupts`): checkpoint every run at this step boundary, then raise."""
     signum = interrupts.requested()
+    if signum is None:
+        raise RuntimeError("_stop_cleanly is called only when a stop was requested (interrupts.requested()).")
     for run in runs:
         if run.run_dir is not None and run.last_ckpt != step:
             run.checkpoint(step)

@@ -119,6 +119,20 @@ def test_duration_estimate_from_timed_steps_and_the_long_run_warning():
     assert "--backend cupy" in slow.warning
 
 
+def test_tick_writes_the_estimate_of_a_clock_made_directly(capsys):
+    """A DurationEstimate not made by start_clock has no progress bar (bar None): tick writes to stderr."""
+    from chaossim.progress import DurationEstimate, tick
+
+    cfg = RunConfig().replace(**{"training.steps": 1000, "training.log_every": 100})
+    now = [0.0]
+    clock = DurationEstimate(cfg, 0, 1000, eval_seconds=0.0, min_steps=1, min_seconds=0.0)
+    clock._time = lambda: now[0]
+    clock.started()
+    now[0] += 0.001
+    tick(clock, 1)
+    assert "estimated duration" in capsys.readouterr().err
+
+
 def test_train_prints_size_estimate_and_summary_and_print_config_needs_no_run(tmp_path, capsys):
     from chaossim.cli import main
 

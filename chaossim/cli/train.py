@@ -63,6 +63,8 @@ def cmd_train(args) -> int:
         args._parser.error("the following arguments are required: --run (only --print-config works without it)")
     run_dir = Path(args.run) if args.run is not None else None
     if args.resume:
+        if run_dir is None:  # the parser has refused this above; kept explicit for callers that bypass it
+            raise ChaossimError("--resume needs --run: the run directory to continue.")
         config = _resume_config(args, run_dir)
     else:
         config = _config_from_args(args)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -242,13 +243,13 @@ class Engine(ModelBase):
         clamp = clamp or {}
         return {name: clamp[name] if name in clamp else self.xp.tanh(x) for name, x in state.items()}
 
-    def drive(self, act: Mapping, layer: str, ops) -> object:
+    def drive(self, act: Mapping, layer: str, ops) -> Any:
         """The input of ``layer``: bias plus the sum of its couplings' contributions."""
         out = self.coupled_input(act, layer, ops)
         out += self._params[self._bias_of(layer)][..., None, :]  # rank-generic: also (R, batch, N) ensembles
         return out
 
-    def coupled_input(self, act: Mapping, layer: str, ops) -> object:
+    def coupled_input(self, act: Mapping, layer: str, ops) -> Any:
         """sum over the couplings into ``layer`` of act[pre] @ P: the drive without the bias. With ``act`` the
         activities this is the recurrent input; with their variations, its linearisation."""
         inputs = ops[layer]

@@ -46,7 +46,7 @@ def plot_long_time_states(
     rows = math.ceil(len(shown) / cols)
     width = max(2.4, 1.3 * cols)
     fig = new_figure(4.5 + width, max(3.4, 1.3 * rows + 1.0))
-    left, right = fig.subfigures(1, 2, width_ratios=[4.5, width])
+    left, right = fig.subfigures(1, 2, squeeze=False, width_ratios=[4.5, width])[0]
     ax = left.subplots()
     ax.plot(t, nd, "o-", color="C0", label="distinct states")
     ax.set_xscale("log")

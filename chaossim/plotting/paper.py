@@ -88,7 +88,7 @@ def _readable_log_ticks(ax: Axes, zero_at: float | None = None) -> None:
         if zero is not None:
             values = [zero] + [v for v in values if v > 2 * zero]
 
-        def label(v, _, zero=zero):
+        def label(v: float, _: int | None, zero: float | None = zero) -> str:
             return "0" if zero is not None and math.isclose(v, zero) else f"{v:g}"
 
         axis.set_major_locator(FixedLocator(values))
@@ -196,7 +196,8 @@ def _index_panels(
             zero = (x == 0) & np.isfinite(y) if zero_at is not None else np.zeros(x.shape, bool)
             keep = ((x > 0) & np.isfinite(y)) | zero
             if keep.any():
-                ax.plot(np.where(zero, zero_at, x)[keep], y[keep], "o-", color=color, ms=marker_size, label=name)
+                drawn_x = x if zero_at is None else np.where(zero, zero_at, x)  # zero is all False without zero_at
+                ax.plot(drawn_x[keep], y[keep], "o-", color=color, ms=marker_size, label=name)
                 drawn = True
             if zero.any():
                 ax.scatter(

@@ -19,7 +19,7 @@ from .figure import host, new_figure
 CONTROL = "init_spread"
 
 
-def _controls(tab) -> list[float]:
+def _controls(tab: Any) -> list[float]:
     return [float(e) for e in host(tab[CONTROL].values)]
 
 

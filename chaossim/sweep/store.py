@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -205,21 +206,23 @@ def plan_layout(spec: SweepSpec) -> Layout:
             entry["shapes"].append(shapes[name])
     float_dtype = "float64" if any(c.backend.dtype == "float64" for c in configs) else "float32"
     grid = spec.dims
-    param_vars = {}
+    param_vars: dict[str, tuple[str, ...]] = {}  # name -> its non-grid dimensions in the store
     for name, entry in params.items():
         ndim = len(entry["shapes"][0])
         # one naming across architectures, or positional names when they disagree (e.g. A of two archs)
-        dims = next(iter(entry["dims"])) if len(entry["dims"]) == 1 else tuple(f"{name}_dim{i}" for i in range(ndim))
-        for i, d in enumerate(dims):  # the largest size of each dimension over the grid
-            lay.sizes[d] = max(max(s[i] for s in entry["shapes"]), lay.sizes.get(d, 0))
-        param_vars[name] = dims
+        pdims: tuple[str, ...] = (
+            next(iter(entry["dims"])) if len(entry["dims"]) == 1 else tuple(f"{name}_dim{i}" for i in range(ndim))
+        )
+        for i, dim in enumerate(pdims):  # the largest size of each dimension over the grid
+            lay.sizes[dim] = max(max(s[i] for s in entry["shapes"]), lay.sizes.get(dim, 0))
+        param_vars[name] = pdims
     padded = []
-    for name, dims in param_vars.items():
-        full = tuple(lay.sizes[d] for d in dims)
+    for name, pdims in param_vars.items():
+        full = tuple(lay.sizes[dim] for dim in pdims)
         if any(s != full for s in params[name]["shapes"]):
             padded.append(f"param_{name}")
         lay.variables[f"param_{name}"] = (
-            grid + dims,
+            grid + pdims,
             float_dtype,
             math.nan,
             {"description": f"trained parameter {name} at the end of training"},
@@ -300,14 +303,14 @@ def plan_layout(spec: SweepSpec) -> Layout:
             lay.data_samples, lay.data_dims = arr[order], ("dataset", "data_sample", "feature")
         else:
             lay.data_samples, lay.data_dims = arr[0], ("data_sample", "feature")
-    shapes = {
+    image_shapes = {
         c.data.name: (list(ds.image_shape) if ds.image_shape else None)
         for c, ds in ((c, data_by_name[c.data]) for c in configs)
     }
-    if len({json.dumps(s) for s in shapes.values()}) == 1:
-        lay.attrs["image_shape"] = next(iter(shapes.values())) or []
+    if len({json.dumps(s) for s in image_shapes.values()}) == 1:
+        lay.attrs["image_shape"] = next(iter(image_shapes.values())) or []
     else:
-        lay.attrs["image_shapes"] = json.dumps(shapes)
+        lay.attrs["image_shapes"] = json.dumps(image_shapes)
     if padded:
         lay.attrs["padded_variables"] = padded
         lay.attrs["padding"] = (
@@ -364,7 +367,7 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
             layout.data_dims, layout.data_samples, attrs={"description": "held-out data points (for plots)"}
         )
         encoding["data_samples"] = checksummed()
-    coords = {}
+    coords: dict[str, xr.Variable | tuple[str, np.ndarray]] = {}
     for d in spec.grid:
         vals = np.asarray(d.values)
         if vals.dtype.kind == "U":
@@ -539,7 +542,8 @@ def write_point(path, spec: SweepSpec, index: int, values: dict, *, template=Non
     ds = template if template is not None else open_sweep(path, check=False)
     ng = len(spec.dims)
     region = region_of(spec, index)
-    first, last = {}, {}
+    first: dict[str, xr.Variable] = {}
+    last: dict[str, xr.Variable] = {}
     for name, value in values.items():
         if name not in ds.variables:
             continue
@@ -564,7 +568,7 @@ def write_point(path, spec: SweepSpec, index: int, values: dict, *, template=Non
 def fill_values(template, spec: SweepSpec) -> dict:
     """name -> the fill value of every variable of a point (NaN, False, 0, '' or 'pending')."""
     ng = len(spec.dims)
-    out = {}
+    out: dict[str, Any] = {}
     for name, var in template.data_vars.items():
         if tuple(var.dims[:ng]) != tuple(spec.dims):
             continue
