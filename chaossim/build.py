@@ -32,7 +32,7 @@ def build_model(config: RunConfig, n_visible: int) -> Model:
     model = ARCHITECTURES[m.arch](
         n_visible, *sizes, g=m.g, dt=dyn.dt, tau=dyn.tau, force=bk.force, seed=m.seed, backend=bk.name, dtype=bk.dtype
     )
-    model.init_spread = dyn.init_spread  # docs/chaos_study.md: shared-start control of the free runs
+    model.init_spread = dyn.init_spread  # docs/chaos_study.md: common-start control of the free runs
     return model
 
 

@@ -63,13 +63,13 @@ class DynamicsConfig:
     dt: float = 1.0
     tau: float = 10.0
     T: float = 100.0
-    init_spread: float = 1.0  # free-run starts of training: 1 independent N(0,1); eps < 1 shared + eps perturbation
+    init_spread: float = 1.0  # free-run starts: 1 independent N(0,1); eps < 1 common start + eps perturbation
 
     def __post_init__(self):
         if not (math.isfinite(self.init_spread) and 0 < self.init_spread <= 1):
             raise ConfigError(
                 f"dynamics.init_spread must be in (0, 1] (1: independent N(0, 1) starts, as in the "
-                f"paper; eps < 1: one shared start plus perturbations of size eps), got "
+                f"paper; eps < 1: one common start plus perturbations of size eps), got "
                 f"{self.init_spread!r}."
             )
         for name in ("dt", "tau"):

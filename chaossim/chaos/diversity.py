@@ -11,7 +11,7 @@ namespace (docs/chaos_study.md):
   (root-mean-square difference per unit) are the same; a set of fixed points reached from many starts
   gives its number of attractors.
 
-:func:`diversity_along` follows free runs of a model started from one shared random state plus
+:func:`diversity_along` follows free runs of a model started from one common random state plus
 perturbations of size ``spread`` (:func:`chaossim.models.starts.spread_starts`; spread = 1: independent
 N(0, 1) starts) and returns the three diagnostics along generation time.
 """
@@ -93,7 +93,7 @@ def distinct_states(x, tol: float = 0.05) -> int:
 def diversity_along(
     model, n: int, times: Sequence[float], spread: float, *, seed: int, tol: float = 0.05, layer: str | None = None
 ) -> dict:
-    """Diversity of ``n`` free runs of ``model`` from one shared start plus perturbations of size ``spread``.
+    """Diversity of ``n`` free runs of ``model`` from one common start plus perturbations of size ``spread``.
 
     The states are phi of ``layer`` (default: the visible layer, i.e. the generated samples) at each time
     of ``times``, all from one set of runs followed in time. Returns NumPy arrays over ``times``:

@@ -99,7 +99,7 @@ def add_parsers(subparsers) -> None:
         type=float,
         default=1.0,
         metavar="EPS",
-        help="start every run from one shared random state plus a perturbation of size EPS in (0, 1] "
+        help="start every run from one common random state plus a perturbation of size EPS in (0, 1] "
         "(default 1: independent N(0, 1) starts; docs/chaos_study.md)",
     )
     p.add_argument("--out", help="output .npz (default RUN/generated.npz)")

@@ -99,7 +99,7 @@ def add_parsers(sub) -> None:
         epilog="settings (section.name=value):\n"
         "  model.arch (unrestricted|restricted|deep|rbm), model.n_hidden, model.n_hidden2, model.g, model.seed\n"
         "  dynamics.dt, dynamics.tau, dynamics.T,\n"
-        "  dynamics.init_spread (free-run starts: 1 independent, eps < 1 one shared start\n"
+        "  dynamics.init_spread (free-run starts: 1 independent, eps < 1 one common start\n"
         "    + eps perturbations; docs/chaos_study.md)\n"
         "  training.steps, training.batch_size (M), training.k (default 0.01; rbm: its own),\n"
         "  training.log_every, training.checkpoint_every, training.n_eval (Ns),\n"

@@ -385,7 +385,7 @@ class Network(Engine):
     @property
     def init_spread(self) -> float:
         """eps of the training steps' free-run starts (``dynamics.init_spread``, :mod:`chaossim.models.starts`):
-        1 (default) independent N(0, 1) starts, eps < 1 one shared start plus perturbations of size eps."""
+        1 (default) independent N(0, 1) starts, eps < 1 one common start plus perturbations of size eps."""
         return self._init_spread
 
     @init_spread.setter
@@ -534,7 +534,7 @@ class Network(Engine):
 
     def random_state(self, n: int, layers: Sequence[str] | None = None, rng=None, *, spread: float = 1.0) -> dict:
         """i.i.d. N(0, 1) states (docs/model.md "Integration"), drawn from the model's generator in layer order;
-        ``spread`` < 1: one shared start plus perturbations of that size
+        ``spread`` < 1: one common start plus perturbations of that size
         (:func:`chaossim.models.starts.spread_starts`)."""
         rng = self.rng if rng is None else rng
         draws = {name: self.bk.normal(rng, (n, self.sizes[name])) for name in (layers or list(self.sizes))}
@@ -609,7 +609,7 @@ class Network(Engine):
         """phi(v(t)) of ``n`` free runs from N(0, 1) starts (docs/model.md "Integration").
 
         ``t`` a time, or a sequence of times all served by one run; then the result has shape (len(t), n, Nv).
-        ``spread`` < 1: the runs start from one shared random state plus perturbations of size ``spread``
+        ``spread`` < 1: the runs start from one common random state plus perturbations of size ``spread``
         (:func:`chaossim.models.starts.spread_starts`; docs/chaos_study.md).
         """
         dt, tau = model_dynamics(self, dt, tau, force)

@@ -1,4 +1,4 @@
-"""Initial states of the free runs: independent N(0, 1) starts, or one shared start plus a perturbation.
+"""Initial states of the free runs: independent N(0, 1) starts, or one common start plus a perturbation.
 
 The control of docs/chaos_study.md (``dynamics.init_spread`` = eps in (0, 1]): the free runs of a
 training step (or of a generation) start from ONE common random state z0 plus independent
@@ -30,7 +30,7 @@ def check_spread(eps, name: str = "init_spread") -> float:
         raise ConfigError(f"{name} must be a number in (0, 1], got {eps!r}.") from None
     if not (math.isfinite(value) and 0.0 < value <= 1.0):
         raise ConfigError(
-            f"{name} must be in (0, 1] (1: independent N(0, 1) starts; small: one shared start "
+            f"{name} must be in (0, 1] (1: independent N(0, 1) starts; small: one common start "
             f"plus a perturbation of that size), got {eps!r}."
         )
     return value

@@ -1,4 +1,4 @@
-"""The chaos study drawn (docs/chaos_study.md): indices vs g with seed spread, the shared-start control
+"""The chaos study drawn (docs/chaos_study.md): indices vs g with seed spread, the common-start control
 against normal training, diversity against lambda_max, lambda_max along training.
 
 Each function takes the tables of :mod:`chaossim.sweep.study` (xarray Datasets) and returns a Figure;
@@ -28,12 +28,12 @@ def _style(eps: float) -> dict:
 
 
 def _label(eps: float) -> str:
-    return "independent starts" if eps == 1.0 else f"shared start, eps={eps:g}"
+    return "independent starts" if eps == 1.0 else f"common start, eps={eps:g}"
 
 
 def plot_indices_vs_g(final: Any) -> Figure:
     """Each index at the end of training vs g, one colour per T, error bars the seed spread (sd); solid:
-    training with independent starts, dashed: with the shared-start control (``final``:
+    training with independent starts, dashed: with the common-start control (``final``:
     :func:`chaossim.sweep.study.final_table`)."""
     ts = host(final["T"].values)
     gs = host(final["g"].values)
@@ -64,14 +64,14 @@ def plot_indices_vs_g(final: Any) -> Figure:
     axes[0].legend(fontsize=6, ncol=2)
     fig.suptitle(
         "indices at the end of training vs g (mean ± sd over seeds; solid: independent starts, "
-        "dashed: shared-start control)",
+        "dashed: common-start control)",
         fontsize=9,
     )
     return fig
 
 
 def plot_control_vs_normal(final: Any) -> Figure:
-    """Each index trained with the shared-start control (vertical) against normal training (horizontal), one
+    """Each index trained with the common-start control (vertical) against normal training (horizontal), one
     point per (g, T), colour g, size T; points above the diagonal: the control learned worse."""
     eps_all = _controls(final)
     ctrl = [e for e in eps_all if e != 1.0]
@@ -79,7 +79,7 @@ def plot_control_vs_normal(final: Any) -> Figure:
     axes = fig.subplots(1, len(INDEX_NAMES), squeeze=False)[0]
     if 1.0 not in eps_all or not ctrl:
         axes[0].text(
-            0.5, 0.5, "the sweep has no shared-start control (init_spread)", ha="center", transform=axes[0].transAxes
+            0.5, 0.5, "the sweep has no common-start control (init_spread)", ha="center", transform=axes[0].transAxes
         )
         return fig
     gs, ts = host(final["g"].values), host(final["T"].values)
@@ -113,7 +113,7 @@ def plot_control_vs_normal(final: Any) -> Figure:
             ax.set_xscale("log")
             ax.set_yscale("log")
         ax.set_xlabel(f"{name}, independent starts")
-        ax.set_ylabel(f"{name}, shared start eps={min(ctrl):g}")
+        ax.set_ylabel(f"{name}, common start eps={min(ctrl):g}")
         ax.set_title(name)
     axes[0].legend(fontsize=6)
     fig.suptitle(
@@ -183,7 +183,7 @@ def plot_diversity_vs_lambda(points: Any) -> Figure:
 
 def plot_lambda_along_training(chaos: Any) -> Figure:
     """lambda_max of the free dynamics along training (mean ± sd over seeds), one panel per T, one colour
-    per g; solid: independent starts, dashed: the shared-start control."""
+    per g; solid: independent starts, dashed: the common-start control."""
     if "lambda_max_mean" not in chaos:
         fig = new_figure(5, 3)
         ax = fig.subplots()
@@ -215,5 +215,5 @@ def plot_lambda_along_training(chaos: Any) -> Figure:
         ax.set_xlabel("training step t_age")
     axes[0].set_ylabel("lambda_max (1/time)")
     axes[0].legend(fontsize=6)
-    fig.suptitle("lambda_max along training (solid: independent starts, dashed: shared-start control)", fontsize=9)
+    fig.suptitle("lambda_max along training (solid: independent starts, dashed: common-start control)", fontsize=9)
     return fig

@@ -1,7 +1,7 @@
 """The diversity records of a sweep point (``[record] spreads``; docs/chaos_study.md, docs/sweeps.md).
 
 For each generation spread eps in ``record.spreads``, ``record.n_diversity`` free runs of the trained
-model start from one shared random state plus perturbations of size eps
+model start from one common random state plus perturbations of size eps
 (:func:`chaossim.models.starts.spread_starts`) and are followed along the store's generation times
 ``t`` and to the point's own T; ``record.n_long`` runs are followed to ``record.t_long``, where their
 distinct states are counted. Diagnostics: :mod:`chaossim.chaos.diversity`.
@@ -34,7 +34,7 @@ def add_layout(lay, spec, grid: tuple) -> None:
         return
     lay.coords["spread"] = np.asarray(rec.spreads, dtype=np.float64)
     who = (
-        f"{rec.n_diversity} free runs from one shared start plus perturbations of size `spread` "
+        f"{rec.n_diversity} free runs from one common start plus perturbations of size `spread` "
         "(1: independent N(0, 1) starts)"
     )
     for n, name in zip(DIVERSITY_NAMES, AT_T):

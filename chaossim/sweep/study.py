@@ -154,7 +154,7 @@ def markdown_tables(store_or_ds: Any, indices=INDEX_NAMES) -> str:
     for name in indices:
         for eps in sorted(tab[CONTROL].values, reverse=True):
             sub = tab.sel({CONTROL: eps})
-            what = "independent starts (init_spread = 1)" if eps == 1.0 else f"shared start, init_spread = {eps:g}"
+            what = "independent starts (init_spread = 1)" if eps == 1.0 else f"common start, init_spread = {eps:g}"
             lines.append(f"**{name}**, training with {what}:\n")
             lines.append("| g \\ T | " + " | ".join(f"{t:g}" for t in sub["T"].values) + " |")
             lines.append("|---" * (len(sub["T"]) + 1) + "|")
