@@ -1,9 +1,10 @@
 """Training several runs together as one :class:`~chaossim.ensemble.Ensemble` (docs/sweeps.md, "Ensembles").
 
 Runs that differ only in ``model.g`` and ``model.seed`` share every shape and every step of the training
-schedule (paper eqs. 8-9), so their training steps can be one ensemble step: on CuPy one strided-batched
-fused step for all of them (``chaossim.kernels``), on NumPy batched matmuls. :func:`train_ensemble` trains
-such runs and keeps, for each member, exactly the run its :func:`chaossim.training.train` alone would have:
+schedule (docs/model.md "Training"; paper eqs. 3, 6, 11-15), so their training steps can be one ensemble
+step: on CuPy one strided-batched fused step for all of them (``chaossim.kernels``), on NumPy batched
+matmuls. :func:`train_ensemble` trains such runs and keeps, for each member, exactly the run its
+:func:`chaossim.training.train` alone would have:
 
 * the same numbers: member r draws its minibatches from its own data split with its own seed
   (:func:`chaossim.training.batch_indices`), its initial states from its own generator re-keyed from

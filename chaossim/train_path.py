@@ -14,7 +14,7 @@
 engine otherwise; on NumPy the engine is the fast path (the fused schedule's NumPy executor emulates the
 cuBLAS calls and measured about 3 times slower, docs/gpu.md). ``"engine"`` always takes the engine; ``"fused"``
 requires the fused schedule (an error on CuPy when it cannot run). All paths draw the same initial states from the
-model's generator(s) and apply the same update (paper eqs. 8-9); they differ in rounding only.
+model's generator(s) and apply the same update (paper eqs. 3, 6, 11-15); they differ in rounding only.
 
 The path and its reason are recorded in ``meta.json`` (``train_path``, ``train_path_reason``) and in sweep
 stores (variables of the same names). This module imports neither CuPy nor Dask.

@@ -6,11 +6,11 @@ perturbations,
 
     x_i = sqrt(1 - eps^2) z0 + eps xi_i,      z0, xi_i ~ N(0, I) independent,
 
-so every start keeps the N(0, 1) marginal of the paper's random starts (Sec. 2, the free phase of
-eq. 8) and only the correlation between two starts, 1 - eps^2, changes. ``xi_i`` are exactly the draws
-of independent starts and ``z0`` is drawn after them from the same generator, so eps = 1 gives the
-independent starts to the bit and does not draw z0. Only dynamics that amplify differences (chaos) can
-turn a small eps into a variety of states at time T.
+so every start keeps the N(0, 1) marginal of the paper's random starts (the free phase of the
+learning rules, paper eqs. 3, 6, 11-15) and only the correlation between two starts, 1 - eps^2,
+changes. ``xi_i`` are exactly the draws of independent starts and ``z0`` is drawn after them from the
+same generator, so eps = 1 gives the independent starts to the bit and does not draw z0. Only dynamics
+that amplify differences (chaos) can turn a small eps into a variety of states at time T.
 """
 
 from __future__ import annotations
