@@ -375,13 +375,13 @@ def check_cublas_entry(dtype, batched: bool) -> str:
 
 def _elementwise_program():
     """Every element-wise instruction on column ranges that are not the whole row."""
-    from .kernels.schedule import Exact, Form, Pre, Tanh
+    from .kernels.schedule import Activity, Exact, Form, Pre
 
     return [
         Pre("X", "ACT", 0, 7, 0.1),
         Pre("X", "ACT", 2, 3, 0.3),
         Exact("XC", 4, 3, 0.6),
-        Tanh("XC", "ACTC", 1, 5),
+        Activity("XC", "ACTC", 1, 5),
         Form(0),
     ]
 
@@ -421,7 +421,7 @@ def check_two_stream_capture() -> str:
 
     from .kernels import HostOps
     from .kernels.cupy_fast import CupyOps
-    from .kernels.schedule import Fork, Form, Gemm, Instruction, Layout, Pre, Tanh, _coupling_gemm, _gemm_block
+    from .kernels.schedule import Activity, Fork, Form, Gemm, Instruction, Layout, Pre, _coupling_gemm, _gemm_block
     from .models import Restricted
 
     model, R, M, a = Restricted(6, 5), 2, 3, 0.2
@@ -432,7 +432,7 @@ def check_two_stream_capture() -> str:
         prog += _gemm_block(
             [_coupling_gemm(i, c, lay, M, R, a, "ACT", "X", i) for i, c in enumerate(model.couplings)], 2
         )
-    prog.append(Tanh("X", "ACT", 0, lay.ntot))
+    prog.append(Activity("X", "ACT", 0, lay.ntot))
     assert Fork() in prog and any(isinstance(ins, Gemm) and ins.stream == 1 for ins in prog)
     rng = np.random.default_rng(4)
     host: dict[str, Any] = {

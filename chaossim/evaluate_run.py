@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import streams
+from .archs import lookup
 from .backend import derive_seed, to_numpy
 from .errors import ConfigError, DataError, StoreError
 from .evaluation import INDEX_NAMES, indices_vs_time
@@ -50,8 +51,9 @@ N_SNAP = 8  # random starts followed for Fig. 3a
 
 
 def _time_step(config) -> float:
-    """The grid on which generation times must lie: dt for the chaotic models, one Gibbs sweep for an RBM."""
-    return 1.0 if config.model.arch == "rbm" else float(config.dynamics.dt)
+    """The grid on which generation times must lie: dt for the chaotic models, one Gibbs sweep for a model
+    without continuous dynamics (the RBM)."""
+    return float(config.dynamics.dt) if lookup(config.model.arch).dynamics else 1.0
 
 
 def _on_grid(values, dt: float) -> list[float]:
@@ -225,9 +227,6 @@ def format_table(results: Mapping) -> str:
 
 # ------------------------------------------------------------------------------------------ figures of runs
 # Loading stays here; chaossim.plotting draws from the arrays.
-ARCH_NAMES = {"unrestricted": "Unrestricted", "restricted": "Restricted", "deep": "Deep", "rbm": "RBM"}
-
-
 def run_label(run_dir) -> str:
     """A legend label for a run directory: its architecture, with the directory name when they differ
     ("Restricted (r1)"); the directory name alone when it holds no readable config (e.g. an evaluate --out)."""
@@ -238,7 +237,10 @@ def run_label(run_dir) -> str:
         arch = RunConfig.load(run_dir / "config.toml").model.arch
     except Exception:  # a label is cosmetic; fall back to the name
         return run_dir.name
-    name = ARCH_NAMES.get(arch, arch)
+    try:
+        name = lookup(arch).display
+    except ConfigError:  # an architecture no longer importable: its name
+        name = arch
     return name if run_dir.name.lower() == arch else f"{name} ({run_dir.name})"
 
 
@@ -297,7 +299,7 @@ def figure_of_runs(
         raise StoreError(f"{run_dir} is not a chaossim run directory (no config.toml).")
     config = RunConfig.load(run_dir / "config.toml")
     params = load_checkpoint(run_dir)["params"]
-    g = 1.0 if config.model.arch == "rbm" else config.model.g
+    g = config.model.g if lookup(config.model.arch).dynamics else 1.0
     image_shape = _image_shape_of_run(run_dir, config, params["b"].shape[0])
     what = "receptive fields, trained part A alone" if part == "A" else "receptive fields"
     return plotting.plot_receptive_fields(

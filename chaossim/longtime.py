@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .archs import lookup
 from .errors import ConfigError
 
 DEFAULT_FACTORS = (1.0, 10.0, 50.0)
@@ -49,7 +50,7 @@ def analyze_run(
 
     run_dir = Path(run_dir)
     config, model, _ = load_run(run_dir, backend=backend)
-    if config.model.arch == "rbm":
+    if not lookup(config.model.arch).dynamics:
         raise ConfigError(
             "the long-time analysis follows the chaotic dynamics; an RBM has none (its samples are "
             "Gibbs chains). Analyse a restricted, unrestricted or deep run."

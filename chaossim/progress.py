@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .archs import lookup
 from .evaluation import INDEX_NAMES
 
 HISTORY_FILE = "history.csv"
@@ -70,15 +71,14 @@ def describe_size(config, model, n_train: int, n_eval: int | None = None) -> str
     tc, dyn, m = config.training, config.dynamics, config.model
     params = {k: int(np.prod(np.shape(v))) for k, v in model.params.items()}
     total = sum(params.values())
-    if m.arch == "rbm":
-        layers = f"Nv={model.n_visible}, Nh={model.n_hidden}"
-        trained = total
-        per_step = f"T = {dyn.T:g} Gibbs sweeps per step"
-    else:
-        layers = ", ".join(f"{name}={size}" for name, size in model.sizes.items())
-        names = {t.name for t in model.trained} | {layer.bias for layer in model.layers}
-        trained = sum(n for k, n in params.items() if k in names)
+    arch = lookup(m.arch)
+    layers = ", ".join(f"{name}={size}" for name, size in model.sizes.items())
+    names = {t.name for t in arch.trained} | {layer.bias for layer in arch.layers}
+    trained = sum(n for k, n in params.items() if k in names)
+    if arch.dynamics:
         per_step = f"T/dt = {dyn.T:g}/{dyn.dt:g} = {dyn.steps} Euler steps per phase"
+    else:
+        per_step = f"T = {dyn.T:g} Gibbs sweeps per step"
     return (
         f"run size: {m.arch} ({layers}), {_fmt_int(total)} parameters ({_fmt_int(trained)} trained), "
         f"batch M = {tc.batch_size} of {_fmt_int(n_train)} training points, {per_step}, {_fmt_int(tc.steps)} "

@@ -146,7 +146,7 @@ def train(
     """
     from .train_path import choose_trainer
 
-    config = config.resolved()  # training.k of the architecture when unset (chaossim.config.DEFAULT_K)
+    config = config.resolved()  # training.k of the architecture when unset (chaossim.archs: default_k)
     tc, dyn = config.training, config.dynamics
     run = RunState.setup(config, run_dir, resume, dataset)
     path = choose_trainer(run.model, config.backend)  # may refuse (trainer = "fused"): before anything is written
