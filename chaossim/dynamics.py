@@ -8,7 +8,8 @@ eqs. (2), (4)-(5) and (8)-(10) are
 with P_c = (fixed_c + trained_c)^T / sqrt(N_pre) (the coupling's operator, formed once per run). Everything
 that integrates, linearises or averages this dynamics takes its pieces from here:
 
-- phi and phi' (:class:`Nonlinearity`; :data:`TANH` by default, :func:`register_nonlinearity` adds others);
+- phi and phi' (:class:`Nonlinearity`; :data:`TANH` by default, :data:`DEFAULT_PHI`; :func:`register_nonlinearity`
+  adds others);
 - the coupling operator :func:`operator`, the recurrent input :func:`coupled` and the drive :func:`drive`;
 - the Euler step x <- x + a (u - x), a = dt/tau (:func:`euler`), and its split form for GEMMs that accumulate
   into the state, x <- :func:`leak` (x) + a sum_c phi(x_pre) P_c;
@@ -37,6 +38,7 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = [
+    "DEFAULT_PHI",
     "TANH",
     "Nonlinearity",
     "coupled",
@@ -111,6 +113,9 @@ TANH = Nonlinearity(
     phi_into=lambda xp, x, out: xp.tanh(x, out=out),
 )
 """phi = tanh, the paper's choice (eq. 2)."""
+
+DEFAULT_PHI = TANH
+"""The nonlinearity of every model unless told otherwise (the paper's)."""
 
 _NONLINEARITIES: dict[str, Nonlinearity] = {TANH.name: TANH}
 

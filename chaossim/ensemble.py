@@ -20,6 +20,7 @@ import numpy as np
 
 from .archs import lookup
 from .backend import get_backend
+from .dynamics import DEFAULT_PHI, Nonlinearity
 from .errors import ConfigError, DataError
 from .models.network import Engine, Network, Params
 
@@ -50,7 +51,7 @@ class Ensemble(Engine):
         tau: float = 10.0,
         force: bool = False,
         init_spread: float = 1.0,
-        phi="tanh",
+        phi: str | Nonlinearity = DEFAULT_PHI,
     ):
         try:
             architecture = lookup(arch)

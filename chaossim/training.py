@@ -148,6 +148,7 @@ def train(
 
     config = config.resolved()  # training.k of the architecture when unset (chaossim.archs: default_k)
     tc, dyn = config.training, config.dynamics
+    k = float(tc.k or 0.0)  # resolved: always set
     run = RunState.setup(config, run_dir, resume, dataset)
     path = choose_trainer(run.model, config.backend)  # may refuse (trainer = "fused"): before anything is written
     run.open(path.meta(), stop_after)
@@ -165,7 +166,7 @@ def train(
                 _stop_cleanly([run], step)
             bk.reseed(model.rng, derive_seed(config.model.seed, STEP_STREAM, step))
             batch = run.train_dev[run.batch_rows(step)]
-            path.trainer.train_step(batch, dyn.dt, dyn.tau, dyn.T, tc.k, force=config.backend.force, check=False)
+            path.trainer.train_step(batch, dyn.dt, dyn.tau, dyn.T, k, force=config.backend.force, check=False)
             done = step + 1
             _check_finite(model, done, config, run.run_dir, run.last_ckpt)
             run.after_step(done, path)

@@ -75,7 +75,7 @@ def test_engine(cls, sizes):
     with strict.record() as log:
         out_s = s.run(state, 6, record=[0, 3, 6])
         gen_s = s.generate(5, [2.0, 6.0])
-        tan_s = s.euler_tangent(s._check_state(state, {}), s._check_state(state, {}), 0.1, s.operators())
+        tan_s = s.euler_tangent(s._as_state(state), s._as_state(state), 0.1, s.operators())
     _clean(log)
     _same(out_s, n.run(state, 6, record=[0, 3, 6]))
     _same(gen_s, n.generate(5, [2.0, 6.0]))

@@ -46,7 +46,7 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import eigh_tridiagonal
 from scipy.optimize import brentq
 
-from ..dynamics import TANH, Nonlinearity
+from ..dynamics import DEFAULT_PHI, Nonlinearity
 from ..errors import ConfigError, DataError
 from ..validation import check_gain
 
@@ -133,7 +133,7 @@ def _energy_residual(delta0: float, g: float, phi: Nonlinearity) -> float:
     return g * float(w @ (f - m) ** 2) / delta0**2 - 0.5
 
 
-def dmft_variance(g: float, phi: Nonlinearity = TANH) -> float:
+def dmft_variance(g: float, phi: Nonlinearity = DEFAULT_PHI) -> float:
     """Delta0 = <v^2>, the stationary variance of v predicted by the DMFT (module docstring).
 
     0 for g <= 1 (the fixed point v = 0 is stable); for g > 1 the root of the energy-conservation
@@ -157,14 +157,14 @@ def _variance(g: float, phi: Nonlinearity) -> float:
     )
 
 
-def dmft_phi_variance(g: float, phi: Nonlinearity = TANH) -> float:
+def dmft_phi_variance(g: float, phi: Nonlinearity = DEFAULT_PHI) -> float:
     """C(0) = <phi(v)^2>, v ~ N(0, Delta0): the stationary mean squared activity (0 for g <= 1)."""
     d0 = dmft_variance(g, phi)
     values = _values(phi)
     return _mean(lambda v: values(v) ** 2, d0) if d0 > 0 else 0.0
 
 
-def dmft_potential(g: float, delta, phi: Nonlinearity = TANH) -> np.ndarray:
+def dmft_potential(g: float, delta, phi: Nonlinearity = DEFAULT_PHI) -> np.ndarray:
     """V(Delta) = -Delta^2/2 + g Phi(Delta; Delta0), the potential of the particle picture (module docstring)."""
     d0 = dmft_variance(g, phi)
     d = np.asarray(delta, dtype=np.float64)
@@ -291,7 +291,7 @@ def _lags(s, tau) -> np.ndarray:
     return s / tau
 
 
-def dmft_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = TANH) -> np.ndarray:
+def dmft_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = DEFAULT_PHI) -> np.ndarray:
     """Delta(s) = <v(t) v(t+s)> in the stationary chaotic state (module docstring), at lags ``s``
     (any shape, same time unit as ``tau``; Delta is even in s). Zeros for g <= 1.
 
@@ -307,7 +307,7 @@ def dmft_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = TANH
     return _path(g, phi)(u)
 
 
-def dmft_phi_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = TANH) -> np.ndarray:
+def dmft_phi_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = DEFAULT_PHI) -> np.ndarray:
     """C(s) = <phi(v(t)) phi(v(t+s))> from Delta(s) (module docstring). Zeros for g <= 1."""
     g = check_gain(g)
     u = _lags(s, tau)
@@ -318,7 +318,7 @@ def dmft_phi_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = 
 
 
 # ------------------------------------------------------------------ largest Lyapunov exponent
-def dmft_lyapunov(g: float, tau: float = 1.0, *, step: float | None = None, phi: Nonlinearity = TANH) -> float:
+def dmft_lyapunov(g: float, tau: float = 1.0, *, step: float | None = None, phi: Nonlinearity = DEFAULT_PHI) -> float:
     """Largest Lyapunov exponent (per unit time, in 1/tau) predicted by the DMFT (SCS 1988). UNVERIFIED.
 
     Not exported from :mod:`chaossim.chaos`: direct simulations (Euler dt = 0.1 tau, tangent vector
@@ -349,7 +349,7 @@ def dmft_lyapunov(g: float, tau: float = 1.0, *, step: float | None = None, phi:
     return (math.sqrt(1.0 - e0[0]) - 1.0) / tau
 
 
-def _schroedinger(g: float, step: float | None, n_states: int = 2, phi: Nonlinearity = TANH):
+def _schroedinger(g: float, step: float | None, n_states: int = 2, phi: Nonlinearity = DEFAULT_PHI):
     """Lowest eigenvalues of -d^2/ds^2 + U(s) on a symmetric grid, and the grid (for checks)."""
     path = _path(g, phi)
     slopes = _slopes(phi)

@@ -288,7 +288,7 @@ class CupyOps:
         graph: bool = True,
         streams: int = 2,
         max_graphs: int = MAX_CACHED,
-        phi: Nonlinearity = dynamics.TANH,
+        phi: Nonlinearity = dynamics.DEFAULT_PHI,
     ) -> None:
         import cupy
 

@@ -76,7 +76,7 @@ class Pre:
     c0: int
     nc: int
     a: float
-    phi: Nonlinearity = dynamics.TANH
+    phi: Nonlinearity = dynamics.DEFAULT_PHI
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class Activity:
     act: str
     c0: int
     nc: int
-    phi: Nonlinearity = dynamics.TANH
+    phi: Nonlinearity = dynamics.DEFAULT_PHI
 
 
 @dataclass(frozen=True)

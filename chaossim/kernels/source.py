@@ -167,7 +167,7 @@ def render_phi(phi: Nonlinearity, dtype: DTypeLike, x: str = "x") -> str:
     return phi.phi(CMath(dtype), Expr(x, np.dtype(dtype))).text
 
 
-def kernel_sources(dtype: DTypeLike, phi: Nonlinearity = dynamics.TANH) -> Sources:
+def kernel_sources(dtype: DTypeLike, phi: Nonlinearity = dynamics.DEFAULT_PHI) -> Sources:
     """The source of every element-wise kernel of the schedule for ``dtype`` and the nonlinearity ``phi``."""
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):

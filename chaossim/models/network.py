@@ -210,7 +210,7 @@ class Engine(ModelBase):
     """
 
     architecture: Architecture
-    phi: Nonlinearity = dynamics.TANH
+    phi: Nonlinearity = dynamics.DEFAULT_PHI
     dt: float
     tau: float
     force: bool
@@ -623,7 +623,7 @@ class Network(Engine):
         tau: float = 10.0,
         force: bool = False,
         init_spread: float = 1.0,
-        phi: str | Nonlinearity = "tanh",
+        phi: str | Nonlinearity = dynamics.DEFAULT_PHI,
         **size_kw: int,
     ):
         self.architecture = self._architecture(arch)
@@ -644,9 +644,10 @@ class Network(Engine):
     def from_config(cls, arch: Architecture, config, n_visible: int) -> Network:
         """The model a run config describes (:func:`chaossim.build.build_model`); couplings from ``model.seed``."""
         m, dyn, bk = config.model, config.dynamics, config.backend
+        sizes: dict[str, Any] = arch.size_kwargs(m, n_visible)
         return cls(
             arch=arch,
-            **arch.size_kwargs(m, n_visible),
+            **sizes,
             g=m.g,
             dt=dyn.dt,
             tau=dyn.tau,
