@@ -17,17 +17,8 @@ from typing import Any
 import numpy as np
 
 from .archs import lookup
-from .evaluation import INDEX_NAMES
-
-HISTORY_FILE = "history.csv"
-
-
-def history_header() -> str:
-    return ",".join(("t_age", *INDEX_NAMES))
-
-
-def history_row(history: dict, i: int) -> str:
-    return ",".join([str(int(history["t_age"][i]))] + [f"{history[c][i]:.6g}" for c in INDEX_NAMES])
+from .metrics import index_names
+from .rundir import HISTORY_FILE, history_columns, history_header, history_row
 
 
 def log_line(run_dir, history: dict) -> None:
@@ -35,24 +26,12 @@ def log_line(run_dir, history: dict) -> None:
     new), flushed at once. The checkpoint rewrites the whole file atomically (so after a crash the file is
     rebuilt from the checkpoint on resume, never left with rows the resumed run repeats)."""
     path = Path(run_dir) / HISTORY_FILE
-    head = "" if path.is_file() and path.stat().st_size else history_header() + "\n"
+    cols = history_columns(history)
+    head = "" if path.is_file() and path.stat().st_size else history_header(cols) + "\n"
     with open(path, "a") as f:
-        f.write(head + history_row(history, len(history["t_age"]) - 1) + "\n")
+        f.write(head + history_row(history, len(history["t_age"]) - 1, cols) + "\n")
         f.flush()
         os.fsync(f.fileno())
-
-
-def read_history_csv(path) -> dict[str, np.ndarray]:
-    """The columns of a ``history.csv`` (also while the run writes it: a partly written last line is left out)."""
-    text = Path(path).read_text()
-    lines = [ln for ln in text.split("\n")[1:] if ln]
-    if not text.endswith("\n") and lines:
-        lines = lines[:-1]
-    cols = ("t_age", *INDEX_NAMES)
-    rows = [ln.split(",") for ln in lines]
-    out = {c: np.array([float(r[i]) for r in rows]) for i, c in enumerate(cols)}
-    out["t_age"] = out["t_age"].astype(np.int64)
-    return out
 
 
 # ------------------------------------------------------------------------------------------ before training
@@ -168,7 +147,7 @@ def index_changes(history: dict) -> list[str]:
     if ages.size == 0:
         return []
     lines = []
-    for k in INDEX_NAMES:
+    for k in (n for n in index_names() if n in history):
         y = np.asarray(history[k], dtype=float)
         ok = np.flatnonzero(np.isfinite(y))
         if ok.size == 0:

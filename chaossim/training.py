@@ -32,12 +32,9 @@ from .evaluation import eval_seed, indices_at
 from .io import atomic_savez
 from .models.protocol import Model
 from .rundir import (
-    CHAOS_NAMES,
     empty_chaos,
     empty_history,
     host_params,
-    load_checkpoint,
-    load_run,
     record_interruption,
     save_checkpoint,
     write_history_csv,
@@ -45,20 +42,7 @@ from .rundir import (
 )
 from .validation import check_values
 
-# Re-exported: these lived here before the split into build / rundir.
-__all__ = [
-    "CHAOS_NAMES",
-    "RunState",
-    "TrainResult",
-    "batch_indices",
-    "build_model",
-    "load_checkpoint",
-    "load_data",
-    "load_run",
-    "save_checkpoint",
-    "train",
-    "write_history_csv",
-]
+__all__ = ["RunState", "TrainResult", "batch_indices", "train"]
 
 BATCH_STREAM, STEP_STREAM = streams.TRAIN_BATCH, streams.TRAIN_STEP
 

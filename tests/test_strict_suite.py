@@ -210,7 +210,8 @@ def test_ensemble_loop_syncs_per_step(arch, trainer):
 
 
 def test_training_loop_with_files_chaos_and_snapshots(digits, tmp_path):
-    from chaossim.training import load_run, train
+    from chaossim.rundir import load_run
+    from chaossim.training import train
 
     extra = {"training.steps": 4, "training.log_every": 2, "training.checkpoint_every": 2, "training.chaos_every": 2,
              "training.snapshot_every": 2}
