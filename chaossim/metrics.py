@@ -55,6 +55,7 @@ __all__ = [
     "index_names",
     "indices",
     "register_index",
+    "unregister_index",
 ]
 
 
@@ -342,6 +343,13 @@ def register_index(ix: Index) -> Index:
     return ix
 
 
+def unregister_index(name: str) -> None:
+    """Remove the index ``name`` registered with :func:`register_index` (the paper's four stay)."""
+    if name in _BUILT_IN:
+        raise ConfigError(f"{name} is one of the paper's indices and cannot be removed.")
+    _INDICES.pop(name, None)
+
+
 def indices() -> tuple[Index, ...]:
     """The registered indices, in registration order (the paper's four first)."""
     return tuple(_INDICES.values())
@@ -368,6 +376,7 @@ for _ix in (
     Index("ER", _reconstruction_or_nan, r"$E^{(R)}$", "reconstruction error, eq. 18 (NaN without hidden layers)"),
 ):
     register_index(_ix)
+_BUILT_IN = frozenset(_INDICES)
 
 
 def all_indices(
