@@ -84,6 +84,17 @@ def model_dynamics(model, dt=None, tau=None, force: bool = False) -> tuple[float
     return check_dynamics(model.dt if dt is None else dt, model.tau if tau is None else tau, force=force or model.force)
 
 
+def check_positive(name: str, value) -> float:
+    """A finite number > 0 (a time step, a time constant), or a ConfigError naming ``name``."""
+    try:
+        f = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        f = math.nan
+    if not (math.isfinite(f) and f > 0):
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}.")
+    return f
+
+
 def check_dynamics(dt, tau, *, force: bool = False, prefix: str = "") -> tuple[float, float]:
     """Validate the Euler step dt and time constant tau (docs/model.md "Integration"); ``prefix`` names them
     in the message ("dynamics." for a config).
@@ -91,16 +102,7 @@ def check_dynamics(dt, tau, *, force: bool = False, prefix: str = "") -> tuple[f
     The Euler map multiplies the leak by (1 - dt/tau); for dt/tau > 1 that factor is
     negative and the integration overshoots and diverges, so it is refused unless forced.
     """
-    values = []
-    for name, v in (("dt", dt), ("tau", tau)):
-        try:
-            f = float(v) if not isinstance(v, bool) else math.nan
-        except (TypeError, ValueError):
-            f = math.nan
-        if not (math.isfinite(f) and f > 0):
-            raise ConfigError(f"{prefix}{name} must be a finite number > 0, got {v!r}.")
-        values.append(f)
-    dt, tau = values
+    dt, tau = check_positive(f"{prefix}dt", dt), check_positive(f"{prefix}tau", tau)
     if dt / tau > 1 and not force:
         raise ConfigError(
             f"dt/tau = {dt / tau:.3g} > 1: the Euler integration is unstable (the leak factor "

@@ -48,7 +48,7 @@ from scipy.optimize import brentq
 
 from ..dynamics import DEFAULT_PHI, Nonlinearity
 from ..errors import ConfigError, DataError
-from ..validation import check_gain
+from ..validation import check_gain, check_positive
 
 _STEP_V = 0.3  # largest quadrature step in units of v (error ~ exp(-pi^2 / 0.3) ~ 5e-15 x prefactor)
 _STEP_Z_MAX = 0.3  # largest step in units of the standard-normal variable
@@ -282,9 +282,7 @@ def _path(g: float, phi: Nonlinearity) -> _DeltaPath:
 
 
 def _lags(s, tau) -> np.ndarray:
-    tau = float(tau)
-    if not (math.isfinite(tau) and tau > 0):
-        raise ConfigError(f"tau must be a finite number > 0, got {tau!r}.")
+    tau = check_positive("tau", tau)
     s = np.asarray(s, dtype=np.float64)
     if not np.all(np.isfinite(s)):
         raise DataError("the lags s contain NaN or inf values; pass finite lags.")
@@ -339,10 +337,7 @@ def dmft_lyapunov(g: float, tau: float = 1.0, *, step: float | None = None, phi:
     Solved with second-order finite differences on s in [-L, L] (psi(+-L) = 0); ``step`` is the grid step
     in units of tau (default: the width of Delta(s) / 50); the discretisation error is O(step^2).
     """
-    g = check_gain(g)
-    tau = float(tau)
-    if not (math.isfinite(tau) and tau > 0):
-        raise ConfigError(f"tau must be a finite number > 0, got {tau!r}.")
+    g, tau = check_gain(g), check_positive("tau", tau)
     if g <= 1.0:
         return (math.sqrt(g) - 1.0) / tau
     e0, _ = _schroedinger(g, step, phi=phi)
