@@ -116,8 +116,14 @@ def _within(value: float, limit: float, what: str) -> str:
 SMALL_SIZES = (12, 8, 5, 4, 3)
 """Units of the checked models' layers, in layer order (the last repeated for deeper architectures)."""
 GS, SEEDS = [1.2, 1.6, 2.1], [0, 1, 2]
-ARCHS = ["unrestricted", "restricted", "deep"]
-"""The architectures checked (rate networks of :mod:`chaossim.archs`); ``chaossim doctor --arch`` adds others."""
+
+
+def rate_networks() -> list[str]:
+    """The architectures checked: the registered rate networks of :mod:`chaossim.archs` (the three built-ins in a
+    new process); ``chaossim doctor --arch`` adds others."""
+    from .archs import lookup, names
+
+    return [n for n in names() if lookup(n).dynamics]
 
 
 def small_sizes(arch: str) -> tuple[int, ...]:
@@ -641,7 +647,7 @@ def run(*, require_gpu: bool = False, timing: bool = True, out=None, archs=()) -
     from .archs import lookup
     from .backend import gpu_status
 
-    checked = list(dict.fromkeys([*ARCHS, *archs]))
+    checked = list(dict.fromkeys([*rate_networks(), *archs]))
     for name in checked:
         if not lookup(name).dynamics:
             from .errors import ConfigError

@@ -118,7 +118,7 @@ def plot_control_vs_normal(final: Any) -> Figure:
                     )
         lo, hi = np.nanmin([x[ok].min(), y[ok].min()]), np.nanmax([x[ok].max(), y[ok].max()])
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
-        if name == "Es":
+        if index_log_scale(name):
             ax.set_xscale("log")
             ax.set_yscale("log")
         ax.set_xlabel(f"{name}, independent starts")
