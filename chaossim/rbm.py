@@ -368,7 +368,8 @@ def spin_configurations(n: int) -> np.ndarray:
 
 
 def _host_params(model):
-    p = model.params if hasattr(model, "params") else model
+    """W, b, c in float64 on the host, of an RBM or of a mapping of its parameters."""
+    p = model if isinstance(model, Mapping) else model.params
     return {k: np.asarray(to_numpy(p[k]), dtype=np.float64) for k in ("W", "b", "c")}
 
 

@@ -179,6 +179,26 @@ def test_lyapunov_exponent_follows_phi(method):
     assert got_tanh == pytest.approx(want_tanh, rel=0.02)
 
 
+def test_dmft_gaussian_integrals_follow_phi():
+    """The stationary variance solves Delta0^2 / 2 = g Var[Phi(v)], v ~ N(0, Delta0), with Phi the integral of
+    the registered phi (checked by adaptive quadrature), and chaos starts at g phi'(0)^2 = 1 (g = 4 here). This
+    phi has a kink at 0, where the DMFT's trapezoidal grid converges algebraically, not exponentially as for
+    tanh: agreement to 1e-4 for the root, 1e-3 for C(0), far below the difference from tanh."""
+    from chaossim.chaos import dmft_phi_variance, dmft_variance
+
+    assert dmft_variance(3.9, HALFSOFT) == 0.0 and dmft_variance(3.9) > 0  # tanh is chaotic there already
+    g = 20.0
+    d0 = dmft_variance(g, HALFSOFT)
+    sd = math.sqrt(d0)
+    w = lambda v: math.exp(-v * v / (2 * d0)) / math.sqrt(2 * math.pi * d0)  # noqa: E731
+    m1 = quad(lambda v: C * (abs(v) - math.log1p(abs(v))) * w(v), -12 * sd, 12 * sd, limit=200)[0]
+    m2 = quad(lambda v: (C * (abs(v) - math.log1p(abs(v)))) ** 2 * w(v), -12 * sd, 12 * sd, limit=200)[0]
+    assert d0 > 0.1 and d0 ** 2 / 2 == pytest.approx(g * (m2 - m1 * m1), rel=1e-4)
+    c0 = quad(lambda v: _soft(v) ** 2 * w(v), -12 * sd, 12 * sd, limit=200)[0]
+    assert dmft_phi_variance(g, HALFSOFT) == pytest.approx(c0, rel=1e-3)
+    assert dmft_variance(g, HALFSOFT) != pytest.approx(dmft_variance(g), rel=1e-2)
+
+
 # ---------------------------------------------------------------------------------------------- kernel source
 def test_rendered_source_follows_phi():
     soft32, tanh32 = kernel_sources(np.float32, HALFSOFT), kernel_sources(np.float32, TANH)

@@ -19,7 +19,9 @@ infinite time to reach 0, hence V(Delta0) = V(0):
 
     Delta0^2 / 2 = g Var[ln cosh(v)],   v ~ N(0, Delta0).
 
-Gaussian averages use the trapezoidal rule on a uniform grid of standard-normal nodes, whose step in v
+phi is tanh unless told otherwise: every function takes ``phi`` (a :class:`chaossim.dynamics.Nonlinearity`,
+whose values, slope phi' and integral Phi the Gaussian averages below use; the closed-form limits at the end are
+those of tanh). Gaussian averages use the trapezoidal rule on a uniform grid of standard-normal nodes, whose step in v
 is at most ``_STEP_V``: the integrands are analytic in a strip of half-width pi/2 around the real v
 axis, so the error is ~exp(-pi^2 / step) (< 1e-11 relative, measured against scipy.integrate.quad),
 for every variance. Gauss-Hermite quadrature, tried first, loses accuracy at large variance
@@ -89,6 +91,11 @@ def _integral(phi: Nonlinearity):
     return phi.integral
 
 
+def _gain(g: float, phi: Nonlinearity) -> float:
+    """g phi'(0)^2: the fixed point v = 0 is stable, and there is no chaos, while it is <= 1 (g <= 1 for tanh)."""
+    return g * float(phi.dphi(np, np.float64(0.0))) ** 2
+
+
 def _values(phi: Nonlinearity):
     return lambda v: phi(np, v)
 
@@ -136,7 +143,7 @@ def _energy_residual(delta0: float, g: float, phi: Nonlinearity) -> float:
 def dmft_variance(g: float, phi: Nonlinearity = DEFAULT_PHI) -> float:
     """Delta0 = <v^2>, the stationary variance of v predicted by the DMFT (module docstring).
 
-    0 for g <= 1 (the fixed point v = 0 is stable); for g > 1 the root of the energy-conservation
+    0 for g <= 1 (g phi'(0)^2 <= 1: the fixed point v = 0 is stable); above, the root of the energy-conservation
     condition Delta0^2 / 2 = g Var[ln cosh v], v ~ N(0, Delta0), found with brentq.
     """
     return _variance(check_gain(g), phi)
@@ -144,9 +151,10 @@ def dmft_variance(g: float, phi: Nonlinearity = DEFAULT_PHI) -> float:
 
 @lru_cache(maxsize=256)
 def _variance(g: float, phi: Nonlinearity) -> float:
-    if g <= 1.0:
+    geff = _gain(g, phi)
+    if geff <= 1.0:
         return 0.0
-    lo = (g - 1.0) / (4.0 * g)
+    lo = (geff - 1.0) / (4.0 * geff)
     while _energy_residual(lo, g, phi) <= 0.0:  # not expected (series: residual ~ (g-1)/4 > 0)
         lo *= 0.5
     hi = 2.0 * g + 2.0
@@ -300,7 +308,7 @@ def dmft_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = DEFA
     """
     g = check_gain(g)
     u = _lags(s, tau)
-    if g <= 1.0:
+    if _gain(g, phi) <= 1.0:
         return np.zeros(u.shape)
     return _path(g, phi)(u)
 
@@ -309,7 +317,7 @@ def dmft_phi_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = 
     """C(s) = <phi(v(t)) phi(v(t+s))> from Delta(s) (module docstring). Zeros for g <= 1."""
     g = check_gain(g)
     u = _lags(s, tau)
-    if g <= 1.0:
+    if _gain(g, phi) <= 1.0:
         return np.zeros(u.shape)
     d = _path(g, phi)(u)
     return _pair_average(_values(phi), d, dmft_variance(g, phi)).reshape(d.shape)
@@ -338,8 +346,8 @@ def dmft_lyapunov(g: float, tau: float = 1.0, *, step: float | None = None, phi:
     in units of tau (default: the width of Delta(s) / 50); the discretisation error is O(step^2).
     """
     g, tau = check_gain(g), check_positive("tau", tau)
-    if g <= 1.0:
-        return (math.sqrt(g) - 1.0) / tau
+    if _gain(g, phi) <= 1.0:
+        return (math.sqrt(_gain(g, phi)) - 1.0) / tau
     e0, _ = _schroedinger(g, step, phi=phi)
     return (math.sqrt(1.0 - e0[0]) - 1.0) / tau
 
