@@ -10,7 +10,10 @@ The restricted model (paper eq. 4-5) at the paper's size (Nv 784, Nh 500, M 500,
                   the clamped phase's exact solution (one M x Nv x Nh product), 100 Euler steps of the free
                   phase (two products each) and the Hebbian update (two Nv x M x Nh products). The floor.
   gemms + phi     the same plus NumPy's phi (np.tanh, into a buffer) of both layers at every Euler step: the
-                  floor of any step that evaluates phi with NumPy on one thread.
+                  floor of any step that evaluates phi with NumPy on one thread. The states phi is applied to
+                  are those of the engine's model after a free run of T (the time np.tanh takes depends on its
+                  inputs: 1.7 ms for 642 000 values of std 0.1, 3.1 for std 1, 5.8 for std 3, on the machine
+                  of benchmarks/README.md).
   engine          chaossim's ``model.train_step`` (random starts drawn, operators formed, checks, update).
   engine (DIR)    with ``--compare DIR``: the same step of the chaossim package in DIR (another checkout, e.g. the
                   commit before a change), loaded beside this one and timed in the same rounds.
@@ -38,10 +41,12 @@ SIZES = {"paper": dict(nv=784, nh=500, M=500, T=100.0), "small": dict(nv=196, nh
 DT, TAU, K, G = 1.0, 10.0, 0.01, 1.5
 
 
-def gemm_rows(nv: int, nh: int, M: int, steps: int, rng, with_phi: bool):
-    """A callable doing the step's GEMMs (and phi when ``with_phi``) on preallocated float32 buffers."""
+def gemm_rows(states: dict, steps: int, rng, with_phi: bool):
+    """A callable doing the step's GEMMs (and phi when ``with_phi``) on preallocated float32 buffers; ``states``:
+    the visible and hidden states phi is applied to."""
     f32 = np.float32
-    v, h = rng.standard_normal((M, nv), dtype=f32), rng.standard_normal((M, nh), dtype=f32)
+    v, h = np.asarray(states["v"], dtype=f32), np.asarray(states["h"], dtype=f32)
+    (M, nv), nh = v.shape, h.shape[1]
     av, ah = np.tanh(v), np.tanh(h)  # values a step sees (no NaN or denormal garbage in the buffers)
     # the operators as the engine holds them: the transpose of the coupling K (N_post x N_pre, C order)
     p_vh = (rng.standard_normal((nv, nh), dtype=f32) * f32(0.04)).T  # h -> v: (Nh x Nv), a transposed view
@@ -83,6 +88,7 @@ def _package(path: str | None, name: str):
 
 
 def engine_row(pkg, nv: int, nh: int, M: int, T: float, rng):
+    """The engine's training step, and the states of its model after a free run of T from random starts."""
     model = pkg.models.Restricted(nv, nh, g=G, seed=1, dt=DT, tau=TAU)
     batch = np.tanh(rng.standard_normal((M, nv))).astype(np.float32)
     dev = model.bk.asarray(batch)
@@ -90,7 +96,8 @@ def engine_row(pkg, nv: int, nh: int, M: int, T: float, rng):
     def step():
         model.train_step(dev, DT, TAU, T, K, check=False)
 
-    return step
+    states = model.run(model.random_state(M), round(T / DT))
+    return step, {k: np.asarray(v) for k, v in states.items()}  # NumPy backend
 
 
 def main(argv=None) -> int:
@@ -110,14 +117,15 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     pkg = _package(None, "chaossim")
     where = os.path.dirname(pkg.__file__)
+    engine, states = engine_row(pkg, nv, nh, M, T, rng)
     rows = {
-        "gemms alone": gemm_rows(nv, nh, M, steps, rng, False),
-        "gemms + phi": gemm_rows(nv, nh, M, steps, rng, True),
-        "engine": engine_row(pkg, nv, nh, M, T, rng),
+        "gemms alone": gemm_rows(states, steps, rng, False),
+        "gemms + phi": gemm_rows(states, steps, rng, True),
+        "engine": engine,
     }
     if args.compare:
         other = _package(args.compare, "chaossim_compare")
-        rows[f"engine ({args.compare})"] = engine_row(other, nv, nh, M, T, rng)
+        rows[f"engine ({args.compare})"] = engine_row(other, nv, nh, M, T, rng)[0]
     for fn in rows.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {name: [] for name in rows}
