@@ -66,7 +66,7 @@ class Nonlinearity:
     :mod:`chaossim.chaos.dmft`); None when unknown. ``diff(xp, x, d)``: phi(x + d) - phi(x) written
     without cancellation (the twin Lyapunov method resolves separations far below the rounding of x); None
     to subtract. ``phi_into(xp, x, out)``: phi written into ``out`` (the engine's allocation-free loop);
-    None to assign. ``bounds``: the range of phi, where data clamped to the visible layer must lie.
+    None to assign. Data clamped to the visible layer are checked to lie in [-1, 1], the range of tanh.
     """
 
     name: str
@@ -75,7 +75,6 @@ class Nonlinearity:
     integral: Callable[[Any], Any] | None = None
     diff: Callable[[Any, Any, Any], Any] | None = None
     phi_into: Callable[[Any, Any, Any], Any] | None = None
-    bounds: tuple[float, float] = (-1.0, 1.0)
 
     def __call__(self, xp: Any, x: Any, out: Any = None) -> Any:
         """phi(x); into ``out`` when given."""
