@@ -79,7 +79,9 @@ def make_client(
         client = Client(scheduler)
     elif gpus:
         LocalCUDACluster = _local_cuda_cluster()
-        cluster = LocalCUDACluster(dashboard_address=dashboard_address or ":0", silence_logs=logging.WARNING)
+        cluster = LocalCUDACluster(
+            dashboard_address=dashboard_address or ":0", silence_logs=logging.WARNING, env=_importable_here()
+        )
         client = Client(cluster)
     else:
         n = workers or os.cpu_count() or 1
@@ -91,6 +93,7 @@ def make_client(
             processes=True,
             dashboard_address=dashboard_address or ":0",  # None would still bind :8787
             silence_logs=logging.WARNING,
+            env=_importable_here(),
         )
         client = Client(cluster)
     try:
@@ -106,6 +109,13 @@ def make_client(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _importable_here() -> dict[str, str]:
+    """The environment of local workers: this folder first on PYTHONPATH, so that modules the spec names by
+    import path (``model.arch = "my_arch:Chain4"``, docs/extending.md) import there as they do here."""
+    path = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {"PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
 
 
 def _local_cuda_cluster():
