@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ..longtime import analyze_run, format_table, write_analysis
 
@@ -23,7 +24,8 @@ def cmd_analyze(args) -> int:
     )
     print(format_table(res))
     paths = write_analysis(res, args.out)
-    print(summary(paths, None, [f"chaossim plot snapshots {args.run} --out {args.out}  (after chaossim evaluate)"]))
+    run, out = shlex.quote(str(args.run)), shlex.quote(str(args.out))
+    print(summary(paths, None, [f"chaossim plot snapshots {run} --out {out}  (after chaossim evaluate)"]))
     return 0
 
 
