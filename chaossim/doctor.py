@@ -691,6 +691,13 @@ def cmd_doctor(args) -> int:
     return run(require_gpu=args.require_gpu, timing=not args.no_timing, archs=args.arch or ())
 
 
+def plain_text(rest: str) -> str:
+    """reST markup out of a docstring for ``--help``: ``code`` and :role:`name` become code and name."""
+    import re
+
+    return re.sub(r"(?::[a-z]+:)?`{1,2}([^`]+)`{1,2}", r"\1", rest)
+
+
 def add_parser(subparsers) -> None:
     """Register ``doctor`` on the ``chaossim`` command line."""
     import argparse
@@ -698,7 +705,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "doctor",
         help="check this machine: versions, device, cuBLAS, GPU kernels and fast path vs NumPy",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=plain_text(__doc__.split("\n\n", 1)[1]) if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit status: 0 when every line passes, 1 when any fails.\nexamples:\n  chaossim doctor\n"
         "  chaossim doctor --arch my_arch:Chain4     # also your own architecture (docs/extending.md)",

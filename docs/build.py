@@ -1,13 +1,18 @@
 """Build the documentation site: ``python docs/build.py`` (after ``pip install -e ".[docs]"``).
 
-1. Runs the quickstart sweep (the README's first command) into ``build/docs/quickstart.zarr``; its report
-   is the gallery's phase diagram.
-2. Trains three small runs (unrestricted, restricted, deep; digits, 300 steps) and draws every figure the
-   package makes from them, each with the exact command (or Python code) shown on the gallery page.
-3. Executes the notebooks of ``notebooks/`` against that fresh quickstart store, keeping their outputs.
-4. Runs ``mkdocs build --strict`` into ``site/``: a broken link or API reference fails the build.
+1. The gallery: runs the quickstart sweep (the README's first command) into ``build/docs/quickstart.zarr``,
+   whose report is the gallery's phase diagram; trains three small runs (unrestricted, restricted, deep;
+   digits, 300 steps) and draws every figure the package makes from them, each with the exact command (or
+   Python code) shown on the gallery page.
+2. Executes the notebooks of ``notebooks/`` against the quickstart store, keeping their outputs (notebook 04
+   makes the reduced chaos study, which needs FashionMNIST: ``apt-get install -y dataset-fashion-mnist``).
+3. Runs ``mkdocs build --strict`` into ``site/``: a broken link or API reference, or a page that would load
+   anything from outside the site, fails the build.
 
-Everything generated goes to ``build/docs/`` (pages in ``build/docs/pages/``, added to the site by
+Slow outputs are kept in ``build/cache/`` under a key made of their inputs (``docs/build_cache.py``): the
+quickstart store, each executed notebook and the gallery. The test run stores the first two there
+(``tests/test_notebooks.py``), so a build after the tests only draws the gallery and runs MkDocs.
+Everything generated goes to ``build/`` (pages in ``build/docs/pages/``, added to the site by
 ``docs/hooks.py``); nothing is committed. ``--reuse`` keeps the generated pages of the previous build
 and only reruns MkDocs (for editing the hand-written pages). Installs nothing; exits non-zero on any
 failure, with the failing command's output.
@@ -24,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import build_cache  # docs/build_cache.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "docs"
 PAGES = WORK / "pages"
@@ -31,7 +38,7 @@ GALLERY = "build/docs/pages/gallery"     # as written in the commands (run from 
 RUNS = "build/docs/runs"
 STORE = "build/docs/quickstart.zarr"
 NEEDS = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python", "mkdocs_jupyter", "nbclient",
-         "nbformat", "ipykernel")
+         "nbformat", "ipykernel", "mathjax")
 
 
 @dataclass
@@ -65,7 +72,9 @@ def entries() -> list[Entry]:
               "The README's first command with the store and the report placed in the build folder: a g × T "
               "grid of the restricted model on the digits (1000 training steps per point). Each panel is one "
               "index at the last training step (lower is better). `chaossim sweep-report STORE --out DIR` "
-              "redraws it from the store.",
+              "redraws it from the store. The store is a copy of the quickstart store that the test run or an "
+              "earlier build made (kept in `build/cache/` under a key of its inputs), so the command finds every "
+              "point done and draws the report; on a new store it runs the 12 points first.",
               f"chaossim sweep sweeps/quickstart.toml --store {STORE} --out {GALLERY} --no-progress "
               "--dashboard none",
               ["phase_diagram"]),
@@ -147,14 +156,14 @@ def entries() -> list[Entry]:
               f'save_figure(fig, "{GALLERY}/chaos_vs_age")',
               ["chaos_vs_age"], python=True),
         Entry("Largest Lyapunov exponent of the untrained network vs g",
-              "The unrestricted network with A = 0, b = 0 (N = 1000, dt = 1, τ = 10), tangent method, 8 "
+              "The unrestricted network with A = 0, b = 0 (N = 400, dt = 1, τ = 10), tangent method, 8 "
               "replicas of one network. Below g = 1 the exponent is that of the stable fixed point v = 0, the "
               "dashed curve (the circular law for the Euler map); above g = 1 it turns positive: chaos. Close to "
               "g = 1 a finite network's exponent stays near zero.",
               f'import numpy as np\nimport chaossim as cs\nfrom chaossim.chaos import lyapunov_max\n'
               f'from chaossim.plotting import plot_lyapunov_vs_g, save_figure\n\n'
               f'gs = [0.25, 0.5, 0.75, 1.25, 1.5, 2.0, 3.0, 4.0]\n'
-              f'runs = [lyapunov_max(cs.Unrestricted(1000, g=g, seed=1), t_burn=500.0, t_run=1000.0) for g in gs]\n'
+              f'runs = [lyapunov_max(cs.Unrestricted(400, g=g, seed=1), t_burn=200.0, t_run=400.0) for g in gs]\n'
               f'a = 0.1  # dt / tau\n'
               f'low = np.linspace(0.05, 1.0, 40)\n'
               f'fig = plot_lyapunov_vs_g(gs, [r.value * 10 for r in runs], [r.stderr * 10 for r in runs],\n'
@@ -213,26 +222,85 @@ def gallery_page(items: list[Entry]) -> str:
     return "\n".join(out)
 
 
-def execute_notebooks() -> list[tuple[str, float]]:
+def _sweep_into(folder: Path) -> None:
+    """The quickstart sweep, run into ``folder/quickstart.zarr`` (a cache entry, see docs/build_cache.py)."""
+    line = (f"chaossim sweep {build_cache.QUICKSTART_SPEC.relative_to(ROOT)} --store {folder / 'quickstart.zarr'} "
+            "--no-progress --dashboard none")
+    done = subprocess.run(_chaossim_argv(line), cwd=ROOT, env=_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"docs build: the quickstart sweep failed (exit {done.returncode}):\n  {line}\n"
+                         f"{done.stderr[-5000:]}")
+
+
+def quickstart_store() -> Path:
+    """The store of sweeps/quickstart.toml: from the cache (made by an earlier build or the test run), else
+    made now."""
+    folder = build_cache.get_or_make(build_cache.quickstart_entry(), _sweep_into, WORK / "quickstart-made")
+    return folder / "quickstart.zarr"
+
+
+def draw_gallery() -> str:
+    """Runs the gallery's entries, or takes the gallery from the cache; returns what was done."""
+    items = entries()
+    entry = "gallery-" + build_cache.key(build_cache.QUICKSTART_SPEC, *(e.title + "\0" + e.code for e in items))
+    found = build_cache.lookup(entry)
+    if found is not None:
+        shutil.copytree(found / "gallery", PAGES / "gallery", dirs_exist_ok=True)
+        shutil.copy2(found / "gallery.md", PAGES / "gallery.md")
+        shutil.copytree(found / "runs", ROOT / RUNS, dirs_exist_ok=True)
+        return f"gallery from the cache ({found.relative_to(ROOT) if found.is_relative_to(ROOT) else found})"
+    # The phase diagram's command resumes the quickstart store: a copy of the cached one has every point done.
+    source = quickstart_store()
+    for suffix in ("", ".runs"):
+        shutil.copytree(source.with_name(source.name + suffix), ROOT / (STORE + suffix))
+    for e in items:
+        print(f"[docs] {e.title} ...", flush=True)
+        run_entry(e)
+        print(f"[docs]   {e.seconds:.1f} s", flush=True)
+    (PAGES / "gallery.md").write_text(gallery_page(items))
+
+    def keep(folder: Path) -> None:
+        shutil.copytree(PAGES / "gallery", folder / "gallery")
+        shutil.copy2(PAGES / "gallery.md", folder / "gallery.md")
+        shutil.copytree(ROOT / RUNS, folder / "runs")
+
+    build_cache.store(entry, keep)
+    return "gallery drawn"
+
+
+def execute_notebooks() -> list[tuple[str, float, str]]:
+    """Each notebook executed (or taken from the cache) into build/docs/pages/notebooks/: (name, seconds,
+    "executed" or "cached")."""
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
-    os.environ["CHAOSSIM_STORE"] = str(ROOT / STORE)
-    os.environ["CHAOSSIM_STUDY_STORE"] = str(WORK / "chaos_study_ci.zarr")  # notebook 04 makes it (CI spec)
-    os.environ.pop("MPLBACKEND", None)  # the kernel draws inline
     target = PAGES / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
     times = []
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         started = time.perf_counter()
+        entry = build_cache.notebook_entry(path)
+        found = build_cache.lookup(entry)
+        if found is not None:
+            shutil.copy2(found / path.name, target / path.name)
+            times.append((path.name, time.perf_counter() - started, "from the cache"))
+            continue
+        os.environ["CHAOSSIM_STORE"] = str(quickstart_store())
+        os.environ["CHAOSSIM_STUDY_STORE"] = str(WORK / "chaos_study_ci.zarr")  # notebook 04 makes it (CI spec)
+        mpl = os.environ.pop("MPLBACKEND", None)  # the kernel draws inline
         nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
-        if errors:
-            raise SystemExit(f"docs build: notebook {path.name} raised {errors[0].get('ename')}: {errors[0].get('evalue')}")
+        try:
+            NotebookClient(nb, timeout=600, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        except CellExecutionError as exc:
+            raise SystemExit(f"docs build: notebook {path.name} stopped with {exc.ename}: {exc.evalue}") from None
+        finally:
+            if mpl is not None:
+                os.environ["MPLBACKEND"] = mpl
         nbformat.write(nb, target / path.name)
-        times.append((path.name, time.perf_counter() - started))
+        build_cache.store(entry, lambda folder, p=path: shutil.copy2(target / p.name, folder / p.name))
+        times.append((path.name, time.perf_counter() - started, "executed"))
     return times
 
 
@@ -257,15 +325,12 @@ def main(argv=None) -> int:
     if not (args.reuse and (PAGES / "gallery.md").is_file()):
         shutil.rmtree(WORK, ignore_errors=True)
         (PAGES / "gallery").mkdir(parents=True)
-        items = entries()
-        for e in items:
-            print(f"[docs] {e.title} ...", flush=True)
-            run_entry(e)
-            print(f"[docs]   {e.seconds:.1f} s", flush=True)
-        (PAGES / "gallery.md").write_text(gallery_page(items))
-        print("[docs] executing the notebooks against the fresh quickstart store ...", flush=True)
-        for name, seconds in execute_notebooks():
-            print(f"[docs]   {name}: {seconds:.1f} s", flush=True)
+        started = time.perf_counter()
+        what = draw_gallery()
+        print(f"[docs] {what}: {time.perf_counter() - started:.1f} s", flush=True)
+        print("[docs] the notebooks ...", flush=True)
+        for name, seconds, how in execute_notebooks():
+            print(f"[docs]   {name}: {how}, {seconds:.1f} s", flush=True)
     print("[docs] mkdocs build --strict ...", flush=True)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", args.site_dir],

@@ -3,8 +3,10 @@
 The notebooks read a sweep store (default ../quickstart.zarr, the README's first command; override with
 the CHAOSSIM_STORE environment variable) and call chaossim's functions; no physics is written inside them.
 The figures of chaossim.plotting are returned as matplotlib Figures: a cell that ends with one displays it.
-Notebook 04 (the chaos study, docs/chaos_study.md) reads the store named by CHAOSSIM_STUDY_STORE, default
-../chaos_study_ci.zarr, which it makes with sweeps/chaos_study_ci.toml when it does not exist.
+Notebook 03 needs no store. Notebook 04 (the chaos study, docs/chaos_study.md) reads the store named by
+CHAOSSIM_STUDY_STORE, default ../chaos_study_ci.zarr, which it makes with sweeps/chaos_study_ci.toml when it
+does not exist (that needs FashionMNIST). What is missing is said in the notebook, with the command that
+brings it; the README's "Notebooks" section lists the order and what each needs.
 """
 from pathlib import Path
 
@@ -14,11 +16,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).parent
 
 OPEN = '''import os
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-store = os.environ.get("CHAOSSIM_STORE", "../quickstart.zarr")   # made by `chaossim sweep sweeps/quickstart.toml`
+store = os.environ.get("CHAOSSIM_STORE", "../quickstart.zarr")   # made by the README's first command
+if not (Path(store) / "zarr.json").is_file():
+    raise SystemExit(f"No sweep store at {store}. Make it in the repository's root (about 2 min on 2 CPU cores):\\n"
+                     "    chaossim sweep sweeps/quickstart.toml --store quickstart.zarr\\n"
+                     "or set CHAOSSIM_STORE to the path of another sweep store before starting Jupyter.")
 ds = xr.open_zarr(store)
 indices = list(ds.attrs["index_names"])
 others = [d for d in ds.attrs["grid_dims"] if d not in ("g", "T")]   # e.g. seed: averaged over below
@@ -156,14 +164,32 @@ STUDY = [
                       "random state plus perturbations of that size (1: independent starts). See the docs page "
                       "*The chaos study* for the question and the answer."),
     new_code_cell('''import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+from chaossim.data import load_dataset
+from chaossim.errors import DataError
+
 store = Path(os.environ.get("CHAOSSIM_STUDY_STORE", "../chaos_study_ci.zarr"))
 if not store.exists():   # the reduced study, about a minute on 2 CPU cores
-    subprocess.run([sys.executable, "-m", "chaossim", "sweep", "../sweeps/chaos_study_ci.toml", "--store", str(store),
-                    "--no-progress", "--no-report", "--dashboard", "none"], check=True)
+    try:   # it trains on FashionMNIST
+        load_dataset("fashion-mnist", n_train=200, n_test=50)
+    except DataError as exc:
+        raise SystemExit(f"This notebook makes the reduced chaos study (sweeps/chaos_study_ci.toml) into {store}, "
+                         f"which trains on FashionMNIST. {exc}\\nOr set CHAOSSIM_STUDY_STORE to a store made by "
+                         "sweeps/chaos_study.toml or sweeps/chaos_study_ci.toml.") from None
+    command = [sys.executable, "-m", "chaossim", "sweep", "../sweeps/chaos_study_ci.toml", "--store", str(store),
+               "--no-progress", "--no-report", "--dashboard", "none"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    if done.returncode != 0:
+        said = [line for line in lines if "error" in line] or lines[-3:]
+        raise SystemExit(f"The sweep that makes {store} stopped (exit status {done.returncode}):\\n"
+                         + "\\n".join(said) + "\\nThe command, to run in a terminal from this folder:\\n"
+                         + shlex.join(command[2:]))
+    print(f"made {store.name}:", lines[-1].split("; store:")[0] if lines else "")
 
 from chaossim.sweep import open_sweep
 from chaossim.sweep import study

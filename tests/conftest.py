@@ -6,13 +6,35 @@ from chaossim.backend import gpu_available
 BACKENDS = ["numpy", pytest.param("cupy", marks=pytest.mark.gpu)]
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--full",
+        action="store_true",
+        default=False,
+        help="chaossim: run the full suite, the slow tests too (what CI runs); by default `python -m pytest` "
+        "runs the quick suite, without the tests marked slow. A -m expression given on the command line "
+        "chooses instead (-m slow: the slow tests alone).",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--full") and not config.option.markexpr:
+        quick = [item for item in items if "slow" not in item.keywords]
+        if len(quick) < len(items):
+            config.hook.pytest_deselected(items=[item for item in items if "slow" in item.keywords])
+            items[:] = quick
     if gpu_available():
         return
     skip = pytest.mark.skip(reason="needs CuPy and a CUDA device")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_report_header(config):
+    if not config.getoption("--full") and not config.option.markexpr:
+        return "chaossim: the quick suite (tests marked slow are deselected; --full runs them too)"
+    return None
 
 
 @pytest.fixture(params=BACKENDS)

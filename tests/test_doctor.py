@@ -48,9 +48,12 @@ def test_a_failing_check_is_a_fail_line_and_the_others_still_run():
 
 
 def test_help():
+    """Issue 22: the description comes from a reST docstring; --help shows it without ``markup``."""
     out = subprocess.run([sys.executable, "-m", "chaossim", "doctor", "--help"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "--require-gpu" in out.stdout and "exit status" in out.stdout
+    assert "`" not in out.stdout and ":mod:" not in out.stdout
+    assert "Without a GPU the table says why and the NumPy side is checked. --require-gpu makes" in out.stdout
 
 
 @pytest.mark.gpu

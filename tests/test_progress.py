@@ -154,3 +154,26 @@ def test_train_prints_size_estimate_and_summary_and_print_config_needs_no_run(tm
     assert f"next:\n  chaossim evaluate {run}\n" in out
     assert main(["sample", str(run), "-n", "2"]) == 0
     assert f"chaossim plot generated {run / 'generated.npz'}" in capsys.readouterr().out
+
+
+def _next_commands(out: str) -> list[list[str]]:
+    """The commands listed under "next:" at the end of a command's output, split as a shell would."""
+    import shlex
+
+    lines = out.split("next:\n", 1)[1].splitlines()
+    return [shlex.split(ln.split("  (", 1)[0]) for ln in lines if ln.startswith("  ")]
+
+
+def test_the_next_hints_can_be_pasted_when_the_path_has_spaces(tmp_path, capsys):
+    """Issue 22: "next:" hints were not quoted, so a run directory with a space split into two arguments."""
+    from chaossim.cli import main
+
+    run = tmp_path / "my runs" / "r 1"
+    sets = [f"--set={k}={v}" for k, v in {**LIVE, "training.steps": 5}.items()]
+    assert main(["train", "--run", str(run), *sets]) == 0
+    assert _next_commands(capsys.readouterr().out) == [["chaossim", "evaluate", str(run)],
+                                                       ["chaossim", "plot", "training", str(run), "--out", "figures/"]]
+    assert main(["evaluate", str(run), "--times", "0", "10"]) == 0
+    assert [c[3] for c in _next_commands(capsys.readouterr().out)] == [str(run)] * 3
+    assert main(["sample", str(run), "-n", "2", "--out", str(tmp_path / "a b.npz")]) == 0
+    assert _next_commands(capsys.readouterr().out)[0][3] == str(tmp_path / "a b.npz")

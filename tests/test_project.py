@@ -82,3 +82,34 @@ def test_every_docs_page_is_in_the_nav():
 def test_nav_pages_helper():
     nav = ["index.md", {"A": "a.md"}, {"B": ["b/index.md", {"C": "b/c.md"}]}]
     assert _nav_pages(nav) == ["index.md", "a.md", "b/index.md", "b/c.md"]
+
+
+def _readme_blocks() -> list[tuple[str, str]]:
+    """(language, text) of every fenced block of the README, in order."""
+    return re.findall(r"```(\w*)\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+
+
+def test_the_readme_opens_with_the_two_commands():
+    """Issue 22: the first shell block installs and runs the main job, the second installs and runs the tests:
+    the quick suite, then the full suite (the command .ci/run runs)."""
+    shell = [text.strip() for lang, text in _readme_blocks() if lang == "bash"]
+    assert shell[0] == "python -m pip install . && chaossim sweep sweeps/quickstart.toml --store quickstart.zarr"
+    assert shell[1].splitlines() == ['python -m pip install ".[test]" && python -m pytest -q',
+                                     "python -m pytest -q --full"]
+    assert "python -m pytest -q --full" in (ROOT / ".ci" / "run").read_text()
+    image = re.search(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", (ROOT / "README.md").read_text())
+    assert image and (ROOT / image.group(1)).is_file()
+
+
+def test_the_readme_sweep_spec_parses():
+    from chaossim.sweep.spec import parse_spec
+
+    spec = parse_spec(next(text for lang, text in _readme_blocks() if lang == "toml"))
+    assert spec.dims == ("g", "T") and spec.n_points == 4
+
+
+@pytest.mark.slow
+def test_the_readme_python_runs():
+    code = next(text for lang, text in _readme_blocks() if lang == "python")
+    assert len(code.strip().splitlines()) <= 10
+    exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from ..longtime import analyze_run, format_table, write_analysis
@@ -28,7 +29,8 @@ def cmd_analyze(args) -> int:
     print(format_table(res))
     paths = write_analysis(res, args.out)
     paths += save_figure(long_time_figure(res), Path(args.out) / "long_time")
-    print(summary(paths, None, [f"chaossim plot snapshots {args.run} --out {args.out}  (after chaossim evaluate)"]))
+    run, out = shlex.quote(str(args.run)), shlex.quote(str(args.out))
+    print(summary(paths, None, [f"chaossim plot snapshots {run} --out {out}  (after chaossim evaluate)"]))
     return 0
 
 

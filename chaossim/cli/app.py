@@ -4,6 +4,7 @@ exit statuses of :data:`EXIT_STATUS` (docs/faults.md)."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import warnings
@@ -74,7 +75,7 @@ def _os_error_line(exc: OSError, args) -> str | None:
         return None
     step = getattr(exc, "checkpoint", None)
     kept = f"the checkpoint of step {step} is kept; " if step is not None else ""
-    advice = _WRITE_ADVICE.get(args.command, "").format(run=getattr(args, "run", ""), kept=kept)
+    advice = _WRITE_ADVICE.get(args.command, "").format(run=shlex.quote(str(getattr(args, "run", ""))), kept=kept)
     return os_error_message(exc, advice)
 
 
@@ -119,7 +120,7 @@ def run_command(args, prog: str) -> int:
                 else f"interrupted by {interrupts.signal_name(signum)}"
             )
             hint = (
-                f"resume with `chaossim train --run {args.run} --resume`"
+                f"resume with `chaossim train --run {shlex.quote(str(args.run))} --resume`"
                 if args.command == "train"
                 else "finished checkpoints are kept; run the same command again to continue"
             )

@@ -4,6 +4,7 @@ trained runs (:mod:`chaossim.evaluate_run`, :mod:`chaossim.plotting`; docs/indic
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from ..evaluate_run import evaluate_run, format_table
@@ -33,7 +34,7 @@ def cmd_sample(args) -> int:
         summary(
             [out],
             index_changes(ck["history"]),
-            [f"chaossim plot generated {out} --out figures/"],
+            [f"chaossim plot generated {shlex.quote(str(out))} --out figures/"],
             title=f"{samples.shape[1]} samples at t = {times} (array 'samples': t x n x Nv, values phi(v) in [-1, 1])",
         )
     )
@@ -50,11 +51,12 @@ def cmd_evaluate(args) -> int:
     from ..rundir import load_checkpoint
 
     where = Path(args.out or args.run)
+    quoted = shlex.quote(str(where))
     print(
         summary(
             [where / n for n in (EVALUATION_FILE, "evaluation.csv", "evaluation.txt", SAMPLES_FILE)],
             index_changes(load_checkpoint(args.run)["history"]),
-            [f"chaossim plot {f} {where} --out figures/" for f in ("indices-vs-t", "samples", "snapshots")],
+            [f"chaossim plot {f} {quoted} --out figures/" for f in ("indices-vs-t", "samples", "snapshots")],
         )
     )
     return 0

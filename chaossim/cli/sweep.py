@@ -7,6 +7,8 @@ The sweep modules (and with them Dask) are imported only when one of these comma
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -14,17 +16,17 @@ from pathlib import Path
 SWEEP_HELP = "run a grid of training runs on a Dask cluster into one zarr store (resumable)"
 SWEEP_DESCRIPTION = """\
 Run every point of the grid in SWEEP.toml (a TOML file, see sweeps/quickstart.toml) on a Dask cluster and
-store the results in one zarr store that `xarray.open_zarr(STORE)` reads.
+store the results in one zarr store that `xarray.open_zarr(PATH.zarr)` reads.
 
 Running the same command again resumes: every chunk of the store is verified, points done and intact
 are skipped, the others (pending, failed, or damaged on disk) continue from their checkpoints (kept in
-STORE.runs/). A store made from a different spec is refused. One client per store: a second one is
-refused while STORE.lock names a running sweep (a lock left by a crashed client is taken over).
+PATH.zarr.runs/). A store made from a different spec is refused. One client per store: a second one is
+refused while PATH.zarr.lock names a running sweep (a lock left by a crashed client is taken over).
 Points that differ only in g and seed are trained together as one ensemble (one task, one batched
 step; on CuPy always, on NumPy for small models; --no-ensembles to turn off, --group-size to cap);
 their results are those of the points trained alone, and each keeps its own checkpoints.
 Points that fail (e.g. diverge) are recorded with status "failed" and their error; the sweep goes on,
-prints one line per failed point and appends the full tracebacks to STORE.log. Exit status 1 when a
+prints one line per failed point and appends the full tracebacks to PATH.zarr.log. Exit status 1 when a
 point failed. At the end the report (best points, phase diagram over g and T) is printed and drawn.
 
 examples:
@@ -32,6 +34,22 @@ examples:
   chaossim sweep sweeps/paper.toml --store paper.zarr --gpus # one worker per GPU (needs chaossim[gpu])
   chaossim sweep spec.toml --scheduler tcp://head:8786       # any running Dask scheduler (SLURM, ...)
 """
+
+
+def _count(minimum: int, what: str):
+    """An argparse type: an integer >= ``minimum``, refused by the parser (one line, exit status 2) before
+    anything is read or written."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum} ({what}), got {text!r}")
+        return value
+
+    return parse
 
 
 def add_parsers(subparsers) -> None:
@@ -48,7 +66,7 @@ def add_parsers(subparsers) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=_count(1, "local worker processes"),
         default=None,
         metavar="N",
         help="number of local worker processes, one thread each (default: number of CPU cores)",
@@ -89,13 +107,17 @@ def add_parsers(subparsers) -> None:
     )
     p.add_argument(
         "--group-size",
-        type=int,
+        type=_count(1, "points per ensemble"),
         default=None,
         metavar="N",
         help="at most N points per ensemble (default: what fits 4 GiB of device memory, at most 128)",
     )
     p.add_argument(
-        "--retries", type=int, default=2, metavar="N", help="retries of a task that raised a Python error (default 2)"
+        "--retries",
+        type=_count(0, "retries per task"),
+        default=2,
+        metavar="N",
+        help="retries of a task that raised a Python error (default 2)",
     )
     p.add_argument(
         "--dashboard",
@@ -128,8 +150,8 @@ def add_parsers(subparsers) -> None:
         description="Read every chunk of every point of a sweep store and check it against its "
         "crc32c checksum; a point marked done must have all its chunks. Prints the "
         "damaged or missing chunks per point; exit status 1 if there are any. "
-        "`chaossim sweep SWEEP.toml --store STORE` re-runs the damaged points (from "
-        "their checkpoints in STORE.runs/ where those are intact).",
+        "`chaossim sweep SWEEP.toml --store PATH.zarr` re-runs the damaged points (from "
+        "their checkpoints in PATH.zarr.runs/ where those are intact).",
     )
     v.add_argument("store", metavar="PATH.zarr", help="a sweep store made by `chaossim sweep`")
     v.add_argument("--limit", type=int, default=10, metavar="N", help="problems shown per point (default 10)")
@@ -190,7 +212,10 @@ def _summary(store: Path, figures) -> None:
         + summary(
             [store, f"{runs_dir(store)}/ (each point's run directory and checkpoints)", *figures],
             changes,
-            [f"chaossim sweep-report {store}", f"python -c \"import xarray; print(xarray.open_zarr('{store}'))\""],
+            [
+                f"chaossim sweep-report {shlex.quote(str(store))}",
+                "python -c " + shlex.quote(f"import xarray; print(xarray.open_zarr({json.dumps(str(store))}))"),
+            ],
         )
     )
 
@@ -234,15 +259,16 @@ def cmd_verify(args) -> int:
     print(f"{args.store}: {summary_line(report)}")
     if report.ok:
         return 0
+    quoted = shlex.quote(args.store)
     if report.store_wide:
         print(
             f"the store is damaged outside its points: move it away and run `chaossim sweep SWEEP.toml --store "
-            f"{args.store}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
+            f"{quoted}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
             file=sys.stderr,
         )
     else:
         print(
-            f"repair: `chaossim sweep SWEEP.toml --store {args.store}` (SWEEP.toml: the spec the sweep was made "
+            f"repair: `chaossim sweep SWEEP.toml --store {quoted}` (SWEEP.toml: the spec the sweep was made "
             "with, also in the store's spec_toml attribute) re-runs the damaged points",
             file=sys.stderr,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from .. import archs
@@ -77,11 +78,13 @@ def cmd_train(args) -> int:
     result = train(config, run_dir, resume=args.resume, progress=not args.no_progress)
     from ..progress import index_changes, run_files, summary
 
+    quoted = shlex.quote(str(run_dir))
+
     print(
         summary(
             run_files(run_dir),
             index_changes(result.history),
-            [f"chaossim evaluate {run_dir}", f"chaossim plot training {run_dir} --out figures/"],
+            [f"chaossim evaluate {quoted}", f"chaossim plot training {quoted} --out figures/"],
             title=f"trained {config.model.arch} to step {result.step} in {run_dir} ({result.train_path}: "
             f"{result.train_path_reason})",
         )

@@ -30,7 +30,7 @@ import itertools
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +298,7 @@ def _parse_grid(table: dict, fixed: dict) -> tuple[GridDim, ...]:
             values = [values]
         if not values:
             raise ConfigError(f"[grid] {key} is an empty list; give at least one value.")
+        _check_grid_kinds(key, dotted, section, setting, values)
         kinds = {type(v) for v in values}
         if kinds <= {int, float} and (bool not in kinds):
             if float in kinds:
@@ -314,6 +315,31 @@ def _parse_grid(table: dict, fixed: dict) -> tuple[GridDim, ...]:
             raise ConfigError(f"[grid] {key} contains a non-finite number; use finite values.")
         dims.append(GridDim(dim, section, setting, tuple(values)))
     return tuple(dims)
+
+
+_NUMBER_KINDS = {"float": "a number", "float | None": "a number", "int": "an integer"}
+
+
+def _check_grid_kinds(key: str, dotted: str, section: str, setting: str, values: list) -> None:
+    """A numeric setting takes numbers on the grid: text (``"0.8"``) or booleans would make a text or boolean
+    coordinate (``ds.sel(g=0.8)`` would find nothing) even though each point's config converts them."""
+    kind = {f.name: f.type for f in fields(SECTIONS[section])}[setting]
+    what = _NUMBER_KINDS.get(kind if isinstance(kind, str) else getattr(kind, "__name__", ""))
+    if what is None:
+        return
+    bad = [v for v in values if isinstance(v, (str, bool))]
+    if not bad:
+        return
+    shown = ", ".join(json.dumps(v) for v in values)
+    line = f"[grid] {key}: {dotted} is {what}, got {json.dumps(bad[0])} in [{shown}]"
+    try:
+        fixed = ", ".join(str(v) if isinstance(v, str) else json.dumps(v) for v in values if float(v) == float(v))
+    except (TypeError, ValueError):
+        fixed = ""
+    if fixed and not any(isinstance(v, bool) for v in values):
+        name = json.dumps(key) if "." in key else key  # a dotted TOML key needs its quotes
+        raise ConfigError(f"{line}; write the numbers without quotes: {name} = [{fixed}].")
+    raise ConfigError(f"{line}; give numbers.")
 
 
 def _parse_record(table: dict) -> RecordSpec:

@@ -37,6 +37,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import shutil
 import time
 import warnings
@@ -433,6 +434,16 @@ def consolidate(path) -> None:
         zarr.consolidate_metadata(str(path))
 
 
+def check_zarr_folder(path: Path) -> None:
+    """StoreError (one line) when the existing ``path`` is a file, or a folder without zarr metadata."""
+    if not path.is_dir() or not any((path / name).is_file() for name in ("zarr.json", ".zgroup")):
+        what = "a folder" if path.is_dir() else "a file"
+        raise StoreError(
+            f"{path} is {what} but not a zarr store (no zarr.json in it); give --store a new path, which the sweep "
+            f"creates (e.g. {shlex.quote(str(path.with_name(path.name + '.zarr')))}), or a store of an earlier sweep."
+        )
+
+
 def open_sweep(path, *, check: bool = True, chunks=None):
     """``xarray.open_zarr`` of a sweep store; StoreError if it is missing, corrupt or not a chaossim sweep.
 
@@ -444,14 +455,18 @@ def open_sweep(path, *, check: bool = True, chunks=None):
 
     path = Path(path)
     if not path.exists():
-        raise StoreError(f"sweep store {path} does not exist; run `chaossim sweep SWEEP.toml --store {path}` first.")
+        raise StoreError(
+            f"sweep store {path} does not exist; run `chaossim sweep SWEEP.toml --store {shlex.quote(str(path))}` "
+            "first."
+        )
+    check_zarr_folder(path)
     try:
         with quiet_zarr():
             ds = xr.open_zarr(path, consolidated=None, chunks=chunks)
     except Exception as exc:  # zarr/xarray raise many types for broken metadata
         raise StoreError(
             f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}). If it is a broken "
-            "sweep store, move it away (the checkpoints in PATH.runs/ are kept) and run the sweep "
+            f"sweep store, move it away (the checkpoints in {runs_dir(path)}/ are kept) and run the sweep "
             "again; otherwise choose another --store."
         ) from None
     if check:
@@ -472,7 +487,7 @@ def open_sweep(path, *, check: bool = True, chunks=None):
         if missing:
             raise StoreError(
                 f"{path} is a damaged chaossim sweep store: {missing} are missing. Move it away and "
-                "run the sweep again (completed checkpoints in PATH.runs/ are reused)."
+                f"run the sweep again (completed checkpoints in {runs_dir(path)}/ are reused)."
             )
     return ds
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StoreError
-from .store import DONE_VARIABLE, MARKER, quiet_zarr, runs_dir
+from .store import DONE_VARIABLE, MARKER, check_zarr_folder, quiet_zarr, runs_dir
 
 CHECKSUM_CODEC = "crc32c"
 
@@ -111,6 +111,7 @@ def verify_store(path, variables=None) -> VerifyReport:
     path = Path(path)
     if not path.is_dir():
         raise StoreError(f"sweep store {path} does not exist (or is not a folder).")
+    check_zarr_folder(path)
     try:
         with quiet_zarr():
             root = zarr.open_group(str(path), mode="r", use_consolidated=False)
@@ -138,7 +139,7 @@ def verify_store(path, variables=None) -> VerifyReport:
     if missing_dims or DONE_VARIABLE not in arrays:
         raise StoreError(
             f"{path} is a damaged sweep store: {missing_dims or [DONE_VARIABLE]} cannot be read. Move "
-            "it away and run the sweep again (completed checkpoints in PATH.runs/ are reused)."
+            f"it away and run the sweep again (completed checkpoints in {runs_dir(path)}/ are reused)."
         )
     report.grid_shape = tuple(int(arrays[DONE_VARIABLE].shape[i]) for i in range(len(grid_dims)))
     n = report.n_points

@@ -1,4 +1,6 @@
-// MathJax settings for pymdownx.arithmatex (generic mode): $...$ inline, $$...$$ display.
+// MathJax 3 settings for pymdownx.arithmatex (generic mode): \( ... \) inline, \[ ... \] display.
+// The renderer, tex-svg-full.js, is served from this site (no network): SVG output needs no web fonts, and
+// the full component holds every TeX extension, so nothing is loaded on demand.
 window.MathJax = {
   tex: {
     inlineMath: [["\\(", "\\)"]],
@@ -6,12 +8,11 @@ window.MathJax = {
     processEscapes: true,
     processEnvironments: true
   },
+  svg: {
+    fontCache: "global"
+  },
   options: {
     ignoreHtmlClass: ".*|",
     processHtmlClass: "arithmatex"
   }
 };
-
-document$.subscribe(() => {
-  MathJax.typesetPromise();
-});

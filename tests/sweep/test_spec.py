@@ -56,7 +56,8 @@ def test_shipped_specs_parse():
     ("g = [1.0, 1.0]", "more than once"),
     ("nonsense = [1]", "unknown"),
     ("name = ['a']", "ambiguous"),
-    ("g = [1.0, 'x']", "mixes value types"),
+    ("g = [1.0, 'x']", "model.g is a number"),
+    ("dataset = ['digits', 1]", "mixes value types"),
     ("n_hidden = [4]\n", "both on the grid and fixed"),
     ('g = [1.0]\n"model.g" = [2.0]', "twice"),
     ('"backend.name" = ["numpy"]', "--backend"),
@@ -112,3 +113,42 @@ def test_trajectory_times():
     spec = parse_spec(tiny_text())
     assert spec.record.trajectory_times(1.0) == (0.0, 5.0, 10.0, 15.0, 20.0)
     assert spec.record.trajectory_times(0.5) == (0.0, 2.5, 5.0, 7.5, 10.0, 12.5, 15.0, 17.5, 20.0)
+
+
+@pytest.mark.parametrize("grid, fixed", [
+    ('"model.g" = ["0.8", "2.0"]', '"model.g" = [0.8, 2.0]'),
+    ('g = ["0.8", 2.0]', "g = [0.8, 2.0]"),
+    ('seed = ["1", "2"]', "seed = [1, 2]"),
+])
+def test_text_for_a_number_is_refused_in_one_line(grid, fixed):
+    """Issue 22: "0.8" on the grid made a text g axis (ds.sel(g=0.8) found nothing); it is refused, as
+    --set refuses text for a number, with the line to write instead."""
+    text = tiny_text(g="[1.0]", T="[10.0]").replace("g = [1.0]\n", grid + "\n")
+    with pytest.raises(ConfigError) as e:
+        parse_spec(text)
+    message = str(e.value)
+    assert "\n" not in message and ("is a number" in message or "is an integer" in message)
+    assert message.endswith(f"write the numbers without quotes: {fixed}.")
+    fixed_spec = parse_spec(text.replace(grid, fixed))  # the suggested line is valid TOML for the same grid
+    assert all(isinstance(v, (int, float)) for d in fixed_spec.grid for v in d.values)
+
+
+def test_a_boolean_for_a_number_is_refused():
+    with pytest.raises(ConfigError, match=r"model.g is a number, got true"):
+        parse_spec(tiny_text(g="[true, false]", T="[10.0]"))
+
+
+def test_the_quickstart_evaluates_on_the_points_it_holds_out():
+    """Issue 22: the quickstart asked for n_eval = 360 of 359 held-out digits and warned about itself."""
+    import warnings
+
+    from chaossim.build import load_data
+    from chaossim.errors import ChaossimWarning
+    from chaossim.training import train
+
+    qs = load_spec(ROOT / "sweeps" / "quickstart.toml")
+    cfg = qs.config(0)
+    assert cfg.training.n_eval == len(load_data(cfg).test)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChaossimWarning)
+        train(cfg.replace(**{"training.steps": 1, "model.n_hidden": 4}), None, progress=False)
