@@ -102,9 +102,7 @@ def data_fingerprint(dataset) -> str:
 
 def data_shape(dataset) -> str:
     """'1437 train + 360 test points of 64 features', for messages."""
-    return (
-        f"{len(dataset.train)} train + {len(dataset.test)} test points of {int(np.shape(dataset.train)[1])} features"
-    )
+    return f"{len(dataset.train)} train + {len(dataset.test)} test points of {int(np.shape(dataset.train)[1])} features"
 
 
 def run_fingerprint(config: RunConfig, dataset) -> dict[str, str]:

@@ -52,8 +52,8 @@ from .backend import get_backend, to_numpy
 from .build import build_model
 from .config import ADDED_SETTINGS, RunConfig, missing_settings, tomllib
 from .errors import ConfigError, DataError, StoreError
-from .fingerprint import data_fingerprint, data_shape, settings_differences
 from .evaluation import INDEX_NAMES
+from .fingerprint import data_fingerprint, data_shape, settings_differences
 from .fs import check_writable, remove_orphan_temporaries
 from .io import atomic_savez, atomic_write_json, atomic_write_text, load_npz
 from .models.protocol import Model
