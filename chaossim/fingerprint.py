@@ -81,7 +81,8 @@ def array_fingerprint(*arrays) -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape};".encode())
-        h.update(memoryview(a).cast("B"))
+        if a.size:
+            h.update(a.data.cast("B"))
     return h.hexdigest()[:32]
 
 
