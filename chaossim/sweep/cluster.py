@@ -293,7 +293,7 @@ def run_sweep(
     spec = with_backend(spec, backend)
     check_writable(store.parent, "the folder of the sweep store", "give a --store in a writable place")
     store.parent.mkdir(parents=True, exist_ok=True)
-    with StoreLock(store) as lock:
+    with StoreLock(store) as lock, _quiet_client_log():
         lock.keep_alive()
         if lock.broke:
             print(
@@ -610,31 +610,33 @@ def _run_tasks(
         return {"index": i, "status": "failed", "error": msg, **({"traceback": tb} if tb else {})}
 
     queue = as_completed(futures)
+
+    def outcome(fut) -> list[dict] | None:
+        """The summaries of a finished task (None: its points were resubmitted one by one)."""
+        group = members[fut.key]
+        try:
+            summaries = fut.result()
+            return summaries if isinstance(summaries, list) else [summaries]
+        except KilledWorker as exc:
+            if len(group) > 1:  # the ensemble may need more memory than its points alone: one by one
+                say(f"sweep: the worker training points {group} together died each time it was tried; one by one now")
+                for i in group:
+                    queue.add(submit([i]))
+                    result.groups.append([i])
+                return None
+            limit = _memory_limit(client)
+            return [record(i, killed_message(i, exc, 1, memory_note(spec, i, backend, limit))) for i in group]
+        except Exception as exc:  # a Python error that survived the retries, or the scheduler is gone
+            _check_scheduler(client, result, spec, exc)
+            msg = f"task failed after {retries} retries: {describe_error(exc)}"
+            tb = _remote_traceback(fut, exc)
+            return [record(i, msg, tb) for i in group]
+
     try:
         for fut in queue:
-            group = members[fut.key]
-            try:
-                summaries = fut.result()
-                summaries = summaries if isinstance(summaries, list) else [summaries]
-            except KilledWorker as exc:
-                if len(group) > 1:  # the ensemble may need more memory than its points alone: one by one
-                    say(
-                        f"sweep: the worker training points {group} together died each time it was tried; "
-                        "trying them one by one"
-                    )
-                    for i in group:
-                        queue.add(submit([i]))
-                        result.groups.append([i])
-                    fut.release()
-                    continue
-                limit = _memory_limit(client)
-                summaries = [record(i, killed_message(i, exc, 1, memory_note(spec, i, backend, limit))) for i in group]
-            except Exception as exc:  # a Python error that survived the retries, or the scheduler is gone
-                _check_scheduler(client, result, spec, exc)
-                msg = f"task failed after {retries} retries: {describe_error(exc)}"
-                tb = _remote_traceback(fut, exc)
-                summaries = [record(i, msg, tb) for i in group]
-            for summary in summaries:
+            summaries = outcome(fut)
+            fut.release()
+            for summary in summaries or []:
                 i = summary["index"]
                 result.summaries.append(summary)
                 if summary["status"] == "done":
@@ -647,10 +649,9 @@ def _run_tasks(
                         f"point {i} ({spec.point_label(i)}): its run directory could not be continued (damaged "
                         f"checkpoint); moved to {summary['set_aside']} and trained from scratch"
                     )
-            if bar is not None:
+            if bar is not None and summaries:
                 bar.update(len(summaries))
                 bar.set_postfix(failed=len(result.failed))
-            fut.release()
     except SchedulerLost:
         raise
     except Exception as exc:  # e.g. the connection to the scheduler broke inside as_completed
@@ -659,6 +660,23 @@ def _run_tasks(
     finally:
         if bar is not None:
             bar.close()
+
+
+@contextmanager
+def _quiet_client_log():
+    """distributed's client logs a lost scheduler with tracebacks; the sweep says it in one line instead
+    (:class:`SchedulerLost`)."""
+    import logging
+
+    import distributed  # noqa: F401 - its import sets the levels of its loggers: first, then ours
+
+    log = logging.getLogger("distributed.client")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _check_scheduler(client, result: SweepResult, spec: SweepSpec, exc: BaseException) -> None:
@@ -676,8 +694,13 @@ def _check_scheduler(client, result: SweepResult, spec: SweepSpec, exc: BaseExce
         lost = True
     if not lost:
         return
+    from .store import done_mask
+
     address = getattr(getattr(client, "scheduler", None), "address", None) or "?"
-    done = len(result.done) + len(result.skipped)
+    try:
+        done = int(done_mask(result.store).sum())  # what is stored, written by tasks that finished in time
+    except Exception:  # noqa: BLE001
+        done = len(result.done) + len(result.skipped)
     command = this_process()["command"] or "the same command"
     raise SchedulerLost(
         f"lost the Dask scheduler {address} in the middle of the sweep {spec.name}: {done} of {spec.n_points} "

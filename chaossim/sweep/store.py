@@ -134,23 +134,41 @@ def runs_dir(store) -> Path:
 
 # ------------------------------------------------------------------------ data (cached per process)
 @lru_cache(maxsize=8)
-def _cached_data(data_toml: str, seed: int):
+def _cached_data(data_toml: str, seed: int, stamp: tuple = ()):
     from ..config import RunConfig
 
     return load_data(RunConfig.from_toml(data_toml).replace(**{"model.seed": seed}))
 
 
+def _stamp(d) -> tuple:
+    """(size, mtime) of a user data file, so that a file replaced on disk is loaded again, not served from the
+    cache of a long-lived process (a worker, a notebook)."""
+    from ..data import _user_path
+
+    user = _user_path(d.name, d.data_dir or None)
+    if user is None:
+        return ()
+    path = user[1]
+    if not path.is_file() and d.data_dir and not path.is_absolute():
+        path = Path(d.data_dir).expanduser() / path
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return (str(path), st.st_size, st.st_mtime_ns)
+
+
 def dataset_for(config):
     """The config's dataset, loaded once per process (workers run many points on the same data), and once
     for all seeds when the seed does not change it (:func:`chaossim.data.seed_matters`): the points of an
-    ensemble on FashionMNIST share one copy."""
+    ensemble on FashionMNIST share one copy. A user file changed on disk is loaded again."""
     from ..config import RunConfig
     from ..data import seed_matters
 
     d = config.data
     data_only = RunConfig(data=d)
     seed = config.model.seed if seed_matters(d.name, d.n_train, d.n_test) else 0
-    return _cached_data(data_only.to_toml(), seed)
+    return _cached_data(data_only.to_toml(), seed, _stamp(d))
 
 
 # ------------------------------------------------------------------------ layout planning

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StoreError
-from .schema import RECORDED_SCHEMAS, MetadataProblem, check_metadata, read_json, schema_version
+from .schema import CHECKSUM_ATTR, RECORDED_SCHEMAS, MetadataProblem, check_metadata, read_json, schema_version
 from .store import DONE_VARIABLE, quiet_zarr, runs_dir
 
 CHECKSUM_CODEC = "crc32c"
@@ -155,7 +155,7 @@ def verify_store(path, variables=None) -> VerifyReport:
     every_chunk_written = version >= 2  # schema 1 skipped all-NaN chunks: absence proves nothing
     report = VerifyReport(store=path, grid_dims=grid_dims)
     recorded: dict = {}
-    if version in RECORDED_SCHEMAS:
+    if version in RECORDED_SCHEMAS or CHECKSUM_ATTR in attrs:  # a recorded store claiming an older schema too
         report.metadata, report.attributes, recorded = check_metadata(path, root_meta)
     broken = {p.variable for p in report.metadata if p.where != "consolidated"}
     names = sorted(p.name for p in path.iterdir() if (p / "zarr.json").is_file() and p.name not in broken)
