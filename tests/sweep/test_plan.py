@@ -55,8 +55,8 @@ def test_the_paper_spec_grids_over_both_datasets(idx_data, capsys):
     """Row 1: today `chaossim sweep sweeps/paper.toml` crashes laying out the store (AttributeError)."""
     assert main(["sweep", str(ROOT / "sweeps" / "paper.toml"), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"data: fashion-mnist: 10000 train + 300 test points of 784 features, from {idx_data / 'fashion-mnist'}" in out
-    assert f"data: mnist: 10000 train + 300 test points of 784 features, from {idx_data / 'mnist'}" in out
+    for name in ("fashion-mnist", "mnist"):
+        assert f"data: {name}: 10000 train + 300 test points of 784 features, from {idx_data / name}\n" in out
 
 
 def test_a_dry_run_checks_what_the_points_need_of_their_data(idx_data, tmp_path, capsys):
