@@ -235,7 +235,7 @@ def memory_note(spec: SweepSpec, index: int, backend: str | None, limit: int | N
 
 
 def _gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def _memory_limit(client) -> int | None:
@@ -551,7 +551,7 @@ def _run_tasks(
     fence=None,
     lock=None,
 ) -> None:
-    from distributed import as_completed
+    from distributed import as_completed, wait
     from distributed.scheduler import KilledWorker
 
     grouped, max_flops = grouping(client, spec, ensembles)
@@ -609,22 +609,23 @@ def _run_tasks(
         _record_failure(store, spec, i, msg, lock)
         return {"index": i, "status": "failed", "error": msg, **({"traceback": tb} if tb else {})}
 
-    queue = as_completed(futures)
+    alone: list[int] = []  # points of tasks whose worker died too often: tried again alone, one at a time
+    known_limit = _memory_limit(client)  # asked now: a worker that just died is missing from the scheduler's list
 
-    def outcome(fut) -> list[dict] | None:
-        """The summaries of a finished task (None: its points were resubmitted one by one)."""
+    def outcome(fut, isolated: bool = False) -> list[dict] | None:
+        """The summaries of a finished task (None: its points are to be tried again alone)."""
         group = members[fut.key]
         try:
             summaries = fut.result()
             return summaries if isinstance(summaries, list) else [summaries]
         except KilledWorker as exc:
-            if len(group) > 1:  # the ensemble may need more memory than its points alone: one by one
-                say(f"sweep: the worker training points {group} together died each time it was tried; one by one now")
-                for i in group:
-                    queue.add(submit([i]))
-                    result.groups.append([i])
+            if not isolated:  # an ensemble may need more memory than its points alone, and a task queued on a
+                # dying worker is blamed with the one that killed it: each point again, alone, one at a time
+                what = f"points {group} together" if len(group) > 1 else f"point {group[0]}"
+                say(f"sweep: the worker running {what} died each time it was tried; trying again alone, after the rest")
+                alone.extend(group)
                 return None
-            limit = _memory_limit(client)
+            limit = _memory_limit(client) or known_limit
             return [record(i, killed_message(i, exc, 1, memory_note(spec, i, backend, limit))) for i in group]
         except Exception as exc:  # a Python error that survived the retries, or the scheduler is gone
             _check_scheduler(client, result, spec, exc)
@@ -632,9 +633,19 @@ def _run_tasks(
             tb = _remote_traceback(fut, exc)
             return [record(i, msg, tb) for i in group]
 
+    def finished():
+        """Every task's outcome: the planned tasks as they complete, then the points to try alone, in turn."""
+        for fut in as_completed(futures):
+            yield fut, outcome(fut)
+        while alone:
+            i = alone.pop(0)
+            result.groups.append([i])
+            fut = submit([i])
+            wait([fut])
+            yield fut, outcome(fut, isolated=True)
+
     try:
-        for fut in queue:
-            summaries = outcome(fut)
+        for fut, summaries in finished():
             fut.release()
             for summary in summaries or []:
                 i = summary["index"]
