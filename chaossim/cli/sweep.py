@@ -7,6 +7,7 @@ The sweep modules (and with them Dask) are imported only when one of these comma
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -171,7 +172,7 @@ def cmd_sweep(args) -> int:
             backend="cupy" if args.gpus else args.backend,
             ensembles=args.ensembles,
             group_size=args.group_size,
-            n_workers=args.workers or 1,
+            n_workers=args.workers or os.cpu_count() or 1,
         )
         for line in plan.lines():
             print(line)
