@@ -165,7 +165,7 @@ def test_lazy_imports_on_a_cycle_are_listed():
 # The layers of docs/architecture.md, bottom first: a module imports (at the top) only from its layer or below.
 LAYERS = [
     ["errors", "backend", "validation", "streams", "io", "fs", "process", "interrupts", "_version", "strict"],
-    ["config", "data", "decoded_cache"],
+    ["config", "data", "decoded_cache", "fingerprint"],
     ["models", "ensemble", "rbm", "kernels"],
     ["metrics", "evaluation", "chaos", "analysis"],
     ["build", "rundir", "training", "ensemble_training", "train_path", "evaluate_run", "progress", "longtime",
