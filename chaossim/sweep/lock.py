@@ -44,8 +44,11 @@ from ..process import describe, is_alive, this_process
 TORN_LOCK_AGE_S = 30.0
 #: how often the holder renews its lease (the lock file's modification time)
 LEASE_REFRESH_S = 10.0
-#: a lease not renewed for this long has lost its client: its tasks' fences refuse to write
-LEASE_TTL_S = 60.0
+#: a lease not renewed for this long has lost its client: its tasks' fences refuse to write. Long against the
+#: renewal, so that workers whose clocks differ from the store's file system by a few minutes are not fenced by
+#: mistake; a client that ends releases its lease at once, and a client that takes a store over gives its own
+#: token, which fences the tasks of the previous one at once.
+LEASE_TTL_S = 300.0
 
 
 def real_path(store) -> Path:

@@ -248,8 +248,10 @@ def test_points_of_a_task_whose_worker_died_too_often_are_tried_again_alone(tmp_
     r = out["r"]
     tasks = {(f"chaossim-group-{spec.fingerprint()}-{g[0]}-n{len(g)}" if len(g) > 1
               else f"chaossim-point-{spec.fingerprint()}-{g[0]}"): g for g in r.groups}
-    killed = {i for k in held for i in tasks[str(k)]}
-    assert killed and all([i] in r.groups[-len(killed):] for i in killed)  # tried again alone, last
+    killed = {i for k in held for i in tasks[str(k)]}  # (tasks queued on that worker are given up on too)
+    planned = next(n for n in range(len(r.groups) + 1) if sum(map(len, r.groups[:n])) == spec.n_points)
+    retried = r.groups[planned:]
+    assert killed and all([i] in retried for i in killed) and all(len(g) == 1 for g in retried)  # alone, last
     if grouped:
         assert any(len(tasks[str(k)]) > 1 for k in held)
     assert not r.failed and sorted(r.done) == list(range(spec.n_points))
