@@ -12,7 +12,8 @@ import pytest
 from chaossim.cli.app import main
 from chaossim.config import RunConfig
 from chaossim.errors import ChaossimWarning, StoreError
-from chaossim.training import load_checkpoint, train
+from chaossim.rundir import load_checkpoint
+from chaossim.training import train
 
 from .conftest import snapshot
 
