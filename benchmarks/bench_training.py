@@ -38,9 +38,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chaossim.archs import lookup  # noqa: E402
 from chaossim.backend import gpu_available, to_numpy  # noqa: E402
 from chaossim.ensemble import Ensemble  # noqa: E402
-from chaossim.models import ARCHITECTURES  # noqa: E402
 
 SIZES = {
     "paper": dict(nv=784, nh=500, nh2=100, M=500, T=100.0),
@@ -134,7 +134,7 @@ def check_reference() -> float:
     rng = np.random.default_rng(0)
     for arch in ("unrestricted", "restricted", "deep"):
         sizes = {"unrestricted": (12,), "restricted": (12, 8), "deep": (12, 8, 5)}[arch]
-        model = ARCHITECTURES[arch](*sizes, g=G, seed=1, dtype="float64")
+        model = lookup(arch).model_class()(*sizes, g=G, seed=1, dtype="float64")
         P = {k: np.array(v) for k, v in model.params.items()}
         batch = np.tanh(rng.normal(size=(6, 12)))
         init = plain_init(np, arch, sizes, 6, rng, np.float64)
@@ -323,7 +323,7 @@ def main(argv=None):
     data_rng = np.random.default_rng(0)
     for arch in archs:
         sizes = arch_sizes(arch, s)
-        cls = ARCHITECTURES[arch]
+        cls = lookup(arch).model_class()
         model = cls(*sizes, g=G, seed=0, backend=backend)
         fl = flops_per_model_step(model, M, steps)
         batch = xp.asarray(np.tanh(data_rng.normal(size=(M, sizes[0]))).astype(np.float32))

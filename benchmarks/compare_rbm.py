@@ -1,7 +1,7 @@
 """Side-by-side: the restricted chaotic model and the short-run (Rdm) RBM on FashionMNIST.
 
 Both are trained with the same data subset, minibatches and number of updates, each with its own learning
-rate (``--k`` for the chaotic model; the RBM's default, chaossim.config.DEFAULT_K, unless ``--rbm-k``), at a
+rate (``--k`` for the chaotic model; the RBM's default, chaossim.archs.RBM.default_k, unless ``--rbm-k``), at a
 matched sampling length: T/dt Euler steps for the chaotic model, the same number of block-Gibbs sweeps
 for the RBM. E(2), E(s), E(AAI) (and E(R)) on held-out data every ``--log-every`` steps.
 
@@ -16,7 +16,8 @@ import argparse
 import time
 from pathlib import Path
 
-from chaossim.config import DEFAULT_K, RunConfig
+from chaossim.archs import RBM
+from chaossim.config import RunConfig
 from chaossim.plotting import plot_training_curves, save_figure
 from chaossim.training import load_data, train
 
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--backend", default="numpy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rbm-k", type=float, help="the RBM's learning rate (default: its own default, "
-                                               "chaossim.config.DEFAULT_K['rbm'], measured with benchmarks/rbm_lr.py)")
+                                               "chaossim.archs.RBM.default_k, measured with benchmarks/rbm_lr.py)")
     args = p.parse_args(argv)
     out = Path(args.out)
     base = RunConfig().replace(**{
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
         for i in range(len(h["t_age"])):
             lines.append(f"{arch:<11}{int(h['t_age'][i]):>7}{h['E2'][i]:>11.3e}{h['Es'][i]:>10.3g}"
                          f"{h['EAAI'][i]:>8.3f}{h['ER'][i]:>8.3f}")
-        k = (args.rbm_k if args.rbm_k is not None else DEFAULT_K["rbm"]) if arch == "rbm" else args.k
+        k = (args.rbm_k if args.rbm_k is not None else RBM.default_k) if arch == "rbm" else args.k
         lines.append(f"{arch:<11} trained in {secs:.0f} s (k = {k})")
     table = "\n".join(lines)
     print(table)

@@ -4,7 +4,7 @@ The short-run (Rdm) RBM (chaossim.rbm) is trained for ``--steps`` updates of ``-
 ``--ks``, at ``--T`` block-Gibbs sweeps per negative phase, for each seed; E(2) and E(AAI) on ``--n-eval``
 held-out points (docs/indices.md) are printed at step 0 and at the end. E(AAI) staying at its initial 0.25
 while E(2) does not fall means the RBM collapsed onto one image (too large a k). The default ``training.k`` of
-``model.arch = "rbm"`` (:data:`chaossim.config.DEFAULT_K`) was chosen from these tables (benchmarks/README.md).
+``model.arch = "rbm"`` (``chaossim.archs.RBM.default_k``) was chosen from these tables (benchmarks/README.md).
 
     python benchmarks/rbm_lr.py --T 10              # digits, 7 k x 2 seeds: about 2 minutes on one core
     python benchmarks/rbm_lr.py --data fashion-mnist --n-train 5000 --n-eval 1000 --T 10 --seeds 0 \

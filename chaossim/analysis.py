@@ -202,7 +202,7 @@ def fixed_points(model, n: int, t_long: float, seed: int, *, tol: float = 1e-4) 
     xp = model.xp
     sq = sum(((after[k] - state[k]) ** 2).sum(axis=1) for k in state)
     speed = np.sqrt(np.asarray(to_numpy(sq), dtype=np.float64) / sum(model.sizes.values())) / model.dt
-    points = np.asarray(to_numpy(xp.tanh(state[model.visible])), dtype=np.float64)
+    points = np.asarray(to_numpy(model.phi(xp, state[model.visible])), dtype=np.float64)
     return LongTimeStates(points, speed, speed * model.tau < tol, tol)
 
 

@@ -7,33 +7,18 @@ equations are in docs/model.md; the seeds in docs/reproducibility.md.
 
 from __future__ import annotations
 
+from .archs import lookup
 from .config import RunConfig
-from .errors import ConfigError
 from .models.protocol import Model
 
 __all__ = ["build_model", "load_data"]
 
 
 def build_model(config: RunConfig, n_visible: int) -> Model:
-    """The model a config describes, with its fixed couplings drawn from ``model.seed``."""
-    m, dyn, bk = config.model, config.dynamics, config.backend
-    if m.arch == "rbm":
-        from .rbm import RBM
-
-        if dyn.init_spread != 1.0:
-            raise ConfigError(
-                "dynamics.init_spread applies to the chaotic networks' free runs; the RBM has none. "
-                "Leave it at 1 for model.arch = 'rbm'."
-            )
-        return RBM(n_visible, m.n_hidden, persistent=m.persistent, seed=m.seed, backend=bk.name, dtype=bk.dtype)
-    from .models import ARCHITECTURES
-
-    sizes = {"unrestricted": (), "restricted": (m.n_hidden,), "deep": (m.n_hidden, m.n_hidden2)}[m.arch]
-    model = ARCHITECTURES[m.arch](
-        n_visible, *sizes, g=m.g, dt=dyn.dt, tau=dyn.tau, force=bk.force, seed=m.seed, backend=bk.name, dtype=bk.dtype
-    )
-    model.init_spread = dyn.init_spread  # docs/chaos_study.md: common-start control of the free runs
-    return model
+    """The model a config describes (its architecture's ``from_config``, :mod:`chaossim.archs`), with its fixed
+    couplings drawn from ``model.seed``."""
+    arch = lookup(config.model.arch)
+    return arch.model_class().from_config(arch, config, n_visible)
 
 
 def load_data(config: RunConfig):

@@ -9,9 +9,11 @@ A run is described by five sections, each a frozen dataclass; ``RunConfig`` hold
     [backend]   name, dtype, force, trainer, tf32
 
 Defaults are the paper's settings (docs/model.md "Training") except the dataset (the offline ``digits``)
-and the number of steps. The learning rate ``training.k`` left unset takes the default of the architecture
-(:data:`DEFAULT_K`: the paper's 0.01 for the chaotic models, its own for the RBM baseline), filled in by
-:meth:`RunConfig.resolved` before a run starts, so a run's ``config.toml`` always holds the k it used.
+and the number of steps. ``model.arch`` names an architecture of :mod:`chaossim.archs` (a built-in, or the
+import path of your own, docs/extending.md). The learning rate ``training.k`` left unset takes the default of
+the architecture (:attr:`chaossim.archs.Architecture.default_k`: the paper's 0.01 for the chaotic models, its
+own for the RBM baseline), filled in by :meth:`RunConfig.resolved` before a run starts, so a run's
+``config.toml`` always holds the k it used.
 """
 
 from __future__ import annotations
@@ -28,15 +30,9 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 import tomli_w
 
+from .archs import lookup
 from .errors import ConfigError
-from .validation import check_count, check_rate, check_seed, check_size
-
-ARCHS = ("unrestricted", "restricted", "deep", "rbm")
-DEFAULT_K = {"unrestricted": 0.01, "restricted": 0.01, "deep": 0.01, "rbm": 0.003}
-"""The learning rate of each architecture when ``training.k`` is not given: the paper's 0.01 for the chaotic
-models; for the short-run RBM baseline its own, chosen with ``benchmarks/rbm_lr.py`` (a grid of k at a fixed
-budget on digits and FashionMNIST, E(2) and E(AAI); too large a k collapses the RBM onto one image, E(AAI)
-staying at its initial 0.25; benchmarks/README.md has the table)."""
+from .validation import check_count, check_dynamics, check_gain, check_rate, check_seed, check_size, check_spread
 
 
 @dataclass(frozen=True)
@@ -49,12 +45,10 @@ class ModelConfig:
     persistent: bool = False  # RBM only: persistent chains (PCD) instead of random restarts
 
     def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise ConfigError(f"model.arch must be one of {ARCHS}, got {self.arch!r}.")
+        lookup(self.arch)  # a built-in name or an importable architecture (chaossim.archs)
         for name in ("n_hidden", "n_hidden2"):
             check_size(f"model.{name}", getattr(self, name))
-        if not (math.isfinite(self.g) and self.g >= 0):
-            raise ConfigError(f"model.g must be finite and >= 0, got {self.g!r}.")
+        check_gain(self.g, "model.g")
         check_seed(self.seed, "model.seed")
 
 
@@ -66,16 +60,8 @@ class DynamicsConfig:
     init_spread: float = 1.0  # free-run starts: 1 independent N(0,1); eps < 1 common start + eps perturbation
 
     def __post_init__(self):
-        if not (math.isfinite(self.init_spread) and 0 < self.init_spread <= 1):
-            raise ConfigError(
-                f"dynamics.init_spread must be in (0, 1] (1: independent N(0, 1) starts, as in the "
-                f"paper; eps < 1: one common start plus perturbations of size eps), got "
-                f"{self.init_spread!r}."
-            )
-        for name in ("dt", "tau"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
-                raise ConfigError(f"dynamics.{name} must be a finite number > 0, got {v!r}.")
+        check_spread(self.init_spread, "dynamics.init_spread")
+        check_dynamics(self.dt, self.tau, force=True, prefix="dynamics.")  # dt/tau > 1: refused by the model
         if not (math.isfinite(self.T) and self.T > 0):
             raise ConfigError(f"dynamics.T must be > 0, got {self.T!r}.")
         n = round(self.T / self.dt)
@@ -91,7 +77,7 @@ class DynamicsConfig:
 class TrainingConfig:
     steps: int = 1000
     batch_size: int = 500
-    k: float | None = None  # None: DEFAULT_K of the architecture (RunConfig.resolved)
+    k: float | None = None  # None: the architecture's default_k (RunConfig.resolved)
     log_every: int = 100
     checkpoint_every: int = 100
     n_eval: int = 1000
@@ -103,7 +89,7 @@ class TrainingConfig:
             check_size(f"training.{name}", getattr(self, name))
         for name in ("snapshot_every", "chaos_every"):
             check_count(f"training.{name}", getattr(self, name), note=" (0: never)")
-        if self.k is not None:  # None: DEFAULT_K of the architecture (RunConfig.resolved)
+        if self.k is not None:  # None: the architecture's default_k (RunConfig.resolved)
             check_rate(self.k, "training.k (the learning rate)")
 
 
@@ -195,10 +181,12 @@ class RunConfig:
 
     def resolved(self) -> RunConfig:
         """This config with every default that depends on other settings filled in: ``training.k`` unset takes
-        :data:`DEFAULT_K` of ``model.arch``. Training runs on the resolved config and saves it."""
+        the ``default_k`` of ``model.arch`` (:mod:`chaossim.archs`). Training runs on the resolved config and
+        saves it."""
         if self.training.k is not None:
             return self
-        return dataclasses.replace(self, training=dataclasses.replace(self.training, k=DEFAULT_K[self.model.arch]))
+        k = lookup(self.model.arch).default_k
+        return dataclasses.replace(self, training=dataclasses.replace(self.training, k=k))
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
@@ -320,9 +308,9 @@ def log_steps(config: RunConfig) -> list[int]:
 
 def probe_steps(config: RunConfig) -> list[int]:
     """The training steps with a chaos probe: 0 and every ``training.chaos_every`` steps (none when it is 0,
-    nor for an RBM, which has no continuous dynamics). The loop and a sweep store's ``t_age_chaos`` axis
+    nor for a model without continuous dynamics, the RBM). The loop and a sweep store's ``t_age_chaos`` axis
     both come from here."""
     tc = config.training
-    if not tc.chaos_every or config.model.arch == "rbm":
+    if not tc.chaos_every or not lookup(config.model.arch).dynamics:
         return []
     return [0] + [s for s in range(1, tc.steps + 1) if s % tc.chaos_every == 0]

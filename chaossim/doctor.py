@@ -6,16 +6,17 @@ within two minutes (not yet measured).
 
 Always (the NumPy side, which is also the reference of the GPU side):
   * the host emulation of the cuBLAS calls (HostOps) against NumPy, over all transposes, padded leading
-    dimensions and batch strides; the fused programs of the three architectures checked race-free;
-  * the fused training schedule run by HostOps against the engine, float64, three architectures, single
-    models and ensembles, one and two streams;
+    dimensions and batch strides; the fused programs of every architecture checked race-free;
+  * the fused training schedule run by HostOps against the engine, float64, every architecture (the three
+    rate networks and those ``--arch`` names, e.g. ``my_arch:Chain4``, at small sizes), single models and
+    ensembles, one and two streams;
   * the strict namespace: an engine step and a fused step read nothing back from the device;
   * the NumPy engine's time per training step at a small size.
 With a GPU (CuPy importable and a CUDA device visible):
   * the backend probe (a compiled kernel, a CuPy ufunc and a cuBLAS matmul, values checked);
   * each cuBLAS entry point (S/Dgemm, S/DgemmStridedBatched) against the host emulation;
   * the element-wise kernels, eager and captured as a CUDA graph, against HostOps; a two-stream capture;
-  * the fast trainer against the NumPy engine from the same initial states in float64, three architectures,
+  * the fast trainer against the NumPy engine from the same initial states in float64, every architecture,
     single and ensemble, eager and graphed, one and two streams; float32 and TF32 closeness, the TF32 math
     mode read back and its rounding measured; the cuRAND generators (small, re-keyed in place);
   * ms per training step at the paper's size (784 x 500, M = 500, T = 100) for the engine and the fast
@@ -112,18 +113,36 @@ def _within(value: float, limit: float, what: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- models
-ARCH_SIZES = {"unrestricted": (12,), "restricted": (12, 8), "deep": (12, 8, 5)}
+SMALL_SIZES = (12, 8, 5, 4, 3)
+"""Units of the checked models' layers, in layer order (the last repeated for deeper architectures)."""
 GS, SEEDS = [1.2, 1.6, 2.1], [0, 1, 2]
 
 
-def _model(arch: str, ensemble: bool, backend: str, dtype: str, sizes=None, seed: int = 3):
-    from .ensemble import Ensemble
-    from .models import ARCHITECTURES
+def rate_networks() -> list[str]:
+    """The architectures checked: the registered rate networks of :mod:`chaossim.archs` (the three built-ins in a
+    new process); ``chaossim doctor --arch`` adds others."""
+    from .archs import lookup, names
 
-    sizes = sizes or ARCH_SIZES[arch]
+    return [n for n in names() if lookup(n).dynamics]
+
+
+def small_sizes(arch: str) -> tuple[int, ...]:
+    """The small sizes at which the doctor checks the architecture ``arch``."""
+    from .archs import lookup
+
+    n = len(lookup(arch).layers)
+    return tuple(SMALL_SIZES[min(i, len(SMALL_SIZES) - 1)] for i in range(n))
+
+
+def _model(arch: str, ensemble: bool, backend: str, dtype: str, sizes=None, seed: int = 3):
+    from .archs import lookup
+    from .ensemble import Ensemble
+
+    sizes = sizes or small_sizes(arch)
     if ensemble:
         return Ensemble(arch, sizes, GS, [s + seed for s in SEEDS], backend=backend, dtype=dtype)
-    return ARCHITECTURES[arch](*sizes, g=1.5, seed=seed, backend=backend, dtype=dtype)
+    a = lookup(arch)
+    return a.model_class()(*sizes, arch=a, g=1.5, seed=seed, backend=backend, dtype=dtype)
 
 
 def _given_init(model, R: int | None, m: int, rng, dtype):
@@ -168,7 +187,7 @@ def _train_pair(
     nv = ref.sizes[ref.visible]
     for _ in range(steps):
         init = _given_init(ref, R, m, rng, np.float64)
-        batch = np.tanh(rng.normal(size=((R,) if R else ()) + (m, nv)))
+        batch = rng.uniform(-1.0, 1.0, size=((R,) if R else ()) + (m, nv))
         ref.train_step(batch, T=T, k=k, init=init)
         tr.train_step(
             batch.astype(dtype), T=T, k=k, init={p: {n: x.astype(dtype) for n, x in d.items()} for p, d in init.items()}
@@ -229,13 +248,12 @@ def check_host_gemm() -> str:
     return _within(worst, 1e-13, f"{count} GEMMs, max rel diff")
 
 
-def check_programs_race_free() -> str:
+def check_programs_race_free(archs: list[str]) -> str:
     from .kernels.schedule import Layout, build_program, check_program
-    from .models import ARCHITECTURES
 
     n = 0
-    for arch, sizes in ARCH_SIZES.items():
-        m = ARCHITECTURES[arch](*sizes)
+    for arch in archs:
+        m = _model(arch, False, "numpy", "float32")
         for R in (1, 3):
             for streams in (1, 2, 3):
                 check_program(build_program(m, Layout.of(m), R, 4, 3, 0.1, 0.01, streams), streams)
@@ -262,7 +280,7 @@ def check_strict_no_sync() -> str:
     for ensemble in (False, True):
         m = _model("deep", ensemble, "strict", "float64")
         tr = ScheduledTrainer(m, HostOps(np.float64, streams=2, xp=strict.xp))
-        batch = np.tanh(rng.normal(size=((3,) if ensemble else ()) + (5, 12)))
+        batch = rng.uniform(-1.0, 1.0, size=((3,) if ensemble else ()) + (5, 12))
         with strict.record() as log:
             m.train_step(batch, T=3, check=False)
             tr.train_step(batch, T=3, check=False)
@@ -275,7 +293,7 @@ def check_numpy_timing() -> str:
 
     nv, nh, M, T = 196, 128, 128, 20.0
     m = Restricted(nv, nh, seed=0)
-    batch = np.tanh(np.random.default_rng(0).normal(size=(M, nv))).astype(np.float32)
+    batch = np.random.default_rng(0).uniform(-1.0, 1.0, size=(M, nv)).astype(np.float32)
     m.train_step(batch, T=T, check=False)
     times = []
     for _ in range(3):
@@ -285,10 +303,10 @@ def check_numpy_timing() -> str:
     return f"restricted {nv}x{nh}, M {M}, {int(T)} Euler steps: {1e3 * float(np.median(times)):.1f} ms/step"
 
 
-def numpy_side(table: Table) -> None:
+def numpy_side(table: Table, archs: list[str]) -> None:
     table.check("host cuBLAS emulation vs definition", check_host_gemm)
-    table.check("fused programs race-free (3 archs, 1-3 streams)", check_programs_race_free)
-    for arch in ARCH_SIZES:
+    table.check(f"fused programs race-free ({len(archs)} archs, 1-3 streams)", check_programs_race_free, archs)
+    for arch in archs:
         for ensemble in (False, True):
             kind = "ensemble" if ensemble else "single"
             table.check(f"fused schedule vs engine f64: {arch} {kind}", check_schedule_vs_engine, arch, ensemble)
@@ -375,13 +393,13 @@ def check_cublas_entry(dtype, batched: bool) -> str:
 
 def _elementwise_program():
     """Every element-wise instruction on column ranges that are not the whole row."""
-    from .kernels.schedule import Exact, Form, Pre, Tanh
+    from .kernels.schedule import Activity, Exact, Form, Pre
 
     return [
         Pre("X", "ACT", 0, 7, 0.1),
         Pre("X", "ACT", 2, 3, 0.3),
         Exact("XC", 4, 3, 0.6),
-        Tanh("XC", "ACTC", 1, 5),
+        Activity("XC", "ACTC", 1, 5),
         Form(0),
     ]
 
@@ -411,7 +429,7 @@ def check_elementwise(dtype, graph: bool) -> str:
             f"no graph captured ({ops.graph_error})"
         )
     limit = 1e-14 if np.dtype(dtype) == np.float64 else 1e-6
-    return _within(worst, limit, f"pre/exact/tanh/form{' (graph)' if graph else ''}: max rel diff")
+    return _within(worst, limit, f"pre/exact/activity/form{' (graph)' if graph else ''}: max rel diff")
 
 
 def check_two_stream_capture() -> str:
@@ -421,7 +439,7 @@ def check_two_stream_capture() -> str:
 
     from .kernels import HostOps
     from .kernels.cupy_fast import CupyOps
-    from .kernels.schedule import Fork, Form, Gemm, Instruction, Layout, Pre, Tanh, _coupling_gemm, _gemm_block
+    from .kernels.schedule import Activity, Fork, Form, Gemm, Instruction, Layout, Pre, _coupling_gemm, _gemm_block
     from .models import Restricted
 
     model, R, M, a = Restricted(6, 5), 2, 3, 0.2
@@ -432,7 +450,7 @@ def check_two_stream_capture() -> str:
         prog += _gemm_block(
             [_coupling_gemm(i, c, lay, M, R, a, "ACT", "X", i) for i, c in enumerate(model.couplings)], 2
         )
-    prog.append(Tanh("X", "ACT", 0, lay.ntot))
+    prog.append(Activity("X", "ACT", 0, lay.ntot))
     assert Fork() in prog and any(isinstance(ins, Gemm) and ins.stream == 1 for ins in prog)
     rng = np.random.default_rng(4)
     host: dict[str, Any] = {
@@ -567,7 +585,7 @@ def check_timing(kind: str) -> str:
 
     nv, nh, M, T = PAPER["nv"], PAPER["nh"], PAPER["M"], PAPER["T"]
     m = Restricted(nv, nh, seed=0, backend="cupy")
-    batch = cupy.asarray(np.tanh(np.random.default_rng(0).normal(size=(M, nv))).astype(np.float32))
+    batch = cupy.asarray(np.random.default_rng(0).uniform(-1.0, 1.0, size=(M, nv)).astype(np.float32))
     if kind == "engine":
         ms = _time_steps(lambda: m.train_step(batch, T=T, check=False), 5)
         return f"restricted {nv}x{nh}, M {M}, T {int(T)}: {ms:.2f} ms/step"
@@ -578,7 +596,7 @@ def check_timing(kind: str) -> str:
     return f"{ms:.2f} ms/step, {tflops:.1f} TFLOP/s ({tr.mode}; target <= {TARGET_MS} ms fp32)"
 
 
-def gpu_side(table: Table) -> None:
+def gpu_side(table: Table, archs: list[str]) -> None:
     table.check("backend probe", check_probe)
     if table.rows[-1].status == FAIL:
         return
@@ -594,7 +612,7 @@ def gpu_side(table: Table) -> None:
             table.check(name, check_elementwise, dtype, graph)
     table.check("two-stream capture (fork/join in a graph)", check_two_stream_capture)
     table.check("cuRAND generators", check_generators)
-    for arch in ARCH_SIZES:
+    for arch in archs:
         for ensemble in (False, True):
             kind = "ensemble" if ensemble else "single"
             table.check(f"fast trainer vs NumPy engine f64: {arch} {kind}", check_fast_vs_engine, arch, ensemble)
@@ -622,10 +640,19 @@ def _versions() -> str:
     )
 
 
-def run(*, require_gpu: bool = False, timing: bool = True, out=None) -> int:
-    """Run every check, print the table, return the exit status (1 if any line failed)."""
+def run(*, require_gpu: bool = False, timing: bool = True, out=None, archs=()) -> int:
+    """Run every check, print the table, return the exit status (1 if any line failed). ``archs``: more
+    architectures to check (names or import paths, :func:`chaossim.archs.lookup`) beside the three built-in
+    rate networks."""
+    from .archs import lookup
     from .backend import gpu_status
 
+    checked = list(dict.fromkeys([*rate_networks(), *archs]))
+    for name in checked:
+        if not lookup(name).dynamics:
+            from .errors import ConfigError
+
+            raise ConfigError(f"the doctor checks rate networks; {name} has no rate dynamics.")
     table = Table(out)
     table.header(f"chaossim doctor: {platform.node() or 'this machine'} ({platform.platform()})")
     table.add(INFO, "versions", _versions())
@@ -646,9 +673,9 @@ def run(*, require_gpu: bool = False, timing: bool = True, out=None) -> int:
             sees_device = False
     if not ok and not sees_device:
         table.add(FAIL if require_gpu else INFO, "GPU", f"none: {why}")
-    numpy_side(table)
+    numpy_side(table, checked)
     if ok or sees_device:
-        gpu_side(table)
+        gpu_side(table, checked)
         if timing and not table.failed:
             gpu_timing(table)
     failed = table.failed
@@ -661,7 +688,7 @@ def run(*, require_gpu: bool = False, timing: bool = True, out=None) -> int:
 
 
 def cmd_doctor(args) -> int:
-    return run(require_gpu=args.require_gpu, timing=not args.no_timing)
+    return run(require_gpu=args.require_gpu, timing=not args.no_timing, archs=args.arch or ())
 
 
 def add_parser(subparsers) -> None:
@@ -673,7 +700,14 @@ def add_parser(subparsers) -> None:
         help="check this machine: versions, device, cuBLAS, GPU kernels and fast path vs NumPy",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit status: 0 when every line passes, 1 when any fails.\nexample:\n  chaossim doctor",
+        epilog="exit status: 0 when every line passes, 1 when any fails.\nexamples:\n  chaossim doctor\n"
+        "  chaossim doctor --arch my_arch:Chain4     # also your own architecture (docs/extending.md)",
+    )
+    p.add_argument(
+        "--arch",
+        action="append",
+        metavar="NAME",
+        help="also check this architecture (a registered name or an import path such as my_arch:Chain4; repeatable)",
     )
     p.add_argument("--require-gpu", action="store_true", help="a missing or unusable GPU is a FAIL (for GPU machines)")
     p.add_argument("--no-timing", action="store_true", help="skip the ms/step measurements at the paper's size")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import interrupts, streams
+from .archs import lookup
 from .backend import derive_seed, to_numpy
 from .config import RunConfig
 from .errors import ChaossimError, ConfigError, DivergenceError
@@ -39,8 +40,8 @@ from .training import RunState, _check_finite, _progress, _stop_cleanly
 
 def group_key(config: RunConfig) -> str | None:
     """What runs must share to be trained as one ensemble: the whole config except ``model.g`` and
-    ``model.seed`` (as TOML), or None when the architecture cannot be an ensemble (the RBM)."""
-    if config.model.arch == "rbm":
+    ``model.seed`` (as TOML), or None when the architecture cannot be an ensemble (no rate dynamics: the RBM)."""
+    if not lookup(config.model.arch).dynamics:
         return None
     return config.replace(**{"model.g": 0.0, "model.seed": 0}).to_toml()
 

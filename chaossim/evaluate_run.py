@@ -28,11 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from . import streams
+from .archs import lookup
 from .backend import derive_seed, to_numpy
-from .errors import ConfigError, DataError, StoreError
-from .evaluation import INDEX_NAMES, indices_vs_time
+from .errors import ConfigError, DataError
+from .evaluation import indices_vs_time
 from .io import atomic_savez, atomic_write_text
-from .rundir import EVALUATION_FILE, SAMPLES_FILE, load_evaluation, load_history, load_samples  # noqa: F401 (re-exported)
+from .metrics import index_names
+from .rundir import EVALUATION_FILE, SAMPLES_FILE, load_samples
 from .validation import check_seed
 
 INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = (
@@ -50,8 +52,9 @@ N_SNAP = 8  # random starts followed for Fig. 3a
 
 
 def _time_step(config) -> float:
-    """The grid on which generation times must lie: dt for the chaotic models, one Gibbs sweep for an RBM."""
-    return 1.0 if config.model.arch == "rbm" else float(config.dynamics.dt)
+    """The grid on which generation times must lie: dt for the chaotic models, one Gibbs sweep for a model
+    without continuous dynamics (the RBM)."""
+    return float(config.dynamics.dt) if lookup(config.model.arch).dynamics else 1.0
 
 
 def _on_grid(values, dt: float) -> list[float]:
@@ -154,7 +157,8 @@ def evaluate_run(
 
     result = indices_vs_time(model, test, times, seed=derive_seed(seed, INDEX_STREAM))
     i_T = int(np.argmin(np.abs(np.asarray(times) - T)))
-    at_T = {k: float(result[k][i_T]) for k in INDEX_NAMES}
+    names = index_names()
+    at_T = {k: float(result[k][i_T]) for k in names}
 
     n_show = min(N_SHOW, len(test))
     model.bk.reseed(model.rng, derive_seed(seed, SAMPLE_STREAM))
@@ -173,7 +177,7 @@ def evaluate_run(
 
     out = {
         "t": np.asarray(times, dtype=float),
-        **{k: np.asarray(result[k], dtype=float) for k in INDEX_NAMES},
+        **{k: np.asarray(result[k], dtype=float) for k in names},
         "T": T,
         "at_T": at_T,
         "n_eval": n,
@@ -185,8 +189,7 @@ def evaluate_run(
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_savez(
             out_dir / EVALUATION_FILE,
-            {k: out[k] for k in ("t", *INDEX_NAMES)}
-            | {"T": np.array(T), "n_eval": np.array(n), "seed": np.array(seed)},
+            {k: out[k] for k in ("t", *names)} | {"T": np.array(T), "n_eval": np.array(n), "seed": np.array(seed)},
         )
         atomic_write_text(out_dir / "evaluation.csv", _csv(out))
         atomic_write_text(out_dir / "evaluation.txt", format_table(out) + "\n")
@@ -194,20 +197,27 @@ def evaluate_run(
     return out
 
 
+def _names(results: Mapping) -> list[str]:
+    """The registered indices present in ``results`` (chaossim.metrics), in order."""
+    return [k for k in index_names() if k in results]
+
+
 def _csv(results: Mapping) -> str:
-    lines = [",".join(("t", *INDEX_NAMES))]
+    names = _names(results)
+    lines = [",".join(("t", *names))]
     for i, t in enumerate(results["t"]):
-        lines.append(",".join([f"{t:g}"] + [f"{results[k][i]:.6g}" for k in INDEX_NAMES]))
+        lines.append(",".join([f"{t:g}"] + [f"{results[k][i]:.6g}" for k in names]))
     return "\n".join(lines) + "\n"
 
 
 def format_table(results: Mapping) -> str:
     """The indices as a text table, one row per generation time t (the row of t = T marked)."""
     T = results.get("T")
-    head = f"{'t':>10}  " + "  ".join(f"{k:>11}" for k in INDEX_NAMES)
+    names = _names(results)
+    head = f"{'t':>10}  " + "  ".join(f"{k:>11}" for k in names)
     lines = [head, "-" * len(head)]
     for i, t in enumerate(np.asarray(results["t"], dtype=float)):
-        row = f"{t:>10g}  " + "  ".join(f"{float(results[k][i]):>11.4g}" for k in INDEX_NAMES)
+        row = f"{t:>10g}  " + "  ".join(f"{float(results[k][i]):>11.4g}" for k in names)
         if T is not None and math.isclose(float(t), float(T), rel_tol=1e-9):
             row += "   <- T"
         lines.append(row)
@@ -223,25 +233,6 @@ def format_table(results: Mapping) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------------------------ figures of runs
-# Loading stays here; chaossim.plotting draws from the arrays.
-ARCH_NAMES = {"unrestricted": "Unrestricted", "restricted": "Restricted", "deep": "Deep", "rbm": "RBM"}
-
-
-def run_label(run_dir) -> str:
-    """A legend label for a run directory: its architecture, with the directory name when they differ
-    ("Restricted (r1)"); the directory name alone when it holds no readable config (e.g. an evaluate --out)."""
-    from .config import RunConfig
-
-    run_dir = Path(run_dir)
-    try:
-        arch = RunConfig.load(run_dir / "config.toml").model.arch
-    except Exception:  # a label is cosmetic; fall back to the name
-        return run_dir.name
-    name = ARCH_NAMES.get(arch, arch)
-    return name if run_dir.name.lower() == arch else f"{name} ({run_dir.name})"
-
-
 def _image_shape_of_run(run_dir: Path, config, nv: int) -> tuple[int, int]:
     if (run_dir / SAMPLES_FILE).is_file():
         return load_samples(run_dir)["image_shape"]
@@ -254,92 +245,3 @@ def _image_shape_of_run(run_dir: Path, config, nv: int) -> tuple[int, int]:
     if shape is None:
         raise DataError(f"the data of {run_dir} have no image shape; receptive fields cannot be drawn as images.")
     return tuple(shape)
-
-
-def figure_of_runs(
-    figure: str, runs, *, labels: Sequence[str] | None = None, n: int = 9, seed: int = 0, part: str = "W+A"
-):
-    """The figure ``chaossim plot FIGURE RUN...`` draws (a matplotlib Figure; see :data:`PLOTS`), from run
-    directories: loads their files, then calls :mod:`chaossim.plotting`. ``labels``: one per run (default
-    :func:`run_label`); ``n``, ``seed``: the receptive fields' number of hidden units and their draw; ``part``:
-    "W+A" or "A" (the trained part alone, :func:`chaossim.analysis.receptive_fields`)."""
-    from . import plotting
-
-    if figure not in PLOTS:
-        raise ConfigError(f"unknown figure {figure!r}; choose one of {', '.join(PLOTS)}.")
-    runs = [Path(r) for r in ([runs] if isinstance(runs, (str, Path)) else runs)]
-    if not runs:
-        raise ConfigError("give at least one run directory.")
-    if not PLOTS[figure][1] and len(runs) != 1:
-        raise ConfigError(f"the {figure} figure draws one run; got {len(runs)}.")
-    names = list(labels) if labels else [run_label(r) for r in runs]
-    if figure == "samples":
-        loaded = [load_samples(r) for r in runs]
-        first = loaded[0]
-        return plotting.plot_samples(
-            [s["generated"] for s in loaded], first["data"], first["image_shape"], labels=names
-        )
-    if figure == "snapshots":
-        s = load_samples(runs[0])
-        return plotting.plot_snapshots(s["snapshots"], s["snapshot_t"], s["image_shape"], T=s["T"])
-    if figure == "indices-vs-t":
-        return plotting.plot_indices_vs_time([load_evaluation(r) for r in runs], labels=names)
-    if figure == "training":
-        return plotting.plot_training_curves([load_history(r) for r in runs], labels=names)
-    if figure == "generated":  # drawn by chaossim.run_plots, which reads the run through this module
-        raise ConfigError("the generated figure is drawn by chaossim.run_plots.generated_figure(RUN).")
-    # receptive-fields
-    from .config import RunConfig
-    from .rundir import load_checkpoint
-
-    run_dir = runs[0]
-    if not (run_dir / "config.toml").is_file():
-        raise StoreError(f"{run_dir} is not a chaossim run directory (no config.toml).")
-    config = RunConfig.load(run_dir / "config.toml")
-    params = load_checkpoint(run_dir)["params"]
-    g = 1.0 if config.model.arch == "rbm" else config.model.g
-    image_shape = _image_shape_of_run(run_dir, config, params["b"].shape[0])
-    what = "receptive fields, trained part A alone" if part == "A" else "receptive fields"
-    return plotting.plot_receptive_fields(
-        params, image_shape, g=g, n=n, seed=seed, part=part, title=f"{names[0]}: {what}"
-    )
-
-
-# ------------------------------------------------------------------------------------------ figure names
-PLOTS = {
-    "samples": (
-        "fig2_samples",
-        True,
-        "Fig. 2: generated samples phi(v(T)) of each run (one row per run) beside held-out data samples.",
-    ),
-    "snapshots": (
-        "fig3a_snapshots",
-        False,
-        "Fig. 3a: samples of one set of random starts at several times t (0 .. 50 T); at t >> T the "
-        "dynamics has fallen onto learned fixed points.",
-    ),
-    "indices-vs-t": (
-        "fig3b_indices_vs_t",
-        True,
-        "Fig. 3b: the four accuracy indices vs generation time t (log t), a vertical line at t = T.",
-    ),
-    "receptive-fields": (
-        "fig4_receptive_fields",
-        False,
-        "Fig. 4: receptive fields (W_ia + A_ia)/g of randomly chosen hidden units a, as images "
-        "(deep model: W1 + A1; RBM: W).",
-    ),
-    "training": (
-        "fig5_training",
-        True,
-        "Fig. 5: the four accuracy indices at T* = T vs training step t_age, one curve per run (step 0, "
-        "before training, at the left edge).",
-    ),
-    "generated": (
-        "generated",
-        False,
-        "the samples `chaossim sample RUN` wrote (RUN/generated.npz, or a file of --out): one column per "
-        "time t, one row per random start.",
-    ),
-}
-"""figure name on the command line -> (file stem, whether it takes several runs, help text)."""

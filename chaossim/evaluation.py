@@ -1,4 +1,5 @@
-"""The accuracy indices of a model against held-out data, at one time or along generation time t.
+"""The accuracy indices of a model against held-out data, at one time or along generation time t: every
+index of the registry :func:`chaossim.metrics.indices` (the paper's four, and any registered one).
 
 docs/indices.md "When the indices are computed": indices at T* = T during training (curves vs t_age) and for generic
 T* = t after training (paper Fig. 3b).
@@ -13,31 +14,21 @@ import numpy as np
 from . import streams
 from .backend import derive_seed
 from .errors import DivergenceError
-from .metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
-from .models.protocol import Model, SingleModel
+from .metrics import index_names, indices
+from .models.protocol import SingleModel
 
-INDEX_NAMES = ("E2", "Es", "EAAI", "ER")
 EVAL_STREAM = streams.EVAL
-
-
-def _has_reconstruction(model: Model) -> bool:
-    return model.reconstructs
 
 
 def _scores(model, data, generated, t) -> dict[str, float]:
     xp = model.bk.xp
     if not bool(xp.isfinite(generated).all()):
         raise DivergenceError(f"the free dynamics produced NaN/inf by generation time t = {t}")
-    return {
-        "E2": second_moment_error(data, generated),
-        "Es": spectrum_error(data, generated),
-        "EAAI": aai_error(data, generated),
-        "ER": reconstruction_error(model, data, t) if _has_reconstruction(model) else float("nan"),
-    }
+    return {ix.name: ix(model, data, generated, t) for ix in indices()}
 
 
 def indices_at(model: SingleModel, data, t, *, seed: int | None = None) -> dict[str, float]:
-    """The four indices of ``model`` at generation time ``t`` against ``data`` (Ns x Nv held-out points).
+    """The indices of ``model`` at generation time ``t`` against ``data`` (Ns x Nv held-out points), by name.
 
     Ns generated points are drawn from random starts. ``seed`` re-seeds the model's generator first
     (so evaluation does not depend on what ran before).
@@ -58,7 +49,7 @@ def indices_vs_time(
         model.bk.reseed(model.rng, seed)
     data = model.bk.asarray(data)
     samples = model.generate(data.shape[0], list(times))
-    out = {name: np.empty(len(times)) for name in INDEX_NAMES}
+    out = {name: np.empty(len(times)) for name in index_names()}
     for i, t in enumerate(times):
         for name, value in _scores(model, data, samples[i], t).items():
             out[name][i] = value

@@ -13,7 +13,7 @@ Files written into ``--out``::
                          the tolerances, and the count of runs in each distinct state at the last t
     analysis.txt         the same as a table
     long_time_states.npz states (k x Nv, one representative per distinct state at the last t), counts (k,)
-    long_time.png, .pdf  :func:`chaossim.plotting.plot_long_time_states`
+    long_time.png, .pdf  :func:`chaossim.run_plots.long_time_figure` (``chaossim analyze``)
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .archs import lookup
 from .errors import ConfigError
 
 DEFAULT_FACTORS = (1.0, 10.0, 50.0)
@@ -49,7 +50,7 @@ def analyze_run(
 
     run_dir = Path(run_dir)
     config, model, _ = load_run(run_dir, backend=backend)
-    if config.model.arch == "rbm":
+    if not lookup(config.model.arch).dynamics:
         raise ConfigError(
             "the long-time analysis follows the chaotic dynamics; an RBM has none (its samples are "
             "Gibbs chains). Analyse a restricted, unrestricted or deep run."
@@ -118,8 +119,9 @@ def format_table(res: dict) -> str:
 
 
 def write_analysis(res: dict, out_dir) -> list[Path]:
+    """analysis.json, analysis.txt and long_time_states.npz of ``res`` in ``out_dir`` (the figure:
+    :func:`chaossim.run_plots.long_time_figure`)."""
     from .io import atomic_savez, atomic_write_json, atomic_write_text
-    from .plotting import plot_long_time_states, save_figure
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -133,15 +135,4 @@ def write_analysis(res: dict, out_dir) -> list[Path]:
     atomic_savez(
         out_dir / "long_time_states.npz", {"states": res["states"].astype(np.float32), "counts": res["counts"]}
     )
-    fig = plot_long_time_states(
-        res["t_long"],
-        res["n_distinct"],
-        res["fraction_fixed"],
-        res["states"],
-        res["counts"],
-        res["image_shape"],
-        n_runs=res["n"],
-        title=f"long-time states ({res['arch']}, T={res['T']:g})",
-    )
-    figs = save_figure(fig, out_dir / "long_time")
-    return [out_dir / "analysis.json", out_dir / "analysis.txt", out_dir / "long_time_states.npz", *figs]
+    return [out_dir / "analysis.json", out_dir / "analysis.txt", out_dir / "long_time_states.npz"]

@@ -1,4 +1,10 @@
-"""The four accuracy indices (paper, Appendix B, eqs. 16-19; docs/indices.md).
+"""The four accuracy indices (paper, Appendix B, eqs. 16-19; docs/indices.md) and the registry of indices.
+
+The registry (:class:`Index`, :func:`register_index`, :func:`indices`) holds, per index, its name, the function
+that computes it, its axis label, whether figures draw it on a log scale, a description and whether lower is
+better. Evaluation (:mod:`chaossim.evaluation`), a run's ``history.csv`` (:mod:`chaossim.rundir`), sweep stores
+and the figures take the list of indices from it, so a registered index is computed, logged, stored and drawn
+(docs/extending.md).
 
 ``data`` (D) and ``generated`` (G) are sample matrices, one sample per row (``Ns x Nv``), of
 either backend (NumPy or CuPy; a NumPy array paired with a CuPy array is moved to the GPU).
@@ -21,11 +27,15 @@ Conventions (ours = the paper's equations, read literally) and how to convert to
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .backend import array_module
 from .errors import ConfigError, DataError
+from .models.protocol import Model
 
 DEFAULT_MAX_BLOCK_BYTES = 256 * 2**20
 """Memory bound of the distance tiles (plus one temporary) in :func:`aai_fractions` (256 MiB)."""
@@ -34,12 +44,18 @@ _EPS64 = float(np.finfo(np.float64).eps)
 
 __all__ = [
     "DEFAULT_MAX_BLOCK_BYTES",
+    "Index",
     "second_moment_error",
     "spectrum_error",
     "aai_fractions",
     "aai_error",
     "reconstruction_error",
     "all_indices",
+    "index",
+    "index_names",
+    "indices",
+    "register_index",
+    "unregister_index",
 ]
 
 
@@ -258,17 +274,18 @@ def aai_error(data, generated, *, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES
 
 
 # ------------------------------------------------------------------------------- E(R)
-def reconstruction_error(model, data, t=None) -> float:
+def reconstruction_error(model: Model | None, data, t=None) -> float:
     """E(R), paper eq. (18), docs/indices.md: reconstruction mean squared error at time ``t`` (T*).
 
     ``E(R) = 1/(Ns Nv) sum_mu sum_i (xi^mu_i - phi(v^mu_i(t)))^2`` where ``phi(v(t))`` is
     ``model.reconstruct(data, t)``: visible layer clamped to the data to get the hidden
     state at t, then hidden clamped and the visible layer run to t (the model implements
     the procedure). With ``t=None`` the model's own default time is used
-    (``model.reconstruct(data)``). Defined for the restricted and deep restricted models
-    (and RBMs), not for the unrestricted one, which has no hidden layer.
+    (``model.reconstruct(data)``). Defined where the model ``reconstructs`` (the model contract,
+    :class:`chaossim.models.protocol.Model`): the restricted and deep restricted models and RBMs, not the
+    unrestricted one, which has no hidden layer, nor an ensemble.
     """
-    if model is None or not callable(getattr(model, "reconstruct", None)):
+    if model is None or not model.reconstructs:
         raise ConfigError(
             f"E(R) is defined only for models with a hidden layer (restricted, deep restricted, "
             f"RBM), which provide reconstruct(data, t); {type(model).__name__} has none. Use "
@@ -287,21 +304,94 @@ def reconstruction_error(model, data, t=None) -> float:
     return float(xp.mean(diff * diff))
 
 
+# ------------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class Index:
+    """An accuracy index: ``function(model, data, generated, t)`` returns its value (a float, NaN where it is not
+    defined for the model), ``data`` and ``generated`` being (Ns, Nv) arrays on the model's backend and ``t`` the
+    generation time T*. ``name`` names it everywhere (history.csv column, store variable, dict key); ``label``
+    is its axis label (matplotlib mathtext); ``log_scale``: drawn on a log axis; ``description``: one line for
+    stores and help; ``lower_is_better``: the direction of improvement."""
+
+    name: str
+    function: Callable[[Any, Any, Any, Any], float]
+    label: str
+    description: str
+    log_scale: bool = False
+    lower_is_better: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ConfigError(f"an index name must be an identifier (a column and variable name), got {self.name!r}.")
+
+    def __call__(self, model, data, generated, t) -> float:
+        return float(self.function(model, data, generated, t))
+
+
+_INDICES: dict[str, Index] = {}
+
+
+def register_index(ix: Index) -> Index:
+    """Add ``ix`` to the registry (in this process; it is then computed, logged, stored and drawn with the
+    others); returns it. A name already taken by another index is refused."""
+    if not isinstance(ix, Index):
+        raise ConfigError(f"register_index takes a chaossim.metrics.Index, got {type(ix).__name__}.")
+    old = _INDICES.get(ix.name)
+    if old is not None and old != ix:
+        raise ConfigError(f"an index named {ix.name!r} is already registered; choose another name.")
+    _INDICES[ix.name] = ix
+    return ix
+
+
+def unregister_index(name: str) -> None:
+    """Remove the index ``name`` registered with :func:`register_index` (the paper's four stay)."""
+    if name in _BUILT_IN:
+        raise ConfigError(f"{name} is one of the paper's indices and cannot be removed.")
+    _INDICES.pop(name, None)
+
+
+def indices() -> tuple[Index, ...]:
+    """The registered indices, in registration order (the paper's four first)."""
+    return tuple(_INDICES.values())
+
+
+def index_names() -> tuple[str, ...]:
+    """The names of the registered indices, in order."""
+    return tuple(_INDICES)
+
+
+def index(name: str) -> Index | None:
+    """The registered index ``name``, or None (e.g. an index of a store written by another process)."""
+    return _INDICES.get(name)
+
+
+def _reconstruction_or_nan(model: Model | None, data, generated, t) -> float:
+    return reconstruction_error(model, data, t) if model is not None and model.reconstructs else math.nan
+
+
+for _ix in (
+    Index("E2", lambda m, d, g, t: second_moment_error(d, g), r"$E^{(2)}$", "second-moment error, eq. 16", True),
+    Index("Es", lambda m, d, g, t: spectrum_error(d, g), r"$E^{(s)}$", "spectrum error, eq. 17", True),
+    Index("EAAI", lambda m, d, g, t: aai_error(d, g), r"$E^{(\mathrm{AAI})}$", "adversarial accuracy error, eq. 19"),
+    Index("ER", _reconstruction_or_nan, r"$E^{(R)}$", "reconstruction error, eq. 18 (NaN without hidden layers)"),
+):
+    register_index(_ix)
+_BUILT_IN = frozenset(_INDICES)
+
+
 def all_indices(
     model_or_none, data, generated, t=None, *, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES
 ) -> dict[str, float]:
-    """All four indices (paper eqs. 16-19, docs/indices.md): ``{"E2", "Es", "EAAI", "ER"}``.
+    """Every registered index (:func:`indices`; the paper's four, eqs. 16-19, docs/indices.md), by name.
 
-    ``ER`` is ``nan`` when ``model_or_none`` is None or has no ``reconstruct`` (the
-    unrestricted architecture); ``t`` is the reconstruction time T* (None: the model's
-    default). E(s) and E(AAI) need as many generated samples as data samples.
+    ``ER`` is ``nan`` when ``model_or_none`` is None or does not reconstruct (the unrestricted
+    architecture); ``t`` is the reconstruction time T* (None: the model's default). E(s) and E(AAI)
+    need as many generated samples as data samples.
     """
-    out = {
-        "E2": second_moment_error(data, generated),
-        "Es": spectrum_error(data, generated),
-        "EAAI": aai_error(data, generated, max_block_bytes=max_block_bytes),
-        "ER": math.nan,
-    }
-    if model_or_none is not None and callable(getattr(model_or_none, "reconstruct", None)):
-        out["ER"] = reconstruction_error(model_or_none, data, t)
+    out = {}
+    for ix in indices():
+        if ix.name == "EAAI":  # the tile size of its distance computation
+            out[ix.name] = aai_error(data, generated, max_block_bytes=max_block_bytes)
+        else:
+            out[ix.name] = ix(model_or_none, data, generated, t)
     return out

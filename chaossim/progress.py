@@ -16,17 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation import INDEX_NAMES
-
-HISTORY_FILE = "history.csv"
-
-
-def history_header() -> str:
-    return ",".join(("t_age", *INDEX_NAMES))
-
-
-def history_row(history: dict, i: int) -> str:
-    return ",".join([str(int(history["t_age"][i]))] + [f"{history[c][i]:.6g}" for c in INDEX_NAMES])
+from .archs import lookup
+from .metrics import index_names
+from .rundir import HISTORY_FILE, history_columns, history_header, history_row
 
 
 def log_line(run_dir, history: dict) -> None:
@@ -34,24 +26,12 @@ def log_line(run_dir, history: dict) -> None:
     new), flushed at once. The checkpoint rewrites the whole file atomically (so after a crash the file is
     rebuilt from the checkpoint on resume, never left with rows the resumed run repeats)."""
     path = Path(run_dir) / HISTORY_FILE
-    head = "" if path.is_file() and path.stat().st_size else history_header() + "\n"
+    cols = history_columns(history)
+    head = "" if path.is_file() and path.stat().st_size else history_header(cols) + "\n"
     with open(path, "a") as f:
-        f.write(head + history_row(history, len(history["t_age"]) - 1) + "\n")
+        f.write(head + history_row(history, len(history["t_age"]) - 1, cols) + "\n")
         f.flush()
         os.fsync(f.fileno())
-
-
-def read_history_csv(path) -> dict[str, np.ndarray]:
-    """The columns of a ``history.csv`` (also while the run writes it: a partly written last line is left out)."""
-    text = Path(path).read_text()
-    lines = [ln for ln in text.split("\n")[1:] if ln]
-    if not text.endswith("\n") and lines:
-        lines = lines[:-1]
-    cols = ("t_age", *INDEX_NAMES)
-    rows = [ln.split(",") for ln in lines]
-    out = {c: np.array([float(r[i]) for r in rows]) for i, c in enumerate(cols)}
-    out["t_age"] = out["t_age"].astype(np.int64)
-    return out
 
 
 # ------------------------------------------------------------------------------------------ before training
@@ -70,15 +50,14 @@ def describe_size(config, model, n_train: int, n_eval: int | None = None) -> str
     tc, dyn, m = config.training, config.dynamics, config.model
     params = {k: int(np.prod(np.shape(v))) for k, v in model.params.items()}
     total = sum(params.values())
-    if m.arch == "rbm":
-        layers = f"Nv={model.n_visible}, Nh={model.n_hidden}"
-        trained = total
-        per_step = f"T = {dyn.T:g} Gibbs sweeps per step"
-    else:
-        layers = ", ".join(f"{name}={size}" for name, size in model.sizes.items())
-        names = {t.name for t in model.trained} | {layer.bias for layer in model.layers}
-        trained = sum(n for k, n in params.items() if k in names)
+    arch = lookup(m.arch)
+    layers = ", ".join(f"{name}={size}" for name, size in model.sizes.items())
+    names = {t.name for t in arch.trained} | {layer.bias for layer in arch.layers}
+    trained = sum(n for k, n in params.items() if k in names)
+    if arch.dynamics:
         per_step = f"T/dt = {dyn.T:g}/{dyn.dt:g} = {dyn.steps} Euler steps per phase"
+    else:
+        per_step = f"T = {dyn.T:g} Gibbs sweeps per step"
     return (
         f"run size: {m.arch} ({layers}), {_fmt_int(total)} parameters ({_fmt_int(trained)} trained), "
         f"batch M = {tc.batch_size} of {_fmt_int(n_train)} training points, {per_step}, {_fmt_int(tc.steps)} "
@@ -168,7 +147,7 @@ def index_changes(history: dict) -> list[str]:
     if ages.size == 0:
         return []
     lines = []
-    for k in INDEX_NAMES:
+    for k in (n for n in index_names() if n in history):
         y = np.asarray(history[k], dtype=float)
         ok = np.flatnonzero(np.isfinite(y))
         if ok.size == 0:

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import streams
+from . import archs, streams
 from .backend import derive_seed, get_backend, host_normal, to_numpy
 from .errors import ConfigError, DataError
 from .models.network import ModelBase, Params
@@ -65,7 +65,7 @@ class RBM(ModelBase):
     every draw, seeded from ``derive_seed(seed, streams.MODEL_RNG)``; assign a new one to re-seed.
     """
 
-    arch = "rbm"
+    arch = archs.RBM.name
     visible = "v"
 
     def __init__(
@@ -108,9 +108,21 @@ class RBM(ModelBase):
             n = check_size("n_chains", n_chains)
             self.buffers["chains"] = self._random_spins(self.bk.rng(derive_seed(self.seed, CHAIN_STREAM)), (n, nv))
 
+    @classmethod
+    def from_config(cls, arch, config, n_visible: int) -> RBM:
+        """The RBM a run config describes (:func:`chaossim.build.build_model`)."""
+        m, bk = config.model, config.backend
+        if config.dynamics.init_spread != 1.0:
+            raise ConfigError(
+                "dynamics.init_spread applies to the chaotic networks' free runs; the RBM has none. "
+                "Leave it at 1 for model.arch = 'rbm'."
+            )
+        sizes = arch.size_kwargs(m, n_visible)
+        return cls(**sizes, persistent=m.persistent, seed=m.seed, backend=bk.name, dtype=bk.dtype)
+
     # ------------------------------------------------------------------ parameters
     def param_layers(self) -> dict[str, tuple[str, ...]]:
-        return {"W": ("v", "h"), "b": ("v",), "c": ("h",)}
+        return archs.RBM.param_layers()
 
     @property
     def n_hidden(self) -> int:
@@ -356,7 +368,8 @@ def spin_configurations(n: int) -> np.ndarray:
 
 
 def _host_params(model):
-    p = model.params if hasattr(model, "params") else model
+    """W, b, c in float64 on the host, of an RBM or of a mapping of its parameters."""
+    p = model if isinstance(model, Mapping) else model.params
     return {k: np.asarray(to_numpy(p[k]), dtype=np.float64) for k in ("W", "b", "c")}
 
 

@@ -48,14 +48,15 @@ import numpy as np
 
 from . import interrupts
 from ._version import __version__
+from .archs import lookup
 from .backend import get_backend, to_numpy
 from .build import build_model
 from .config import ADDED_SETTINGS, RunConfig, missing_settings, tomllib
 from .errors import ConfigError, DataError, StoreError
-from .evaluation import INDEX_NAMES
 from .fingerprint import data_fingerprint, data_shape, settings_differences
 from .fs import check_writable, remove_orphan_temporaries
 from .io import atomic_savez, atomic_write_json, atomic_write_text, load_npz
+from .metrics import index_names
 from .models.protocol import Model
 from .process import describe, is_alive, this_process
 
@@ -245,7 +246,8 @@ def check_run_dir(run_dir, config: RunConfig, model, resume, data=None) -> dict 
         if np.shape(ck["params"].get(k)) != np.shape(v)
     ]
     if bad:
-        nv_ck = int(np.shape(ck["params"].get("b", np.zeros(0)))[0]) if np.ndim(ck["params"].get("b")) else -1
+        bias = ck["params"].get(lookup(config.model.arch).layers[0].bias)  # the visible layer's bias
+        nv_ck = int(np.shape(bias)[0]) if np.ndim(bias) else -1
         if nv_ck != model.n_visible:
             which = (
                 f"the data (data.name = {config.data.name!r}) now have {model.n_visible} features per point, the "
@@ -322,7 +324,7 @@ def write_meta(
     if history is not None and len(history.get("t_age", ())):
         meta["last_indices"] = {
             "t_age": int(history["t_age"][-1]),
-            **{n: _finite_or_none(history[n][-1]) for n in INDEX_NAMES if n in history},
+            **{n: _finite_or_none(history[n][-1]) for n in index_names() if n in history},
         }
     meta["interruptions"] = interruptions
     atomic_write_json(run_dir / META_FILE, meta)
@@ -366,8 +368,15 @@ def record_interruption(run_dir: Path, config: RunConfig, last_ckpt, history: di
 
 # ------------------------------------------------------------------------------------------ checkpoint, history
 def empty_history() -> dict:
-    """The logged indices before the first log: t_age and the four indices, all empty."""
-    return {"t_age": np.zeros(0, dtype=np.int64), **{n: np.zeros(0) for n in INDEX_NAMES}}
+    """The logged indices before the first log: t_age and every registered index (chaossim.metrics), all empty."""
+    return {"t_age": np.zeros(0, dtype=np.int64), **{n: np.zeros(0) for n in index_names()}}
+
+
+def complete_history(history: dict) -> dict:
+    """``history`` with a NaN column for each registered index it lacks (a run logged before the index was
+    registered), so that a resumed run logs every index from then on."""
+    n = len(history.get("t_age", ()))
+    return {**history, **{k: np.full(n, np.nan) for k in index_names() if k not in history}}
 
 
 def empty_chaos() -> dict:
@@ -412,6 +421,8 @@ def load_checkpoint(run_dir) -> dict:
             f"{path} is not a chaossim checkpoint ({type(exc).__name__}: {exc}); put back the run's own "
             "checkpoint.npz, or start a new run in another directory."
         ) from None
+    if out["history"]:
+        out["history"] = complete_history(out["history"])
     return out
 
 
@@ -434,18 +445,51 @@ def load_run(run_dir, backend: str | None = None):
         config = config.replace(**{"backend.name": backend})
     ck = load_checkpoint(run_dir)
     check_binding(run_dir, ck, config)
-    model = build_model(config, ck["params"]["b"].shape[0])
+    visible_bias = lookup(config.model.arch).layers[0].bias
+    model = build_model(config, ck["params"][visible_bias].shape[0])
     restore(model, ck)
     return config, model, ck
 
 
+HISTORY_FILE = "history.csv"
+
+
+def history_columns(history: dict) -> list[str]:
+    """The index columns of ``history`` written to history.csv: the registered indices it holds, in order."""
+    return [n for n in index_names() if n in history]
+
+
+def history_header(columns: list[str]) -> str:
+    return ",".join(("t_age", *columns))
+
+
+def history_row(history: dict, i: int, columns: list[str]) -> str:
+    return ",".join([str(int(history["t_age"][i]))] + [f"{history[c][i]:.6g}" for c in columns])
+
+
 def write_history_csv(run_dir: Path, history: dict) -> None:
-    """history.csv: the logged indices vs t_age, for people (the checkpoint holds the same numbers)."""
-    cols = ["t_age", *INDEX_NAMES]
-    lines = [",".join(cols)]
-    for i in range(len(history["t_age"])):
-        lines.append(",".join([str(int(history["t_age"][i]))] + [f"{history[c][i]:.6g}" for c in INDEX_NAMES]))
-    atomic_write_text(Path(run_dir) / "history.csv", "\n".join(lines) + "\n")
+    """history.csv: the logged indices vs t_age, one named column per index, for people and notebooks (the
+    checkpoint holds the same numbers)."""
+    cols = history_columns(history)
+    lines = [history_header(cols)]
+    lines += [history_row(history, i, cols) for i in range(len(history["t_age"]))]
+    atomic_write_text(Path(run_dir) / HISTORY_FILE, "\n".join(lines) + "\n")
+
+
+def read_history_csv(path) -> dict[str, np.ndarray]:
+    """The columns of a ``history.csv``, by the names in its header (files of any chaossim version; also while
+    the run writes it: a partly written last line is left out)."""
+    text = Path(path).read_text()
+    head, *rest = text.split("\n")
+    cols = [c.strip() for c in head.split(",")] if head else []
+    lines = [ln for ln in rest if ln]
+    if not text.endswith("\n") and lines:
+        lines = lines[:-1]
+    rows = [ln.split(",") for ln in lines]
+    out = {c: np.array([float(r[i]) for r in rows]) for i, c in enumerate(cols)}
+    if "t_age" in out:
+        out["t_age"] = out["t_age"].astype(np.int64)
+    return out
 
 
 def load_history(run_dir) -> dict:

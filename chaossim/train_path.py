@@ -23,9 +23,9 @@ stores (variables of the same names). This module imports neither CuPy nor Dask.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import ConfigError
+from .models.protocol import Trainer
 
 PATHS = ("fused-graph", "fused-eager", "fused-host", "engine")
 ENGINE_ON_HOST = (
@@ -40,19 +40,18 @@ class TrainPath:
     reason it was chosen; :attr:`name` is read when recorded, since a CUDA graph capture may fail on the first
     step and leave the fused kernels running eagerly."""
 
-    trainer: Any
+    trainer: Trainer
     reason: str
     tf32: bool = False
 
     @property
     def name(self) -> str:
-        mode = getattr(self.trainer, "mode", "plain")
-        return {"graph": "fused-graph", "eager": "fused-eager", "host": "fused-host"}.get(mode, "engine")
+        return {"graph": "fused-graph", "eager": "fused-eager", "host": "fused-host"}.get(self.trainer.mode, "engine")
 
     @property
     def why(self) -> str:
         """The reason, with the graph capture's error when it fell back to eager kernels."""
-        error = getattr(getattr(self.trainer, "ops", None), "graph_error", None)
+        error = self.trainer.graph_error
         if self.name == "fused-eager" and error:
             return f"the CUDA graph capture failed ({error}); the fused kernels run eagerly"
         return self.reason
@@ -72,12 +71,7 @@ class TrainPath:
     def rebind(self, model) -> TrainPath:
         """The same path for another model of the same backend (an ensemble with other members): the fused
         trainer keeps its executor (CUDA streams, cuBLAS handles, kernels), the engine is the new model's."""
-        from .kernels import PlainTrainer, ScheduledTrainer
-
-        t = self.trainer
-        if isinstance(t, ScheduledTrainer):
-            return TrainPath(ScheduledTrainer(model, t.ops, max_cached=t._programs.maxsize), self.reason, self.tf32)
-        return TrainPath(PlainTrainer(model, getattr(t, "reason", "")), self.reason, self.tf32)
+        return TrainPath(self.trainer.rebind(model), self.reason, self.tf32)
 
 
 def choose_trainer(model, backend) -> TrainPath:

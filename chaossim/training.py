@@ -32,12 +32,9 @@ from .evaluation import eval_seed, indices_at
 from .io import atomic_savez
 from .models.protocol import Model
 from .rundir import (
-    CHAOS_NAMES,
     empty_chaos,
     empty_history,
     host_params,
-    load_checkpoint,
-    load_run,
     record_interruption,
     save_checkpoint,
     write_history_csv,
@@ -45,20 +42,7 @@ from .rundir import (
 )
 from .validation import check_values
 
-# Re-exported: these lived here before the split into build / rundir.
-__all__ = [
-    "CHAOS_NAMES",
-    "RunState",
-    "TrainResult",
-    "batch_indices",
-    "build_model",
-    "load_checkpoint",
-    "load_data",
-    "load_run",
-    "save_checkpoint",
-    "train",
-    "write_history_csv",
-]
+__all__ = ["RunState", "TrainResult", "batch_indices", "train"]
 
 BATCH_STREAM, STEP_STREAM = streams.TRAIN_BATCH, streams.TRAIN_STEP
 
@@ -152,8 +136,9 @@ def train(
     """
     from .train_path import choose_trainer
 
-    config = config.resolved()  # training.k of the architecture when unset (chaossim.config.DEFAULT_K)
+    config = config.resolved()  # training.k of the architecture when unset (chaossim.archs: default_k)
     tc, dyn = config.training, config.dynamics
+    k = float(tc.k or 0.0)  # resolved: always set
     run = RunState.setup(config, run_dir, resume, dataset, fence=fence)
     path = choose_trainer(run.model, config.backend)  # may refuse (trainer = "fused"): before anything is written
     run.open(path.meta(), stop_after)
@@ -171,7 +156,7 @@ def train(
                 _stop_cleanly([run], step)
             bk.reseed(model.rng, derive_seed(config.model.seed, STEP_STREAM, step))
             batch = run.train_dev[run.batch_rows(step)]
-            path.trainer.train_step(batch, dyn.dt, dyn.tau, dyn.T, tc.k, force=config.backend.force, check=False)
+            path.trainer.train_step(batch, dyn.dt, dyn.tau, dyn.T, k, force=config.backend.force, check=False)
             done = step + 1
             _check_finite(model, done, config, run.run_dir, run.last_ckpt)
             run.after_step(done, path)

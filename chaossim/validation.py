@@ -22,11 +22,32 @@ def check_size(name: str, value) -> int:
     return int(value)
 
 
-def check_gain(g) -> float:
-    g = float(g)
-    if not math.isfinite(g) or g < 0:
-        raise ConfigError(f"g is the variance of the fixed couplings and must be finite and >= 0, got {g!r}.")
-    return g
+def check_gain(g, name: str = "g") -> float:
+    """The gain g, the variance of the fixed couplings (docs/model.md "Notation"): a finite number >= 0."""
+    try:
+        value = float(g) if not isinstance(g, bool) else math.nan
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name} is the variance of the fixed couplings and must be finite and >= 0, got {g!r}.")
+    return value
+
+
+def check_spread(eps, name: str = "init_spread") -> float:
+    """``eps`` of the free runs' starts (:mod:`chaossim.models.starts`, ``dynamics.init_spread``) as a float in
+    (0, 1], or a ConfigError saying what to give."""
+    if isinstance(eps, bool):
+        raise ConfigError(f"{name} must be a number in (0, 1], got the boolean {eps!r}.")
+    try:
+        value = float(eps)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number in (0, 1], got {eps!r}.") from None
+    if not (math.isfinite(value) and 0.0 < value <= 1.0):
+        raise ConfigError(
+            f"{name} must be in (0, 1] (1: independent N(0, 1) starts; small: one common start "
+            f"plus a perturbation of that size), got {eps!r}."
+        )
+    return value
 
 
 def check_count(name: str, value, *, note: str = "") -> int:
@@ -63,17 +84,25 @@ def model_dynamics(model, dt=None, tau=None, force: bool = False) -> tuple[float
     return check_dynamics(model.dt if dt is None else dt, model.tau if tau is None else tau, force=force or model.force)
 
 
-def check_dynamics(dt, tau, *, force: bool = False) -> tuple[float, float]:
-    """Validate the Euler step dt and time constant tau (docs/model.md "Integration").
+def check_positive(name: str, value) -> float:
+    """A finite number > 0 (a time step, a time constant), or a ConfigError naming ``name``."""
+    try:
+        f = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        f = math.nan
+    if not (math.isfinite(f) and f > 0):
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}.")
+    return f
+
+
+def check_dynamics(dt, tau, *, force: bool = False, prefix: str = "") -> tuple[float, float]:
+    """Validate the Euler step dt and time constant tau (docs/model.md "Integration"); ``prefix`` names them
+    in the message ("dynamics." for a config).
 
     The Euler map multiplies the leak by (1 - dt/tau); for dt/tau > 1 that factor is
     negative and the integration overshoots and diverges, so it is refused unless forced.
     """
-    dt, tau = float(dt), float(tau)
-    if not (math.isfinite(dt) and dt > 0):
-        raise ConfigError(f"dt must be a finite number > 0, got {dt!r}.")
-    if not (math.isfinite(tau) and tau > 0):
-        raise ConfigError(f"tau must be a finite number > 0, got {tau!r}.")
+    dt, tau = check_positive(f"{prefix}dt", dt), check_positive(f"{prefix}tau", tau)
     if dt / tau > 1 and not force:
         raise ConfigError(
             f"dt/tau = {dt / tau:.3g} > 1: the Euler integration is unstable (the leak factor "
@@ -158,6 +187,6 @@ def check_values(a, name: str, *, unit_range: bool = False) -> None:
         raise DataError(f"{name} contains NaN or inf values; clean or drop those rows first.")
     lo, hi = float(a.min()), float(a.max())
     raise DataError(
-        f"{name} has values in [{lo:.4g}, {hi:.4g}] but must lie in [-1, 1] (phi = tanh); "
+        f"{name} has values in [{lo:.4g}, {hi:.4g}] but must lie in [-1, 1] (the range of phi); "
         "map grey images with f(x) = 2x/255 - 1 (chaossim.data.to_unit_range)."
     )

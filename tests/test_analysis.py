@@ -160,7 +160,7 @@ def test_fixed_points_reach_planted_patterns():
 
 
 def test_receptive_fields_equal_couplings_over_g(tiny_trained_run):
-    from chaossim.training import load_checkpoint
+    from chaossim.rundir import load_checkpoint
 
     params = load_checkpoint(tiny_trained_run)["params"]
     g = 1.5

@@ -16,14 +16,13 @@ def test_toml_round_trip_and_defaults_are_the_papers():
 
 
 def test_learning_rate_unset_takes_the_default_of_the_architecture():
-    from chaossim.config import DEFAULT_K
+    from chaossim.archs import lookup
 
     assert RunConfig().training.k is None and "k =" not in RunConfig().to_toml()
-    for arch in ("unrestricted", "restricted", "deep", "rbm"):
+    for arch, k in (("unrestricted", 0.01), ("restricted", 0.01), ("deep", 0.01), ("rbm", 0.003)):
         cfg = RunConfig().replace(**{"model.arch": arch})
-        assert cfg.resolved().training.k == DEFAULT_K[arch]
+        assert cfg.resolved().training.k == k == lookup(arch).default_k  # the paper's 0.01; the RBM's own
         assert "k = " in cfg.resolved().to_toml()  # a run's config.toml holds the k it used
-    assert DEFAULT_K["restricted"] == 0.01  # the paper's
     given = RunConfig().replace(**{"model.arch": "rbm", "training.k": 0.3})
     assert given.resolved().training.k == 0.3  # a given k is kept, whatever the architecture
     assert RunConfig.from_toml("[training]\nk = 1\n").training.k == 1.0
@@ -58,7 +57,7 @@ def test_bad_configs_are_refused_clearly(text, match):
 
 
 def test_user_array_dataset_through_the_config(tmp_path):
-    from chaossim.training import load_data
+    from chaossim.build import load_data
 
     x = np.random.default_rng(0).integers(0, 256, size=(50, 12)).astype(np.uint8)
     np.save(tmp_path / "mine.npy", x)

@@ -17,7 +17,8 @@ from chaossim.config import RunConfig
 from chaossim.ensemble_training import group_key, train_ensemble
 from chaossim.errors import ConfigError, DivergenceError, StoreError
 from chaossim.io import atomic_savez
-from chaossim.training import TrainResult, batch_indices, load_checkpoint, train
+from chaossim.rundir import load_checkpoint
+from chaossim.training import TrainResult, batch_indices, train
 
 BASE = {"model.n_hidden": 12, "model.n_hidden2": 6, "training.steps": 12, "training.batch_size": 40,
         "training.log_every": 4, "training.checkpoint_every": 4, "training.n_eval": 60, "dynamics.T": 8.0,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from chaossim.backend import derive_seed, to_numpy
+from chaossim.build import load_data
 from chaossim.cli.evaluate import add_parsers
 from chaossim.errors import ConfigError, StoreError
 from chaossim.evaluate_run import (
@@ -18,16 +19,13 @@ from chaossim.evaluate_run import (
     SNAPSHOT_STREAM,
     default_times,
     evaluate_run,
-    figure_of_runs,
     format_table,
-    load_evaluation,
-    load_samples,
     snapshot_times,
 )
-from chaossim.evaluation import INDEX_NAMES
-from chaossim.metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
+from chaossim.metrics import aai_error, index_names, reconstruction_error, second_moment_error, spectrum_error
 from chaossim.plotting.paper import ZERO_OFFSET
-from chaossim.training import load_data, load_run
+from chaossim.run_plots import figure_of_runs
+from chaossim.rundir import load_evaluation, load_run, load_samples
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +52,16 @@ def test_indices_equal_recomputation_with_metrics(run_dir):
     # E(R) draws its random starts after the generation, time by time
     for i, t in enumerate(res["t"]):
         assert res["ER"][i] == pytest.approx(reconstruction_error(model, data, t), rel=1e-12)
-    assert res["at_T"] == {k: res[k][2] for k in INDEX_NAMES}
+    assert res["at_T"] == {k: res[k][2] for k in index_names()}
     assert res["n_eval"] == n and res["T"] == 10.0
 
     stored = load_evaluation(run_dir)
-    for k in ("t", *INDEX_NAMES):
+    for k in ("t", *index_names()):
         np.testing.assert_array_equal(stored[k], res[k])
     assert stored["T"] == 10.0 and stored["n_eval"] == n and stored["seed"] == seed
     rows = np.loadtxt(run_dir / "evaluation.csv", delimiter=",", skiprows=1)
     header = (run_dir / "evaluation.csv").read_text().splitlines()[0].split(",")
-    assert header == ["t", *INDEX_NAMES]
+    assert header == ["t", *index_names()]
     np.testing.assert_allclose(rows, np.column_stack([res[k] for k in header]), rtol=1e-5)
     assert (run_dir / "evaluation.txt").read_text().strip() == format_table(res)
 
@@ -126,11 +124,11 @@ def test_table_lists_every_index_and_time(run_dir):
     table = format_table(res)
     lines = table.splitlines()
     header = next(line for line in lines if line.split() and line.split()[0] == "t")
-    assert header.split() == ["t", *INDEX_NAMES]
+    assert header.split() == ["t", *index_names()]
     body = [line.split() for line in lines if line.split() and _is_number(line.split()[0])]
     assert [float(r[0]) for r in body] == list(res["t"])
     for r, i in zip(body, range(len(res["t"]))):
-        for k, text in zip(INDEX_NAMES, r[1:5]):
+        for k, text in zip(index_names(), r[1:5]):
             assert float(text) == pytest.approx(res[k][i], rel=1e-3)
     marked = [r for r in body if "<-" in r]
     assert len(marked) == 1 and float(marked[0][0]) == 10.0
@@ -170,7 +168,7 @@ def test_cli_evaluate_and_plot(run_dir, tmp_path, capsys):
     args = parser.parse_args(["evaluate", str(run_dir), "--times", "5", "20", "--n-eval", "40", "--seed", "4"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert all(k in out for k in INDEX_NAMES) and "<- T" in out
+    assert all(k in out for k in index_names()) and "<- T" in out
     assert load_evaluation(run_dir)["seed"] == 4
     np.testing.assert_array_equal(load_evaluation(run_dir)["t"], [5.0, 10.0, 20.0])
 
@@ -201,7 +199,7 @@ def evaluated_run(tmp_path_factory, tiny_trained_run):
 def test_figures_of_runs_draw_the_stored_arrays(evaluated_run):
     """Each figure of `chaossim plot` shows what the run directory holds (the loaders' arrays)."""
     from chaossim.plotting import mosaic, to_grey
-    from chaossim.training import load_checkpoint
+    from chaossim.rundir import load_checkpoint
 
     samples = load_samples(evaluated_run)
     fig = figure_of_runs("samples", [evaluated_run, evaluated_run], labels=["a", "b"])

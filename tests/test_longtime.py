@@ -12,7 +12,7 @@ from chaossim.cli import main
 from chaossim.errors import ConfigError
 from chaossim.io import load_npz
 from chaossim.longtime import analyze_run
-from chaossim.training import load_run
+from chaossim.rundir import load_run
 
 
 def _clusters(points: np.ndarray, tol: float) -> list[int]:

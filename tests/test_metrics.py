@@ -279,6 +279,8 @@ def test_e2_needs_two_units_and_block_size_positive():
 class HalfReconstructor:
     """Stand-in model whose reconstruction is exactly data / 2 (records the time asked)."""
 
+    reconstructs = True
+
     def __init__(self):
         self.calls = []
 
@@ -288,7 +290,7 @@ class HalfReconstructor:
 
 
 class NoHidden:
-    pass
+    reconstructs = False
 
 
 def test_reconstruction_error_stand_in():
@@ -309,6 +311,8 @@ def test_reconstruction_error_refuses_models_without_hidden_layer():
 
 def test_reconstruction_error_checks_output_shape():
     class Bad:
+        reconstructs = True
+
         def reconstruct(self, data, t):
             return data[:, :-1]
 

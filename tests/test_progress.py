@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from chaossim.config import RunConfig
-from chaossim.evaluation import INDEX_NAMES
-from chaossim.progress import read_history_csv
-from chaossim.training import RunState, load_checkpoint, train
+from chaossim.metrics import index_names
+from chaossim.rundir import load_checkpoint, read_history_csv
+from chaossim.training import RunState, train
 
 LIVE = {"model.n_hidden": 16, "training.batch_size": 50, "training.n_eval": 100, "dynamics.T": 10.0,
         "training.log_every": 5, "training.checkpoint_every": 100, "training.steps": 30}
@@ -37,7 +37,7 @@ def test_history_and_meta_follow_each_logged_step_between_checkpoints(tmp_path, 
         assert hist["t_age"].tolist() == logged
         assert meta["status"] == "running" and meta["step"] == 0  # meta's step is the checkpoint's: none yet
         assert meta["last_indices"]["t_age"] == logged[-1]
-        for k in INDEX_NAMES:  # the very values of the run's history, at the precision of the file
+        for k in index_names():  # the very values of the run's history, at the precision of the file
             want = result.history[k][: len(logged)]
             np.testing.assert_allclose(hist[k], want, rtol=1e-5, equal_nan=True)
             if np.isfinite(want[-1]):
@@ -78,8 +78,8 @@ def test_a_reader_follows_a_run_in_another_process_and_resume_drops_rows_after_t
 
 # ------------------------------------------------------------------------------------- size, estimate, summary
 def test_size_line_counts_the_parameters_of_the_architecture():
+    from chaossim.build import build_model
     from chaossim.progress import describe_size
-    from chaossim.training import build_model
 
     cfg = RunConfig().replace(**{"model.n_hidden": 16, "dynamics.T": 30.0, "dynamics.dt": 0.5})
     line = describe_size(cfg, build_model(cfg, 64), 1438, 359)

@@ -75,7 +75,7 @@ def test_engine(cls, sizes):
     with strict.record() as log:
         out_s = s.run(state, 6, record=[0, 3, 6])
         gen_s = s.generate(5, [2.0, 6.0])
-        tan_s = s.euler_tangent(s._check_state(state, {}), s._check_state(state, {}), 0.1, s.operators())
+        tan_s = s.euler_tangent(s._as_state(state), s._as_state(state), 0.1, s.operators())
     _clean(log)
     _same(out_s, n.run(state, 6, record=[0, 3, 6]))
     _same(gen_s, n.generate(5, [2.0, 6.0]))
@@ -210,7 +210,8 @@ def test_ensemble_loop_syncs_per_step(arch, trainer):
 
 
 def test_training_loop_with_files_chaos_and_snapshots(digits, tmp_path):
-    from chaossim.training import load_run, train
+    from chaossim.rundir import load_run
+    from chaossim.training import train
 
     extra = {"training.steps": 4, "training.log_every": 2, "training.checkpoint_every": 2, "training.chaos_every": 2,
              "training.snapshot_every": 2}

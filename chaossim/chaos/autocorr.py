@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend import array_module, to_numpy
 from ..errors import ConfigError, DataError
+from ..validation import check_positive
 
 _CHUNK_BYTES = 64 * 2**20  # float64 working set per block of series in the FFT
 
@@ -97,15 +98,13 @@ def relaxation_time(series, *, window: int, tol: float, atol: float = 0.0, dt: f
     if not np.all(np.isfinite(x)):
         raise DataError("series contains NaN or inf values.")
     window = _check_int("window", window, 1, x.size)
-    tol, atol, dt = float(tol), float(atol), float(dt)
+    tol, atol, dt = float(tol), float(atol), check_positive("dt", dt)
     if not (math.isfinite(tol) and tol >= 0 and math.isfinite(atol) and atol >= 0):
         raise ConfigError(f"tol and atol must be finite and >= 0, got tol={tol!r}, atol={atol!r}.")
     if tol == 0 and atol == 0:
         raise ConfigError(
             "tol and atol are both 0: give a tolerance band (tol relative to the stationary value, atol absolute)."
         )
-    if not (math.isfinite(dt) and dt > 0):
-        raise ConfigError(f"dt must be a finite number > 0, got {dt!r}.")
     m = x[-window:].mean()
     outside = np.abs(x - m) > tol * abs(m) + atol
     if outside[-1]:

@@ -25,9 +25,8 @@ import numpy as np
 
 from ..backend import derive_seed, to_numpy
 from ..errors import ConfigError, DataError
-from ..models.starts import check_spread
 from ..streams import DIVERSITY_RUNS
-from ..validation import steps_for
+from ..validation import check_spread, steps_for
 
 DIVERSITY_NAMES = ("distance", "pr", "distinct")
 
@@ -108,7 +107,7 @@ def diversity_along(
         raise ConfigError("times must list at least one generation time.")
     steps = [steps_for(t, model.dt) for t in times]
     uniq = sorted(set(steps))
-    layer = layer or getattr(model, "visible", next(iter(model.sizes)))
+    layer = layer or model.visible
     gen = model.bk.rng(derive_seed(int(seed), DIVERSITY_RUNS))
     state = model.random_state(int(n), rng=gen, spread=spread)
     _, traj = model._run(state, max(uniq), model.dt / model.tau, {}, uniq)
@@ -116,7 +115,7 @@ def diversity_along(
     order = {s: i for i, s in enumerate(uniq)}
     out = {name: np.empty(len(times)) for name in DIVERSITY_NAMES}
     for i, s in enumerate(steps):
-        x = xp.tanh(traj[layer][order[s]])
+        x = model.phi(xp, traj[layer][order[s]])
         if not bool(xp.isfinite(x).all()):
             from ..errors import DivergenceError
 

@@ -19,7 +19,9 @@ infinite time to reach 0, hence V(Delta0) = V(0):
 
     Delta0^2 / 2 = g Var[ln cosh(v)],   v ~ N(0, Delta0).
 
-Gaussian averages use the trapezoidal rule on a uniform grid of standard-normal nodes, whose step in v
+phi is tanh unless told otherwise: every function takes ``phi`` (a :class:`chaossim.dynamics.Nonlinearity`,
+whose values, slope phi' and integral Phi the Gaussian averages below use; the closed-form limits at the end are
+those of tanh). Gaussian averages use the trapezoidal rule on a uniform grid of standard-normal nodes, whose step in v
 is at most ``_STEP_V``: the integrands are analytic in a strip of half-width pi/2 around the real v
 axis, so the error is ~exp(-pi^2 / step) (< 1e-11 relative, measured against scipy.integrate.quad),
 for every variance. Gauss-Hermite quadrature, tried first, loses accuracy at large variance
@@ -46,8 +48,9 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import eigh_tridiagonal
 from scipy.optimize import brentq
 
+from ..dynamics import DEFAULT_PHI, Nonlinearity
 from ..errors import ConfigError, DataError
-from ..validation import check_gain
+from ..validation import check_gain, check_positive
 
 _STEP_V = 0.3  # largest quadrature step in units of v (error ~ exp(-pi^2 / 0.3) ~ 5e-15 x prefactor)
 _STEP_Z_MAX = 0.3  # largest step in units of the standard-normal variable
@@ -78,18 +81,27 @@ def _grid(var: float) -> tuple[np.ndarray, np.ndarray]:
     return z, w
 
 
-def _lncosh(x):
-    """ln cosh x, accurate for small |x| (log1p(2 sinh^2(x/2))) and without overflow for large |x|."""
-    x = np.abs(np.asarray(x, dtype=np.float64))
-    small = x < 1.0
-    xs = np.where(small, x, 0.0)
-    out = np.where(small, np.log1p(2.0 * np.sinh(0.5 * xs) ** 2), 0.0)
-    xl = np.where(small, 1.0, x)
-    return np.where(small, out, xl - math.log(2.0) + np.log1p(np.exp(-2.0 * xl)))
+def _integral(phi: Nonlinearity):
+    """Phi with Phi' = phi (the potential's integrand), or a ConfigError when the nonlinearity has none."""
+    if phi.integral is None:
+        raise ConfigError(
+            f"the DMFT needs the integral Phi of phi (Phi' = phi); the nonlinearity {phi.name!r} does not give one "
+            "(chaossim.dynamics.Nonlinearity.integral)."
+        )
+    return phi.integral
 
 
-def _sech2(x):
-    return 1.0 / np.cosh(np.clip(x, -350.0, 350.0)) ** 2
+def _gain(g: float, phi: Nonlinearity) -> float:
+    """g phi'(0)^2: the fixed point v = 0 is stable, and there is no chaos, while it is <= 1 (g <= 1 for tanh)."""
+    return g * float(phi.dphi(np, np.float64(0.0))) ** 2
+
+
+def _values(phi: Nonlinearity):
+    return lambda v: phi(np, v)
+
+
+def _slopes(phi: Nonlinearity):
+    return lambda v: phi.dphi(np, v)
 
 
 def _mean(f, var: float) -> float:
@@ -119,79 +131,73 @@ def _pair_average(f, delta, delta0: float) -> np.ndarray:
     return out
 
 
-def _check_g(g) -> float:
-    try:
-        return check_gain(g)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"g must be a real number (the variance of the couplings), got {g!r}.") from None
-
-
 # ------------------------------------------------------------------ stationary variance
-def _energy_residual(delta0: float, g: float) -> float:
-    """g Var[ln cosh v] / Delta0^2 - 1/2 (zero at the self-consistent Delta0; dividing removes the root 0)."""
+def _energy_residual(delta0: float, g: float, phi: Nonlinearity) -> float:
+    """g Var[Phi(v)] / Delta0^2 - 1/2 (zero at the self-consistent Delta0; dividing removes the root 0)."""
     z, w = _grid(delta0)
-    f = _lncosh(math.sqrt(delta0) * z)
+    f = _integral(phi)(math.sqrt(delta0) * z)
     m = w @ f
     return g * float(w @ (f - m) ** 2) / delta0**2 - 0.5
 
 
-def dmft_variance(g: float) -> float:
+def dmft_variance(g: float, phi: Nonlinearity = DEFAULT_PHI) -> float:
     """Delta0 = <v^2>, the stationary variance of v predicted by the DMFT (module docstring).
 
-    0 for g <= 1 (the fixed point v = 0 is stable); for g > 1 the root of the energy-conservation
+    0 for g <= 1 (g phi'(0)^2 <= 1: the fixed point v = 0 is stable); above, the root of the energy-conservation
     condition Delta0^2 / 2 = g Var[ln cosh v], v ~ N(0, Delta0), found with brentq.
     """
-    return _variance(_check_g(g))
+    return _variance(check_gain(g), phi)
 
 
 @lru_cache(maxsize=256)
-def _variance(g: float) -> float:
-    if g <= 1.0:
+def _variance(g: float, phi: Nonlinearity) -> float:
+    geff = _gain(g, phi)
+    if geff <= 1.0:
         return 0.0
-    lo = (g - 1.0) / (4.0 * g)
-    while _energy_residual(lo, g) <= 0.0:  # not expected (series: residual ~ (g-1)/4 > 0)
+    lo = (geff - 1.0) / (4.0 * geff)
+    while _energy_residual(lo, g, phi) <= 0.0:  # not expected (series: residual ~ (g-1)/4 > 0)
         lo *= 0.5
     hi = 2.0 * g + 2.0
-    while _energy_residual(hi, g) >= 0.0:
+    while _energy_residual(hi, g, phi) >= 0.0:
         hi *= 2.0
     return float(
-        brentq(_energy_residual, lo, hi, args=(g,), xtol=1e-15 * hi, rtol=4 * np.finfo(float).eps, maxiter=500)
+        brentq(_energy_residual, lo, hi, args=(g, phi), xtol=1e-15 * hi, rtol=4 * np.finfo(float).eps, maxiter=500)
     )
 
 
-def dmft_phi_variance(g: float) -> float:
-    """C(0) = <tanh(v)^2>, v ~ N(0, Delta0): the stationary mean squared activity (0 for g <= 1)."""
-    d0 = dmft_variance(g)
-    return _mean(lambda v: np.tanh(v) ** 2, d0) if d0 > 0 else 0.0
+def dmft_phi_variance(g: float, phi: Nonlinearity = DEFAULT_PHI) -> float:
+    """C(0) = <phi(v)^2>, v ~ N(0, Delta0): the stationary mean squared activity (0 for g <= 1)."""
+    d0 = dmft_variance(g, phi)
+    values = _values(phi)
+    return _mean(lambda v: values(v) ** 2, d0) if d0 > 0 else 0.0
 
 
-def dmft_potential(g: float, delta) -> np.ndarray:
+def dmft_potential(g: float, delta, phi: Nonlinearity = DEFAULT_PHI) -> np.ndarray:
     """V(Delta) = -Delta^2/2 + g Phi(Delta; Delta0), the potential of the particle picture (module docstring)."""
-    d0 = dmft_variance(g)
+    d0 = dmft_variance(g, phi)
     d = np.asarray(delta, dtype=np.float64)
     if d0 == 0.0:
         return -0.5 * d**2
-    return -0.5 * d**2 + g * _pair_average(_lncosh, d, d0).reshape(d.shape)
+    return -0.5 * d**2 + g * _pair_average(_integral(phi), d, d0).reshape(d.shape)
 
 
 # ------------------------------------------------------------------ autocorrelation
 class _DeltaPath:
     """Delta(u), u = s/tau >= 0, for one g > 1: solve_ivp pieces plus the exponential tail."""
 
-    def __init__(self, g: float):
+    def __init__(self, g: float, phi: Nonlinearity):
         self.g = g
-        d0 = self.d0 = dmft_variance(g)
-        C = lambda d: float(_pair_average(np.tanh, d, d0)[0])
-        phi0 = float(_pair_average(_lncosh, 0.0, d0)[0])
+        d0 = self.d0 = dmft_variance(g, phi)
+        lncosh, values = _integral(phi), _values(phi)
+        C = lambda d: float(_pair_average(values, d, d0)[0])
+        phi0 = float(_pair_average(lncosh, 0.0, d0)[0])
         # Tail rate: linearising Delta'' = Delta - g C(Delta) at 0, dC/dDelta(0) = <phi'>^2.
-        mean_dphi = _mean(_sech2, d0)
+        mean_dphi = _mean(_slopes(phi), d0)
         self.rate = math.sqrt(max(1.0 - g * mean_dphi**2, 0.0))
         if self.rate == 0.0:
             raise DataError(
                 f"the DMFT solution at g = {g} has no decaying tail (1 - g <phi'>^2 <= 0); "
-                "this should not happen for the tanh network, report it."
+                f"this should not happen for phi = {phi.name}, an odd bounded nonlinearity; report it."
             )
         u_max = 200.0 + 200.0 / d0 + 50.0 / self.rate
 
@@ -225,7 +231,7 @@ class _DeltaPath:
         # Hermite (Mehler) series Phi(Delta) - Phi(0) = sum_{n even >= 2} (Delta/Delta0)^n c_n^2 / n!,
         # c_n = E[ln cosh(sqrt(Delta0) z) He_n(z)], has only positive terms.
         z, w = _grid(d0)
-        f = _lncosh(math.sqrt(d0) * z)
+        f = lncosh(math.sqrt(d0) * z)
         orders = np.arange(2, 2 * _SERIES_TERMS + 1, 2)
         coef = np.array([(w @ (f * hermeval(z, np.eye(n + 1)[n]))) ** 2 / math.factorial(n) for n in orders])
 
@@ -236,7 +242,7 @@ class _DeltaPath:
         def kinetic(d):
             if d <= series_max * d0:
                 return 0.5 * d * d * self.rate**2 - g * float(coef[1:] @ (d / d0) ** orders[1:])
-            return 0.5 * d * d - g * (float(_pair_average(_lncosh, d, d0)[0]) - phi0)
+            return 0.5 * d * d - g * (float(_pair_average(lncosh, d, d0)[0]) - phi0)
 
         def rhs1(u, y):
             return [-math.sqrt(2.0 * max(kinetic(y[0]), 0.0))] if y[0] > 0.0 else [0.0]
@@ -279,21 +285,19 @@ class _DeltaPath:
 
 
 @lru_cache(maxsize=64)
-def _path(g: float) -> _DeltaPath:
-    return _DeltaPath(g)
+def _path(g: float, phi: Nonlinearity) -> _DeltaPath:
+    return _DeltaPath(g, phi)
 
 
 def _lags(s, tau) -> np.ndarray:
-    tau = float(tau)
-    if not (math.isfinite(tau) and tau > 0):
-        raise ConfigError(f"tau must be a finite number > 0, got {tau!r}.")
+    tau = check_positive("tau", tau)
     s = np.asarray(s, dtype=np.float64)
     if not np.all(np.isfinite(s)):
         raise DataError("the lags s contain NaN or inf values; pass finite lags.")
     return s / tau
 
 
-def dmft_autocorrelation(g: float, s, tau: float = 1.0) -> np.ndarray:
+def dmft_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = DEFAULT_PHI) -> np.ndarray:
     """Delta(s) = <v(t) v(t+s)> in the stationary chaotic state (module docstring), at lags ``s``
     (any shape, same time unit as ``tau``; Delta is even in s). Zeros for g <= 1.
 
@@ -302,25 +306,25 @@ def dmft_autocorrelation(g: float, s, tau: float = 1.0) -> np.ndarray:
     Delta' = -sqrt(2 (V(0) - V(Delta))) (which cannot overshoot the separatrix) down to 1e-9 Delta0,
     then the linearised tail Delta ~ exp(-sqrt(1 - g <phi'>^2) u).
     """
-    g = _check_g(g)
+    g = check_gain(g)
     u = _lags(s, tau)
-    if g <= 1.0:
+    if _gain(g, phi) <= 1.0:
         return np.zeros(u.shape)
-    return _path(g)(u)
+    return _path(g, phi)(u)
 
 
-def dmft_phi_autocorrelation(g: float, s, tau: float = 1.0) -> np.ndarray:
-    """C(s) = <tanh(v(t)) tanh(v(t+s))> from Delta(s) (module docstring). Zeros for g <= 1."""
-    g = _check_g(g)
+def dmft_phi_autocorrelation(g: float, s, tau: float = 1.0, phi: Nonlinearity = DEFAULT_PHI) -> np.ndarray:
+    """C(s) = <phi(v(t)) phi(v(t+s))> from Delta(s) (module docstring). Zeros for g <= 1."""
+    g = check_gain(g)
     u = _lags(s, tau)
-    if g <= 1.0:
+    if _gain(g, phi) <= 1.0:
         return np.zeros(u.shape)
-    d = _path(g)(u)
-    return _pair_average(np.tanh, d, dmft_variance(g)).reshape(d.shape)
+    d = _path(g, phi)(u)
+    return _pair_average(_values(phi), d, dmft_variance(g, phi)).reshape(d.shape)
 
 
 # ------------------------------------------------------------------ largest Lyapunov exponent
-def dmft_lyapunov(g: float, tau: float = 1.0, *, step: float | None = None) -> float:
+def dmft_lyapunov(g: float, tau: float = 1.0, *, step: float | None = None, phi: Nonlinearity = DEFAULT_PHI) -> float:
     """Largest Lyapunov exponent (per unit time, in 1/tau) predicted by the DMFT (SCS 1988). UNVERIFIED.
 
     Not exported from :mod:`chaossim.chaos`: direct simulations (Euler dt = 0.1 tau, tangent vector
@@ -341,30 +345,28 @@ def dmft_lyapunov(g: float, tau: float = 1.0, *, step: float | None = None) -> f
     Solved with second-order finite differences on s in [-L, L] (psi(+-L) = 0); ``step`` is the grid step
     in units of tau (default: the width of Delta(s) / 50); the discretisation error is O(step^2).
     """
-    g = _check_g(g)
-    tau = float(tau)
-    if not (math.isfinite(tau) and tau > 0):
-        raise ConfigError(f"tau must be a finite number > 0, got {tau!r}.")
-    if g <= 1.0:
-        return (math.sqrt(g) - 1.0) / tau
-    e0, _ = _schroedinger(g, step)
+    g, tau = check_gain(g), check_positive("tau", tau)
+    if _gain(g, phi) <= 1.0:
+        return (math.sqrt(_gain(g, phi)) - 1.0) / tau
+    e0, _ = _schroedinger(g, step, phi=phi)
     return (math.sqrt(1.0 - e0[0]) - 1.0) / tau
 
 
-def _schroedinger(g: float, step: float | None, n_states: int = 2):
+def _schroedinger(g: float, step: float | None, n_states: int = 2, phi: Nonlinearity = DEFAULT_PHI):
     """Lowest eigenvalues of -d^2/ds^2 + U(s) on a symmetric grid, and the grid (for checks)."""
-    path = _path(g)
+    path = _path(g, phi)
+    slopes = _slopes(phi)
     d0 = path.d0
     t_corr = path.u1 / math.acosh(1.0 / _SWITCH) if path.u1 > 0 else 1.0  # ~ width of Delta(s)
     h = float(step) if step is not None else t_corr / 50.0
     if not (math.isfinite(h) and h > 0):
         raise ConfigError(f"step must be a finite number > 0, got {step!r}.")
-    u_inf = 1.0 - g * _mean(_sech2, d0) ** 2  # U(s -> infinity)
+    u_inf = 1.0 - g * _mean(slopes, d0) ** 2  # U(s -> infinity)
     length = path.u2 + 25.0 / math.sqrt(u_inf)
     n = int(math.ceil(length / h))
     s = np.arange(-n, n + 1) * h
     half = np.arange(0, n + 1) * h
-    u_half = 1.0 - g * _pair_average(_sech2, path(half), d0)
+    u_half = 1.0 - g * _pair_average(slopes, path(half), d0)
     pot = np.concatenate([u_half[:0:-1], u_half])
     diag = pot + 2.0 / h**2
     off = np.full(s.size - 1, -1.0 / h**2)

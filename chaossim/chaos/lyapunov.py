@@ -17,9 +17,10 @@ Methods (Benettin et al. 1980):
 - ``"tangent"``: the linearised map u <- DF(x) u (``model.euler_tangent``), renormalised every
   ``renorm_every``; lambda = sum log(growth) / t_run.
 - ``"twin"``: a second trajectory x + d of the (nonlinear) Euler map, d renormalised to its initial size
-  every ``renorm_every``. d is integrated directly, with the exact identity
-  tanh(x + d) - tanh(x) = sinh(d) / (cosh(x) cosh(x + d)), so that small separations are resolved to full
-  relative precision even in float32 (forming x + d and subtracting would lose them to rounding).
+  every ``renorm_every``. d is integrated directly, with phi(x + d) - phi(x) in the form the model's
+  nonlinearity gives (:meth:`chaossim.dynamics.Nonlinearity.difference`; for phi = tanh the exact identity
+  sinh(d) / (cosh(x) cosh(x + d))), so that small separations are resolved to full relative precision even
+  in float32 (forming x + d and subtracting would lose them to rounding).
 - :func:`lyapunov_spectrum`: k tangent vectors re-orthonormalised by QR (the log |diag R| accumulate
   to the leading k exponents, in descending order as the run converges).
 """
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import streams
+from .. import dynamics, streams
 from ..backend import derive_seed, to_numpy
 from ..errors import ConfigError, DivergenceError
 from ..validation import check_seed, check_size
@@ -90,8 +91,8 @@ def _check_model(model):
 
     if not isinstance(model, Network):
         raise ConfigError(
-            f"Lyapunov exponents need a chaossim rate network (Unrestricted, Restricted or Deep), "
-            f"got a {type(model).__name__}."
+            f"Lyapunov exponents need a single chaossim rate network (a Network: Unrestricted, Restricted, Deep "
+            f"or your own architecture), got a {type(model).__name__}."
         )
 
 
@@ -138,10 +139,10 @@ def _scale(vec: dict, factor) -> dict:
 
 
 def _twin_step(model, state: dict, d: dict, a: float, ops) -> dict:
-    """Separation d' = F(x + d) - F(x) of the Euler map, with tanh differences free of cancellation."""
-    xp = model.xp
-    dphi = {n: xp.sinh(d[n]) / (xp.cosh(x) * xp.cosh(x + d[n])) for n, x in state.items()}
-    return {name: dx + a * (model.coupled_input(dphi, name, ops) - dx) for name, dx in d.items()}
+    """Separation d' = F(x + d) - F(x) of the Euler map, with the differences of phi free of cancellation."""
+    xp, phi = model.xp, model.phi
+    dphi = {n: phi.difference(xp, x, d[n]) for n, x in state.items()}
+    return {name: dynamics.euler(dx, model.coupled_input(dphi, name, ops), a) for name, dx in d.items()}
 
 
 def _start(model, n_replicas: int, seed):

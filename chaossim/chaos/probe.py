@@ -26,7 +26,7 @@ def training_chaos_probe(model, seed: int) -> dict:
     :func:`chaossim.chaos.lyapunov.lyapunov_max`, mean over the replicas).
     ``activity_var``: the variance of phi(v) of the visible layer pooled over replicas and units, averaged
     over the measurement window (sampled every tau). For the untrained unrestricted network it estimates
-    the DMFT's C(0) = <tanh(v)^2> (``chaossim.chaos.dmft_phi_variance``); after training it also holds the
+    the DMFT's C(0) = <phi(v)^2> (``chaossim.chaos.dmft_phi_variance``); after training it also holds the
     spread of the learned patterns across pixels.
     The generator is its own (from ``seed``): ``model.rng`` and the parameters are left untouched.
     """
@@ -36,12 +36,11 @@ def training_chaos_probe(model, seed: int) -> dict:
     burn = max(1, round(T_BURN * model.tau / model.dt))
     n_blocks = max(1, round(T_MEASURE * model.tau / (per * model.dt)))
     state, u = _start(model, N_REPLICAS, _seed(seed))
-    visible = getattr(model, "visible", next(iter(model.sizes)))
     variances = xp.empty((n_blocks,), dtype=model.bk.dtype)
     count = [0]
 
     def record(state):
-        variances[count[0]] = xp.tanh(state[visible]).var()
+        variances[count[0]] = model.phi(xp, state[model.visible]).var()
         count[0] += 1
 
     logs = _finish_logs(_tangent_run(model, state, u, burn, n_blocks, per, on_block=record), "probe", per, model.dt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..longtime import analyze_run, format_table, write_analysis
 
@@ -21,8 +22,12 @@ def cmd_analyze(args) -> int:
         speed_tol=args.speed_tol,
         backend=args.backend,
     )
+    from ..plotting import save_figure
+    from ..run_plots import long_time_figure
+
     print(format_table(res))
     paths = write_analysis(res, args.out)
+    paths += save_figure(long_time_figure(res), Path(args.out) / "long_time")
     print(summary(paths, None, [f"chaossim plot snapshots {args.run} --out {args.out}  (after chaossim evaluate)"]))
     return 0
 

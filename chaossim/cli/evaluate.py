@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..evaluate_run import PLOTS, evaluate_run, figure_of_runs, format_table
+from ..evaluate_run import evaluate_run, format_table
+from ..run_plots import PLOTS, figure_of_runs, generated_figure
 
 
 def cmd_sample(args) -> int:
@@ -68,8 +69,6 @@ def cmd_plot(args) -> int:
     if many:
         fig = figure_of_runs(args.figure, args.run, labels=args.label)
     elif args.figure == "generated":
-        from ..run_plots import generated_figure
-
         fig = generated_figure(args.run)
     elif args.figure == "receptive-fields":
         fig = figure_of_runs(args.figure, [args.run], n=args.n, seed=args.seed, part=args.part)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import archs
 from ..errors import ChaossimError
 
 
@@ -97,11 +98,14 @@ def add_parsers(sub) -> None:
         "the run directory keeps the exact config, checkpoints and the indices vs t_age.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="settings (section.name=value):\n"
-        "  model.arch (unrestricted|restricted|deep|rbm), model.n_hidden, model.n_hidden2, model.g, model.seed\n"
+        f"  model.arch ({'|'.join(archs.names())}, or your own as module:Class, docs/extending.md),\n"
+        "  model.n_hidden, model.n_hidden2, model.g, model.seed\n"
         "  dynamics.dt, dynamics.tau, dynamics.T,\n"
         "  dynamics.init_spread (free-run starts: 1 independent, eps < 1 one common start\n"
         "    + eps perturbations; docs/chaos_study.md)\n"
-        "  training.steps, training.batch_size (M), training.k (default 0.01; rbm: its own),\n"
+        "  training.steps, training.batch_size (M), training.k (default: the architecture's, "
+        + ", ".join(f"{n} {archs.lookup(n).default_k:g}" for n in archs.names())
+        + "),\n"
         "  training.log_every, training.checkpoint_every, training.n_eval (Ns),\n"
         "  training.snapshot_every, training.chaos_every\n"
         "  data.name (digits|fashion-mnist|mnist|file.npy), data.data_dir, data.n_train, data.n_test,\n"

@@ -2,7 +2,8 @@
 
 :class:`CupyOps` executes the schedule of :mod:`chaossim.kernels.schedule` on a GPU:
 
-- fused element-wise passes (``cupy.ElementwiseKernel``): tanh + leak + bias of every layer in one pass;
+- fused element-wise passes (``cupy.ElementwiseKernel``): phi + leak + bias of every layer in one pass, compiled
+  from the source :mod:`chaossim.kernels.source` renders from :mod:`chaossim.dynamics`;
 - GEMMs issued straight to cuBLAS through ``ctypes`` on the libcublas CuPy has loaded, on private
   handles (one per stream) whose stream and workspace are set once, before capture. CuPy's own
   wrappers call ``cublasSetStream`` on every call, which resets the workspace, and ``cupy.matmul``
@@ -32,11 +33,14 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import DTypeLike
 
+from .. import dynamics
 from ..backend import gpu_available
+from ..dynamics import Nonlinearity
 from ..errors import ConfigError
 from .schedule import (
     MAX_CACHED,
     OP_N,
+    Activity,
     Exact,
     Fork,
     Form,
@@ -46,9 +50,9 @@ from .schedule import (
     Pre,
     Program,
     ScheduledTrainer,
-    Tanh,
     supports,
 )
+from .source import kernel_sources
 
 CUBLAS_DEFAULT_MATH = 0
 CUBLAS_TF32_TENSOR_OP_MATH = 3
@@ -56,12 +60,17 @@ WORKSPACE_BYTES = 32 * 1024 * 1024  # cuBLAS recommends 32 MiB on Hopper
 
 
 class PlainTrainer:
-    """The fallback: ``train_step`` is the model's own (the engine); ``reason`` says why no fast path."""
+    """The fallback: ``train_step`` is the model's own (the engine); ``reason`` says why no fast path
+    (a :class:`chaossim.models.protocol.Trainer`)."""
 
     mode = "plain"
+    graph_error = None
 
     def __init__(self, model, reason: str = ""):
         self.model, self.reason = model, reason
+
+    def rebind(self, model) -> PlainTrainer:
+        return PlainTrainer(model, self.reason)
 
     def train_step(
         self, batch, dt=None, tau=None, T: float = 100.0, k: float = 0.01, init=None, *, force=False, check: bool = True
@@ -74,7 +83,7 @@ def fast_path_available(model, *, tf32: bool = False) -> tuple[bool, str]:
     ok, why = supports(model)
     if not ok:
         return False, why
-    if getattr(model.bk, "name", None) != "cupy":
+    if model.bk.name != "cupy":
         return False, f"the model lives on the {model.bk.name} backend (the fast path is for backend='cupy')"
     if not gpu_available():
         return False, "CuPy or a CUDA device is not available"
@@ -102,7 +111,7 @@ def fast_trainer(
     ok, why = fast_path_available(model, tf32=tf32)
     if ok:
         try:
-            ops = CupyOps(model.bk.dtype, tf32=tf32, graph=graph, streams=streams, max_graphs=max_cached)
+            ops = CupyOps(model.bk.dtype, tf32=tf32, graph=graph, streams=streams, max_graphs=max_cached, phi=model.phi)
             return ScheduledTrainer(model, ops, max_cached=max_cached)
         except Exception as exc:  # cuBLAS not loadable, kernel compilation failure, ...
             why = f"the CuPy fast path failed to initialise ({type(exc).__name__}: {exc})"
@@ -243,48 +252,29 @@ class Handle:
 
 
 # ---------------------------------------------------------------------------------------------- element-wise kernels
-_INDEX = """
-const long long row = i / nc;
-const long long col = c0 + i % nc;
-const long long idx = row * ntot + col;
-const long long bidx = (row / m) * ntot + col;
-"""
-
-
 class Kernels(NamedTuple):
     """The compiled element-wise kernels, one per element-wise instruction type of the schedule."""
 
-    pre: Any  # Pre: ACT = tanh(X); X = (1 - a) X + a BIAS
-    exact: Any  # Exact: X = d X + (1 - d) BIAS
-    tanh: Any  # Tanh: ACT = tanh(X)
-    form: Any  # Form: OP = SCALE (F + TR)
+    pre: Any  # Pre: ACT = phi(X); X = leak(X, BIAS, a)
+    exact: Any  # Exact: X = relax(X, BIAS, d)
+    activity: Any  # Activity: ACT = phi(X)
+    form: Any  # Form: OP = operator(F, TR, SCALE)
 
 
-def _kernels(dtype: DTypeLike) -> Kernels:
-    """The three fused passes of the schedule (same index arithmetic as HostOps) and the operator sum."""
+def _kernels(dtype: DTypeLike, phi: Nonlinearity, shared: Kernels | None = None) -> Kernels:
+    """The schedule's element-wise kernels, compiled from the source :mod:`chaossim.kernels.source` renders
+    from :mod:`chaossim.dynamics` (the expressions HostOps evaluates). ``shared``: kernels of another phi
+    whose phi-free kernels (exact, form) are reused."""
     import cupy
 
-    t = np.dtype(dtype).name
-    tanh = "tanhf" if t == "float32" else "tanh"
-    geom = "int64 m, int64 ntot, int64 c0, int64 nc"
-    pre = cupy.ElementwiseKernel(
-        f"raw {t} B, {t} a, {geom}",
-        f"raw {t} X, raw {t} ACT",
-        _INDEX + f"const {'float' if t == 'float32' else 'double'} x = X[idx];\n"
-        f"ACT[idx] = {tanh}(x);\nX[idx] = (1 - a) * x + a * B[bidx];",
-        f"chaossim_euler_pre_{t}",
-    )
-    exact = cupy.ElementwiseKernel(
-        f"raw {t} B, {t} d, {geom}",
-        f"raw {t} X",
-        _INDEX + "X[idx] = d * X[idx] + (1 - d) * B[bidx];",
-        f"chaossim_exact_pre_{t}",
-    )
-    tanh_k = cupy.ElementwiseKernel(
-        f"raw {t} X, {geom}", f"raw {t} ACT", _INDEX + f"ACT[idx] = {tanh}(X[idx]);", f"chaossim_tanh_cols_{t}"
-    )
-    form = cupy.ElementwiseKernel(f"{t} f, {t} tr, {t} s", f"{t} o", "o = s * (f + tr)", f"chaossim_form_op_{t}")
-    return Kernels(pre=pre, exact=exact, tanh=tanh_k, form=form)
+    src = kernel_sources(dtype, phi)
+
+    def compile_(k):
+        return cupy.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name)
+
+    if shared is not None:
+        return Kernels(compile_(src.pre), shared.exact, compile_(src.activity), shared.form)
+    return Kernels(*(compile_(k) for k in src))
 
 
 class CupyOps:
@@ -298,6 +288,7 @@ class CupyOps:
         graph: bool = True,
         streams: int = 2,
         max_graphs: int = MAX_CACHED,
+        phi: Nonlinearity = dynamics.DEFAULT_PHI,
     ) -> None:
         import cupy
 
@@ -313,7 +304,9 @@ class CupyOps:
         self.fork_events = [cupy.cuda.Event(disable_timing=True) for _ in self.streams]
         self.join_events = [cupy.cuda.Event(disable_timing=True) for _ in self.streams]
         self.enter, self.leave = cupy.cuda.Event(disable_timing=True), cupy.cuda.Event(disable_timing=True)
-        self.k = _kernels(self.dtype)
+        self.phi = phi  # the nonlinearity whose kernels are compiled first (programs may name others)
+        self._kernels: dict[str, Kernels] = {}  # per nonlinearity (by name)
+        self.kernels(phi)  # compiled now: a compilation failure makes fast_trainer fall back at once
         self.graphs = LRUCache(max_graphs)  # an evicted graph is destroyed when dropped (after it has run)
         self.graph_error: str | None = None
         self.tf32 = bool(tf32)
@@ -325,6 +318,13 @@ class CupyOps:
     def empty(self, n: int) -> Any:
         return self.cp.zeros(n, dtype=self.dtype)
 
+    def kernels(self, phi: Nonlinearity) -> Kernels:
+        """The element-wise kernels for the nonlinearity ``phi`` (compiled once per executor)."""
+        if phi.name not in self._kernels:
+            shared = next(iter(self._kernels.values()), None)
+            self._kernels[phi.name] = _kernels(self.dtype, phi, shared)
+        return self._kernels[phi.name]
+
     def reset(self) -> None:
         """Drop the captured graphs (they hold the addresses of buffers about to be replaced)."""
         self.streams[0].synchronize()
@@ -334,19 +334,20 @@ class CupyOps:
     def _issue(self, program: Program, bufs: dict[str, Any], R: int, M: int) -> None:
         main = self.streams[0]
         ntot = bufs["BIAS"].size // R
-        k = self.k
         with main:
             for ins in program:
                 match ins:
                     case Gemm():
                         self.handles[ins.stream].gemm(ins, self.dtype, {n: bufs[n].data.ptr for n in ins.buffers})
-                    case Pre(x, act, c0, nc, a):
-                        k.pre(bufs["BIAS"], a, M, ntot, c0, nc, bufs[x], bufs[act], size=R * M * nc)
+                    case Pre(x, act, c0, nc, a, phi):
+                        self.kernels(phi).pre(bufs["BIAS"], a, M, ntot, c0, nc, bufs[x], bufs[act], size=R * M * nc)
                     case Exact(x, c0, nc, decay):
+                        k = self.kernels(self.phi)  # no phi in this kernel: any compiled set has it
                         k.exact(bufs["BIAS"], decay, M, ntot, c0, nc, bufs[x], size=R * M * nc)
-                    case Tanh(x, act, c0, nc):
-                        k.tanh(bufs[x], M, ntot, c0, nc, bufs[act], size=R * M * nc)
+                    case Activity(x, act, c0, nc, phi):
+                        self.kernels(phi).activity(bufs[x], M, ntot, c0, nc, bufs[act], size=R * M * nc)
                     case Form(i):
+                        k = self.kernels(self.phi)
                         k.form(bufs[f"F{i}"], bufs[f"TR{i}"], bufs[f"SCALE{i}"], bufs[f"OP{i}"])
                     case Fork():
                         for s in range(1, self.n_streams):

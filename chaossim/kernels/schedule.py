@@ -9,12 +9,15 @@ Packed layout. All layers of a state sit side by side in one row-major buffer of
 Ntot = sum of the layer sizes, layer L in columns [off_L, off_L + N_L), the visible layer first. The
 biases are packed the same way in (R, Ntot). An Euler step (docs/model.md, "Integration") is then
 
-    ACT = tanh(X);  X = (1 - a) X + a BIAS          one fused element-wise pass over all layers
+    ACT = phi(X);  X = (1 - a) X + a BIAS           one fused element-wise pass over all layers
     X[:, post] += a ACT[:, pre] @ P_c                one GEMM per coupling c, beta = 1
 
-with a = dt/tau and P_c = K_c^T / sqrt(N_pre), which equals x + a (drive - x). P_c is formed once
-per training step from the fixed and the trained matrix, stored in whichever orientation makes that
-element-wise sum contiguous (the GEMM's transpose flag absorbs it).
+with a = dt/tau and P_c = K_c^T / sqrt(N_pre), which equals x + a (drive - x): the split form of the Euler
+step of :mod:`chaossim.dynamics` (:func:`~chaossim.dynamics.leak`; the exact clamped solution likewise,
+:func:`~chaossim.dynamics.relax`). The element-wise passes evaluate those functions and the model's phi:
+:class:`HostOps` on arrays, the CUDA kernels on the source :mod:`chaossim.kernels.source` renders from them.
+P_c is formed once per training step from the fixed and the trained matrix, stored in whichever orientation
+makes that element-wise sum contiguous (the GEMM's transpose flag absorbs it).
 
 The step: form the operators; clamped phase (visible clamped to the batch: the exact solution when every
 input of the hidden layers is visible, paper eq. 7, else Euler steps of the hidden layers); free phase
@@ -26,7 +29,7 @@ cuBLAS is column-major: a row-major (r x c) block with leading dimension ld is t
 
 A program is a list of small frozen records, one type per kind of work: :class:`Form` (an operator P_c),
 :class:`Pre` (the element-wise half of an Euler step), :class:`Exact` (the clamped phase in closed form),
-:class:`Tanh` (final activities), :class:`Gemm` and the stream markers :class:`Fork` / :class:`Join`.
+:class:`Activity` (final activities), :class:`Gemm` and the stream markers :class:`Fork` / :class:`Join`.
 Executors dispatch on the record's type; the buffers are named in the records and resolved by the executor.
 """
 
@@ -41,6 +44,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
+from .. import dynamics
+from ..dynamics import Nonlinearity
 from ..errors import ConfigError, DataError
 from ..validation import check_rate, check_values, model_dynamics, steps_for
 
@@ -63,20 +68,22 @@ class Form:
 
 @dataclass(frozen=True)
 class Pre:
-    """The element-wise half of an Euler step: ``act = tanh(x); x = (1 - a) x + a BIAS`` (a = dt/tau); the
-    coupling GEMMs that follow add ``a act @ P_c``."""
+    """The element-wise half of an Euler step: ``act = phi(x); x = leak(x, BIAS, a)`` (a = dt/tau,
+    :func:`chaossim.dynamics.leak`); the coupling GEMMs that follow add ``a act @ P_c``."""
 
     x: str
     act: str
     c0: int
     nc: int
     a: float
+    phi: Nonlinearity = dynamics.DEFAULT_PHI
 
 
 @dataclass(frozen=True)
 class Exact:
-    """``x = decay x + (1 - decay) BIAS`` with decay = exp(-steps a): the clamped phase solved exactly for
-    layers whose inputs are all clamped (the GEMMs that follow add ``(1 - decay) act @ P_c``)."""
+    """``x = relax(x, BIAS, decay)`` with decay = exp(-steps a) (:func:`chaossim.dynamics.relax`): the clamped
+    phase solved exactly for layers whose inputs are all clamped (the GEMMs that follow add
+    ``(1 - decay) act @ P_c``)."""
 
     x: str
     c0: int
@@ -85,13 +92,14 @@ class Exact:
 
 
 @dataclass(frozen=True)
-class Tanh:
-    """``act = tanh(x)``: the activities of the final state."""
+class Activity:
+    """``act = phi(x)``: the activities of the final state."""
 
     x: str
     act: str
     c0: int
     nc: int
+    phi: Nonlinearity = dynamics.DEFAULT_PHI
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,7 @@ class Gemm:
         return self.A[0], self.B[0], self.C[0]
 
 
-Instruction = Form | Pre | Exact | Tanh | Fork | Join | Gemm
+Instruction = Form | Pre | Exact | Activity | Fork | Join | Gemm
 """One step of a program."""
 
 Program = list[Instruction]
@@ -153,7 +161,7 @@ class Layout:
     @classmethod
     def of(cls, model: Any) -> Layout:
         names = tuple(layer.name for layer in model.layers)
-        sizes = tuple(layer.size for layer in model.layers)
+        sizes = tuple(model.sizes[name] for name in names)
         offsets = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)[:-1]]))
         return cls(names, sizes, offsets, int(sum(sizes)))
 
@@ -169,13 +177,7 @@ def supports(model: Any) -> tuple[bool, str]:
     from ..models.network import Engine
 
     if not isinstance(model, Engine):
-        return (
-            False,
-            f"{type(model).__name__} is not a chaossim layered model (Unrestricted, Restricted, Deep or an Ensemble)",
-        )
-    layers = model.layers
-    if layers[0].name != model.visible:
-        return False, "the visible layer must be the first layer of the model's table"
+        return False, f"{type(model).__name__} is not a chaossim rate network (a Network or an Ensemble)"
     return True, ""
 
 
@@ -223,7 +225,7 @@ def build_program(
     couplings = list(model.couplings)
     posts = list(dict.fromkeys(c.post for c in couplings))
     stream_of = {p: i % max(1, n_streams) for i, p in enumerate(posts)}
-    vis = model.visible
+    vis, phi = model.visible, model.phi
     prog: Program = [Form(i) for i in range(len(couplings))]
 
     nv = lay.size(vis)
@@ -241,16 +243,16 @@ def build_program(
                     [_coupling_gemm(i, c, lay, M, R, a, "ACTC", "XC", stream_of[c.post]) for i, c in into_hidden],
                     n_streams,
                 )
-        prog.append(Tanh("XC", "ACTC", *hidden_cols))
+        prog.append(Activity("XC", "ACTC", *hidden_cols, phi))
 
     all_cols = (0, lay.ntot)
     for _ in range(steps):
-        prog.append(Pre("X", "ACT", *all_cols, a))
+        prog.append(Pre("X", "ACT", *all_cols, a, phi))
         prog += _gemm_block(
             [_coupling_gemm(i, c, lay, M, R, a, "ACT", "X", stream_of[c.post]) for i, c in enumerate(couplings)],
             n_streams,
         )
-    prog.append(Tanh("X", "ACT", *all_cols))
+    prog.append(Activity("X", "ACT", *all_cols, phi))
 
     for act, sign in (("ACTC", 1.0), ("ACT", -1.0)):
         alpha = sign * k / M
@@ -443,6 +445,7 @@ class HostOps:
     """
 
     mode = "host"
+    graph_error = None
 
     def __init__(self, dtype: DTypeLike, streams: int = 1, xp: Any = np) -> None:
         self.dtype: np.dtype[Any] = np.dtype(dtype)
@@ -471,20 +474,19 @@ class HostOps:
                 case Fork() | Join():
                     continue  # one stream: the program runs in order
                 case Form(i):
-                    xp.multiply(bufs[f"SCALE{i}"], bufs[f"F{i}"] + bufs[f"TR{i}"], out=bufs[f"OP{i}"])
-                case Pre(x, act, c0, nc, a):
+                    bufs[f"OP{i}"][...] = dynamics.operator(bufs[f"F{i}"], bufs[f"TR{i}"], bufs[f"SCALE{i}"])
+                case Pre(x, act, c0, nc, a, phi):
                     idx, bidx = self._index(R, M, ntot, c0, nc)
                     X = bufs[x]
                     v = X[idx]
-                    bufs[act][idx] = xp.tanh(v)
-                    X[idx] = (1 - t(a)) * v + t(a) * bufs["BIAS"][bidx]
+                    bufs[act][idx] = phi(xp, v)
+                    X[idx] = dynamics.leak(v, bufs["BIAS"][bidx], t(a))
                 case Exact(x, c0, nc, decay):
                     idx, bidx = self._index(R, M, ntot, c0, nc)
-                    d = t(decay)
-                    bufs[x][idx] = d * bufs[x][idx] + (1 - d) * bufs["BIAS"][bidx]
-                case Tanh(x, act, c0, nc):
+                    bufs[x][idx] = dynamics.relax(bufs[x][idx], bufs["BIAS"][bidx], t(decay))
+                case Activity(x, act, c0, nc, phi):
                     idx, _ = self._index(R, M, ntot, c0, nc)
-                    bufs[act][idx] = xp.tanh(bufs[x][idx])
+                    bufs[act][idx] = phi(xp, bufs[x][idx])
                 case _:
                     raise TypeError(f"unknown instruction {ins!r}")
 
@@ -538,10 +540,11 @@ class ScheduledTrainer:
         if not ok:
             raise ConfigError(f"the fused training schedule cannot train this model: {why}.")
         self.model, self.ops = model, ops
+        self.reason = ""
         self.lay = Layout.of(model)
         self.R = model.n_members
         self.stacked = model.stacked
-        self.n_streams = getattr(ops, "n_streams", 1)
+        self.n_streams = ops.n_streams
         self.bufs: dict[str, Any] = {}
         self.M: int | None = None
         self._programs = LRUCache(max_cached)
@@ -549,6 +552,15 @@ class ScheduledTrainer:
     @property
     def mode(self) -> str:
         return self.ops.mode
+
+    @property
+    def graph_error(self) -> str | None:
+        """Why the executor's CUDA graph capture failed (None when it did not; always None on the host)."""
+        return self.ops.graph_error
+
+    def rebind(self, model: Any) -> ScheduledTrainer:
+        """A trainer for ``model`` on the same executor (streams, cuBLAS handles, compiled kernels)."""
+        return ScheduledTrainer(model, self.ops, max_cached=self._programs.maxsize)
 
     # buffers ---------------------------------------------------------------------------------------
     def _alloc(self, M: int) -> None:
@@ -582,7 +594,7 @@ class ScheduledTrainer:
             self._v(f"T:{t.name}", lay.size(t.a), lay.size(t.b))[...] = p[t.name]
         bias = self._v("BIAS", lay.ntot)
         for layer in self.model.layers:
-            bias[:, lay.off(layer.name) : lay.off(layer.name) + layer.size] = p[layer.bias]
+            bias[:, lay.off(layer.name) : lay.off(layer.name) + lay.size(layer.name)] = p[layer.bias]
 
     def _copy_out_params(self) -> None:
         params, lay = self.model.params, self.lay
@@ -591,7 +603,7 @@ class ScheduledTrainer:
             params.assign(t.name, new if self.stacked else new[0], check=False)
         bias = self._v("BIAS", lay.ntot)
         for layer in self.model.layers:
-            new = bias[:, lay.off(layer.name) : lay.off(layer.name) + layer.size].copy()
+            new = bias[:, lay.off(layer.name) : lay.off(layer.name) + lay.size(layer.name)].copy()
             params.assign(layer.bias, new if self.stacked else new[0], check=False)
 
     # the step --------------------------------------------------------------------------------------
@@ -612,8 +624,6 @@ class ScheduledTrainer:
         ``check=True`` validates the values of ``batch`` and of the given ``init`` (one host synchronisation
         each); ``check=False`` checks shapes only and the step issues no host synchronisation.
         """
-        from ..ensemble import initial_states
-
         model = self.model
         dt, tau = model_dynamics(model, dt, tau, force)
         steps = steps_for(T, dt)
@@ -627,7 +637,7 @@ class ScheduledTrainer:
         if check:
             check_values(batch, "batch", unit_range=True)
         M = batch.shape[-2]
-        free0, clamped0 = initial_states(model, M, init, check=check)
+        free0, clamped0 = model.initial_states(M, init, check=check)
         for n, x in list(free0.items()) + list(clamped0.items()):
             if x.shape[-2:] != (M, self.lay.size(n)):
                 raise DataError(

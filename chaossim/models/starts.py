@@ -17,33 +17,15 @@ from __future__ import annotations
 
 import math
 
-from ..errors import ConfigError
-
-
-def check_spread(eps, name: str = "init_spread") -> float:
-    """``eps`` as a float in (0, 1], or a ConfigError saying what to give."""
-    if isinstance(eps, bool):
-        raise ConfigError(f"{name} must be a number in (0, 1], got the boolean {eps!r}.")
-    try:
-        value = float(eps)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number in (0, 1], got {eps!r}.") from None
-    if not (math.isfinite(value) and 0.0 < value <= 1.0):
-        raise ConfigError(
-            f"{name} must be in (0, 1] (1: independent N(0, 1) starts; small: one common start "
-            f"plus a perturbation of that size), got {eps!r}."
-        )
-    return value
-
 
 def spread_starts(bk, rng, draws: dict, eps: float) -> dict:
     """Shared-start initial states from the independent draws ``draws`` (layer -> (..., m, N) array).
 
     Returns ``draws`` itself when eps == 1 (nothing drawn). Otherwise, for each layer in order, one
     z0 of shape (..., 1, N) is drawn from ``rng`` AFTER the draws (the caller has drawn them from the
-    same generator), and sqrt(1 - eps^2) z0 + eps xi is returned (z0 broadcast over the m rows).
+    same generator), and sqrt(1 - eps^2) z0 + eps xi is returned (z0 broadcast over the m rows). ``eps`` is
+    a checked spread (:func:`chaossim.validation.check_spread`).
     """
-    eps = check_spread(eps)
     if eps == 1.0:
         return draws
     keep = math.sqrt(1.0 - eps * eps)

@@ -1,8 +1,8 @@
 """The paper's figures (Figs. 2-5) from arrays: samples, snapshots, indices vs t, receptive fields, training.
 
 Each function takes arrays (NumPy or device arrays, converted here) or the dicts the loaders return
-(:func:`chaossim.evaluate_run.load_samples`, :func:`chaossim.evaluate_run.load_evaluation`, the ``history``
-of :func:`chaossim.training.load_checkpoint`; an xarray Dataset with the same variable names works too) and
+(:func:`chaossim.rundir.load_samples`, :func:`chaossim.rundir.load_evaluation`, the ``history``
+of :func:`chaossim.rundir.load_checkpoint`; an xarray Dataset with the same variable names works too) and
 returns a :class:`~matplotlib.figure.Figure`; nothing is read from disk or saved here
 (``chaossim plot FIGURE RUN...`` loads the run directories and saves PNG + PDF).
 
@@ -24,14 +24,27 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocat
 from ..analysis import receptive_fields
 from ..backend import is_device_array
 from ..errors import ConfigError, DataError
-from ..evaluation import INDEX_NAMES
+from ..metrics import index, index_names
 from .figure import host, new_figure
 from .images import mosaic, to_grey
 
-LATEX = {"E2": r"$E^{(2)}$", "Es": r"$E^{(s)}$", "EAAI": r"$E^{(\mathrm{AAI})}$", "ER": r"$E^{(R)}$"}
-"""Axis labels of the four accuracy indices (paper eqs. (16)-(19))."""
-LOG_Y = {"E2": True, "Es": True, "EAAI": False, "ER": False}
-"""Which indices are drawn on a log scale (the two that span decades)."""
+
+def index_label(name: str) -> str:
+    """The axis label of an index (its registered label, :func:`chaossim.metrics.indices`; else its name)."""
+    ix = index(name)
+    return ix.label if ix is not None else name
+
+
+def index_log_scale(name: str) -> bool:
+    """Whether an index is drawn on a log axis (registered; an unknown index on a linear one)."""
+    ix = index(name)
+    return bool(ix is not None and ix.log_scale)
+
+
+def drawn_indices(record: Any) -> list[str]:
+    """The registered indices a record holds (a mapping's keys, a Dataset's variables), in registry order."""
+    keys = record.data_vars if hasattr(record, "data_vars") else record
+    return [n for n in index_names() if n in keys]
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -181,13 +194,19 @@ def plot_snapshots(snapshots: Any, t: Any, image_shape: Sequence[int], *, T: flo
 def _index_panels(
     curves: list[Any], names: list[str], x_key: str, x_label: str, marker_size: float, vline_key: str | None
 ) -> Figure:
-    """Four panels (one per index) of y = index vs x = ``curves[i][x_key]``, log x, log y for E(2) and E(s);
-    the value at x = 0 is drawn at the left edge (:data:`ZERO_OFFSET`, tick "0", an open square); a dashed
-    vertical line at ``curves[i][vline_key]`` when given."""
-    fig = new_figure(8.0, 6.0)
-    axes = fig.subplots(2, 2).ravel()
+    """One panel per index (:func:`drawn_indices` of the first curve; a 2 x 2 grid for the paper's four) of
+    y = index vs x = ``curves[i][x_key]``, log x, log y for the indices registered with ``log_scale`` (E(2),
+    E(s)); the value at x = 0 is drawn at the left edge (:data:`ZERO_OFFSET`, tick "0", an open square); a
+    dashed vertical line at ``curves[i][vline_key]`` when given."""
+    keys = drawn_indices(curves[0])
+    cols = 2 if len(keys) <= 4 else 3
+    rows = max(1, math.ceil(len(keys) / cols))
+    fig = new_figure(4.0 * cols, 3.0 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(keys) :]:
+        ax.set_visible(False)
     zero_at = _zero_position(curves, x_key)
-    for ax, key in zip(axes, INDEX_NAMES):
+    for ax, key in zip(axes, keys):
         drawn = False
         for i, (curve, name) in enumerate(zip(curves, names)):
             color = f"C{i % 10}"
@@ -212,10 +231,10 @@ def _index_panels(
             if vline_key is not None and curve.get(vline_key) is not None:
                 ax.axvline(float(host(curve[vline_key])), color=color, ls="--", lw=1)
         ax.set_xscale("log")
-        if LOG_Y[key] and drawn:
+        if index_log_scale(key) and drawn:
             ax.set_yscale("log")
         ax.set_xlabel(x_label)
-        ax.set_ylabel(LATEX[key])
+        ax.set_ylabel(index_label(key))
         if not drawn:
             _no_values(ax, key)
         _readable_log_ticks(ax, zero_at)
@@ -229,7 +248,7 @@ def plot_indices_vs_time(results: Any, *, labels: Sequence[str] | None = None) -
 
     ``results``: one mapping or a sequence of them (one curve each) with keys t, E2, Es, EAAI, ER and
     optionally T, as returned by :func:`chaossim.evaluate_run.evaluate_run` and
-    :func:`chaossim.evaluate_run.load_evaluation`. ``labels``: one per curve (default "run 1", ...).
+    :func:`chaossim.rundir.load_evaluation`. ``labels``: one per curve (default "run 1", ...).
     """
     curves = _one_or_many(results, _is_record)
     names = _labels(labels, len(curves), lambda i: f"run {i + 1}")

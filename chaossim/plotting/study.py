@@ -13,10 +13,17 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..evaluation import INDEX_NAMES
+from ..metrics import index_names
 from .figure import host, new_figure
+from .paper import index_log_scale
 
 CONTROL = "init_spread"
+
+
+def _indices(final: Any) -> list[str]:
+    """The indices of a study table (its ``index_names`` attribute, else the registered ones it holds)."""
+    names = final.attrs.get("index_names", index_names())
+    return [str(n) for n in names if f"{n}_mean" in final.data_vars]
 
 
 def _controls(tab: Any) -> list[float]:
@@ -38,9 +45,10 @@ def plot_indices_vs_g(final: Any) -> Figure:
     ts = host(final["T"].values)
     gs = host(final["g"].values)
     colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(ts)))
-    fig = new_figure(4.0 * len(INDEX_NAMES), 3.6)
-    axes = fig.subplots(1, len(INDEX_NAMES), squeeze=False)[0]
-    for ax, name in zip(axes, INDEX_NAMES):
+    names = _indices(final)
+    fig = new_figure(4.0 * len(names), 3.6)
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    for ax, name in zip(axes, names):
         for eps in _controls(final):
             for c, t in zip(colors, ts):
                 sub = final.sel({CONTROL: eps, "T": t})
@@ -59,7 +67,7 @@ def plot_indices_vs_g(final: Any) -> Figure:
                 )
         ax.set_xlabel("g")
         ax.set_title(name)
-        if name == "Es":
+        if index_log_scale(name):
             ax.set_yscale("log")
     axes[0].legend(fontsize=6, ncol=2)
     fig.suptitle(
@@ -75,8 +83,9 @@ def plot_control_vs_normal(final: Any) -> Figure:
     point per (g, T), colour g, size T; points above the diagonal: the control learned worse."""
     eps_all = _controls(final)
     ctrl = [e for e in eps_all if e != 1.0]
-    fig = new_figure(4.0 * len(INDEX_NAMES), 3.8)
-    axes = fig.subplots(1, len(INDEX_NAMES), squeeze=False)[0]
+    names = _indices(final)
+    fig = new_figure(4.0 * len(names), 3.8)
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
     if 1.0 not in eps_all or not ctrl:
         axes[0].text(
             0.5, 0.5, "the sweep has no common-start control (init_spread)", ha="center", transform=axes[0].transAxes
@@ -84,7 +93,7 @@ def plot_control_vs_normal(final: Any) -> Figure:
         return fig
     gs, ts = host(final["g"].values), host(final["T"].values)
     cmap = matplotlib.colormaps["plasma"]
-    for ax, name in zip(axes, INDEX_NAMES):
+    for ax, name in zip(axes, names):
         x = host(final[f"{name}_mean"].sel({CONTROL: 1.0}).values, float)
         y = host(final[f"{name}_mean"].sel({CONTROL: min(ctrl)}).values, float)
         xe = host(final[f"{name}_sd"].sel({CONTROL: 1.0}).values, float)
@@ -109,7 +118,7 @@ def plot_control_vs_normal(final: Any) -> Figure:
                     )
         lo, hi = np.nanmin([x[ok].min(), y[ok].min()]), np.nanmax([x[ok].max(), y[ok].max()])
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
-        if name == "Es":
+        if index_log_scale(name):
             ax.set_xscale("log")
             ax.set_yscale("log")
         ax.set_xlabel(f"{name}, independent starts")

@@ -12,8 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import DataError
-from ..evaluation import INDEX_NAMES
-from ..sweep.summary import final_indices, fmt_value, initial_indices, phase_axes, reduce_for_plot
+from ..summary import final_indices, fmt_value, initial_indices, phase_axes, reduce_for_plot, stored_indices
 from .figure import host, new_figure
 
 
@@ -37,11 +36,12 @@ def plot_phase_diagram(ds: Any, *, name: str | None = None) -> Figure:
             "draw (the text report, chaossim.sweep.report.best_points_table, still applies)."
         )
     finals, initials = final_indices(ds), initial_indices(ds)
+    names = stored_indices(ds)
     with_change = any(np.isfinite(v).any() for v in initials.values())
-    fig = new_figure(4.2 * len(INDEX_NAMES), 3.8 * (2 if with_change else 1))
-    grid = fig.subplots(2 if with_change else 1, len(INDEX_NAMES), squeeze=False)
+    fig = new_figure(4.2 * len(names), 3.8 * (2 if with_change else 1))
+    grid = fig.subplots(2 if with_change else 1, len(names), squeeze=False)
     notes: list[str] = []
-    for j, index in enumerate(INDEX_NAMES):
+    for j, index in enumerate(names):
         arr, notes = reduce_for_plot(ds, finals[index], keep)
         rows = [(grid[0, j], arr, index, False)]
         if with_change:

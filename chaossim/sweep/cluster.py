@@ -128,7 +128,7 @@ def make_client(
     if client is None and scheduler:
         client = connect(scheduler)
     elif client is None:
-        kwargs: dict[str, Any] = dict(host="127.0.0.1", silence_logs=logging.WARNING)
+        kwargs: dict[str, Any] = dict(host="127.0.0.1", silence_logs=logging.WARNING, env=_importable_here())
         if dashboard_address is None:
             kwargs.update(
                 dashboard_address=None, scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}
@@ -178,6 +178,13 @@ def _dashboard(cluster, client, asked: str | None) -> str:
         note = " (all interfaces: reachable from other machines)" if host in ("0.0.0.0", "::") else ""
         shown.append(f"http://{'[' + host + ']' if ':' in host else host}:{port}/status{note}")
     return ", ".join(shown)
+
+
+def _importable_here() -> dict[str, str]:
+    """The environment of local workers: this folder first on PYTHONPATH, so that modules the spec names by
+    import path (``model.arch = "my_arch:Chain4"``, docs/extending.md) import there as they do here."""
+    path = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {"PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
 
 
 def _local_cuda_cluster():

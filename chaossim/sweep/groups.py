@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+from ..archs import lookup
 from ..ensemble_training import group_key
 from .spec import SweepSpec
 
@@ -41,17 +42,10 @@ M = 500 (784 MFLOP); the quickstart sweep ran 1.15 to 1.23x faster grouped (``be
 
 
 def _sizes(config, n_visible: int) -> tuple[int, int]:
-    """(N_tot, sum over couplings of N_pre N_post) of the model a config describes."""
-    m = config.model
-    hidden = {"unrestricted": (), "restricted": (m.n_hidden,), "deep": (m.n_hidden, m.n_hidden2), "rbm": (m.n_hidden,)}[
-        m.arch
-    ]
-    layers = (n_visible,) + hidden
-    if m.arch == "unrestricted":
-        pairs = n_visible * n_visible
-    else:  # a chain v - h1 - h2 with couplings both ways
-        pairs = 2 * sum(a * b for a, b in zip(layers, layers[1:]))
-    return sum(layers), pairs
+    """(N_tot, sum over couplings of N_pre N_post) of the model a config describes (:mod:`chaossim.archs`)."""
+    arch = lookup(config.model.arch)
+    sizes = arch.layer_sizes(config.model, n_visible)
+    return sum(sizes.values()), arch.gemm_pairs(sizes)
 
 
 def member_bytes(config, n_visible: int) -> int:

@@ -19,16 +19,18 @@ import numpy as np
 from .. import streams
 from ..backend import derive_seed, to_numpy
 from ..errors import ChaossimError, StoreError
-from ..evaluation import INDEX_NAMES, indices_vs_time
+from ..evaluation import indices_vs_time
 from ..fs import os_error_message
-from ..training import CHAOS_NAMES, train
+from ..metrics import index_names
+from ..rundir import CHAOS_NAMES
+from ..training import train
 from .spec import SweepSpec
 from .store import (
     DONE_VARIABLE,
-    INDEX_T_NAMES,
     dataset_for,
     describe_error,
     fill_values,
+    index_t_name,
     open_sweep,
     runs_dir,
     write_failure,
@@ -77,7 +79,7 @@ def record_point(spec: SweepSpec, config, data, result) -> dict:
     out: dict = {}
     # training curves on the store's t_age axis
     out["_t_age"] = np.asarray(result.history["t_age"])
-    for n in INDEX_NAMES:
+    for n in index_names():
         out[n] = np.asarray(result.history[n], dtype=np.float64)
     chaos = result.chaos or {}
     if len(chaos.get("t_age", ())):
@@ -87,8 +89,8 @@ def record_point(spec: SweepSpec, config, data, result) -> dict:
     # indices along generation time t (paper Fig. 3b)
     test = data.test[: config.training.n_eval]
     vt = indices_vs_time(model, test, rec.times, seed=derive_seed(seed, INDICES_T_STREAM))
-    for n, nt in zip(INDEX_NAMES, INDEX_T_NAMES):
-        out[nt] = np.asarray(vt[n], dtype=np.float64)
+    for n in index_names():
+        out[index_t_name(n)] = np.asarray(vt[n], dtype=np.float64)
     if rec.n_samples:
         model.bk.reseed(model.rng, derive_seed(seed, SAMPLES_STREAM))
         out["samples"] = to_numpy(model.generate(rec.n_samples, config.dynamics.T))
@@ -161,7 +163,7 @@ def run_point(spec: SweepSpec, index: int, store, backend: str | None = None, fe
         return _failed(
             spec, index, store, run_dir, backend, summary, exc, time.perf_counter() - started, run_id, fence=fence
         )
-    final = {n: float(out[n][-1]) for n in INDEX_NAMES}
+    final = {n: float(out[n][-1]) for n in index_names()}
     return {
         **summary,
         "status": "done",
@@ -270,7 +272,7 @@ def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence
         except (ChaossimError, OSError) as exc:
             out.append(_failed(spec, i, store, d, backend, s, exc, time.perf_counter() - started, rid, fence=fence))
             continue
-        final = {n: float(rec[n][-1]) for n in INDEX_NAMES}
+        final = {n: float(rec[n][-1]) for n in index_names()}
         out.append(
             {
                 **s,
@@ -291,7 +293,7 @@ def _point_values(out: dict, template, spec: SweepSpec) -> dict:
     values = fill_values(template, spec)
     values.pop(DONE_VARIABLE)
     values.update({k: v for k, v in out.items() if not k.startswith("_")})
-    for n in INDEX_NAMES:
+    for n in index_names():
         values[n] = _on_axis(out[n], out["_t_age"], template["t_age"].values)
     if "_t_age_chaos" in out and "t_age_chaos" in template.coords:
         for n in CHAOS_NAMES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..archs import lookup
 from ..build import build_model
 from ..errors import StoreError
 from .spec import parse_spec
@@ -38,7 +39,8 @@ def point_model(path, backend: str | None = None, **coords):
             "run the sweep again to complete it."
         )
     config = spec.config(index, backend)
-    model = build_model(config, int(np.count_nonzero(np.isfinite(point["param_b"].values))))
+    visible_bias = f"param_{lookup(config.model.arch).layers[0].bias}"
+    model = build_model(config, int(np.count_nonzero(np.isfinite(point[visible_bias].values))))
     for name, current in model.params.items():
         var = f"param_{name}"
         if var not in point:

@@ -6,7 +6,7 @@ and its lock to ``PATH.zarr.lock``), so one prefix holds everything a sweep writ
 is ignored by git like the store itself.
 
 Values are the indices at the last logged training step of each point (lower is better; docs/indices.md),
-see :mod:`chaossim.sweep.summary`; the figure is
+see :mod:`chaossim.summary`; the figure is
 :func:`chaossim.plotting.plot_phase_diagram` (g on the vertical and T on the horizontal axis, seeds
 averaged over, any other grid dimension fixed at its first value, which the figure title states).
 """
@@ -18,24 +18,25 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StoreError
-from ..evaluation import INDEX_NAMES
+from ..metrics import index
+from ..summary import final_indices, fmt_value, initial_indices, phase_axes, stored_indices
 from .store import DONE_VARIABLE, open_sweep
-from .summary import AVERAGED_DIMS, final_indices, fmt_value, phase_axes, reduce_for_plot
 
-__all__ = [
-    "AVERAGED_DIMS",
-    "best_points_table",
-    "change_lines",
-    "check_intact",
-    "final_indices",
-    "reduce_for_plot",
-    "report_dir",
-    "sweep_report",
-]
+__all__ = ["best_points_table", "change_lines", "check_intact", "report_dir", "sweep_report"]
+
+
+def _lower_is_better(name: str) -> bool:
+    ix = index(name)
+    return ix is None or ix.lower_is_better
+
+
+def _direction(name: str) -> str:
+    return "lower is better" if _lower_is_better(name) else "higher is better"
 
 
 def best_points_table(ds, n_best: int = 5) -> str:
-    """A text table of the ``n_best`` points for each index (lower is better), plus failure counts."""
+    """A text table of the ``n_best`` points for each index (best first: lowest, or highest for an index
+    registered with ``lower_is_better=False``), plus failure counts."""
     dims = list(ds.attrs.get("grid_dims", []))
     shape = tuple(ds.sizes[d] for d in dims)
     finals = final_indices(ds)
@@ -46,13 +47,14 @@ def best_points_table(ds, n_best: int = 5) -> str:
         f"{int((status == 'failed').sum())} failed, {int((status == 'pending').sum())} pending "
         f"of {status.size} points"
     ]
-    for n in INDEX_NAMES:
-        flat = finals[n].reshape(-1)
-        order = [i for i in np.argsort(flat, kind="stable") if np.isfinite(flat[i])][:n_best]
+    for n, values in finals.items():
+        flat = values.reshape(-1)
+        key = flat if _lower_is_better(n) else -flat
+        order = [i for i in np.argsort(key, kind="stable") if np.isfinite(flat[i])][:n_best]
         if not order:
             lines.append(f"\n{n}: no values (not defined for these models, or no point done)")
             continue
-        lines.append(f"\nbest by {n} at the last training step (lower is better):")
+        lines.append(f"\nbest by {n} at the last training step ({_direction(n)}):")
         lines.append("  " + "  ".join(f"{d:>10}" for d in dims) + f"  {n:>12}")
         for i in order:
             idx = np.unravel_index(i, shape)
@@ -85,7 +87,7 @@ def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) ->
     out_dir = Path(out_dir) if out_dir is not None else report_dir(path)
     if keep:
         check_writable(out_dir, "the report folder", "give --out DIR in a writable place")
-    check_intact(path, ("status", "error", *INDEX_NAMES))
+    check_intact(path, ("status", "error", *stored_indices(ds)))
     table = best_points_table(ds, n_best)
     if not quiet:
         print(table)
@@ -100,13 +102,11 @@ def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) ->
 
 def change_lines(ds) -> list[str]:
     """Per index, how the points changed from step 0 to their last logged step: the median over the points and
-    the best point (lower is better), e.g. '  E2  median 0.012 -> 0.0051 (-58%); best g=1.5, T=50: 0.0038'."""
-    from .summary import initial_indices
-
+    the best point, e.g. '  E2  median 0.012 -> 0.0051 (-58%); best g=1.5, T=50: 0.0038'."""
     dims = list(ds.attrs.get("grid_dims", []))
     finals, starts = final_indices(ds), initial_indices(ds)
     lines = []
-    for n in INDEX_NAMES:
+    for n in finals:
         f, s0 = finals[n].reshape(-1), starts[n].reshape(-1)
         ok = np.isfinite(f) & np.isfinite(s0)
         if not ok.any():
@@ -114,7 +114,8 @@ def change_lines(ds) -> list[str]:
             continue
         a, b = float(np.median(s0[ok])), float(np.median(f[ok]))
         rel = f" ({(b - a) / abs(a) * 100:+.0f}%)" if a else ""
-        i = int(np.flatnonzero(ok)[np.argmin(f[ok])])
+        best = np.argmin(f[ok]) if _lower_is_better(n) else np.argmax(f[ok])
+        i = int(np.flatnonzero(ok)[best])
         idx = np.unravel_index(i, tuple(ds.sizes[d] for d in dims))
         where = ", ".join(f"{d}={fmt_value(ds[d].values[j])}" for d, j in zip(dims, idx) if ds.sizes[d] > 1)
         lines.append(

@@ -43,7 +43,7 @@ except ModuleNotFoundError:  # Python < 3.11
 
 from ..config import SECTIONS, RunConfig, resolve_key
 from ..errors import ChaossimError, ConfigError
-from ..validation import check_dynamics, steps_for
+from ..validation import check_dynamics, check_spread, steps_for
 
 DIM_ALIASES = {("data", "name"): "dataset"}
 KEY_ALIASES = {"dataset": "data.name"}
@@ -101,8 +101,9 @@ class RecordSpec:
             )
         if not (math.isfinite(self.trajectory_t_max) and self.trajectory_t_max >= 0):
             raise ConfigError(f"[record] trajectory_t_max must be finite and >= 0, got {self.trajectory_t_max!r}.")
-        bad = any(not (math.isfinite(e) and 0 < e <= 1) for e in self.spreads)
-        if bad or len(set(self.spreads)) != len(self.spreads):
+        for e in self.spreads:
+            check_spread(e, "[record] spreads")
+        if len(set(self.spreads)) != len(self.spreads):
             raise ConfigError(
                 f"[record] spreads must be distinct numbers in (0, 1] (1: independent starts), got "
                 f"{list(self.spreads)}."

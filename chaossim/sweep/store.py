@@ -52,10 +52,11 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..archs import lookup
 from ..build import build_model, load_data
 from ..config import log_steps, probe_steps
 from ..errors import ChaossimError, StoreError
-from ..evaluation import INDEX_NAMES
+from ..metrics import index, index_names
 from ..rundir import CHAOS_NAMES
 from .lock import real_path
 from .schema import (
@@ -68,7 +69,6 @@ from .schema import (
 )
 from .spec import SweepSpec, spec_differences
 
-INDEX_T_NAMES = tuple(f"{n}_t" for n in INDEX_NAMES)
 STATUS_DTYPE, ERROR_DTYPE, DEVICE_DTYPE, STAMP_DTYPE, ID_DTYPE = "<U8", "<U1000", "<U64", "<U32", "<U32"
 # name: (dtype, fill value, description)
 POINT_VARIABLES = {
@@ -93,7 +93,6 @@ TIMING_VARIABLES = ("wall_time", "completed_at", "run_id")
 RUN_VARIABLES = TIMING_VARIABLES + ("group_size",)
 """Per-run bookkeeping: when, how long, which task run and how many points together. Everything else of a point
 is the same whether it ran alone or in an ensemble (on NumPy), and after a resume."""
-LAYER_DIMS = {"v": "feature", "h": "hidden", "h1": "hidden", "h2": "hidden2"}
 
 
 @contextmanager
@@ -184,6 +183,19 @@ class Layout:
     attrs: dict = field(default_factory=dict)
 
 
+def index_t_name(name: str) -> str:
+    """The store variable of index ``name`` along generation time t after training (``E2_t``)."""
+    return f"{name}_t"
+
+
+def index_attrs(name: str) -> dict:
+    """The attributes of an index's store variables, from the index registry (:func:`chaossim.metrics.indices`)."""
+    ix = index(name)
+    if ix is None:
+        return {}
+    return {"label": ix.label, "log_scale": int(ix.log_scale), "lower_is_better": int(ix.lower_is_better)}
+
+
 def t_age_of(config) -> list[int]:
     """The training steps at which indices are logged (:func:`chaossim.config.log_steps`, as train logs them)."""
     return log_steps(config)
@@ -195,8 +207,9 @@ def t_age_chaos_of(config) -> list[int]:
 
 
 def param_dims(model) -> dict[str, tuple[str, ...]]:
-    """Dimension names of each parameter, from the model's layer tables (docs/model.md "The three architectures")."""
-    out = {name: tuple(LAYER_DIMS.get(a, a) for a in axes) for name, axes in model.param_layers().items()}
+    """Dimension names of each parameter, from its architecture's layers (:mod:`chaossim.archs`)."""
+    layer_dims = lookup(model.arch).layer_dims()
+    out = {name: tuple(layer_dims.get(a, a) for a in axes) for name, axes in model.param_layers().items()}
     for name, arr in model.params.items():
         dims = out.get(name)
         if dims is None or len(dims) != arr.ndim:
@@ -205,6 +218,12 @@ def param_dims(model) -> dict[str, tuple[str, ...]]:
             dims = (dims[0],) + tuple(d + "_in" if d in dims[: i + 1] else d for i, d in enumerate(dims[1:]))
         out[name] = dims
     return {name: out[name] for name in model.params}
+
+
+def _what(name: str) -> str:
+    ix = index(name)
+    better = "lower" if ix is None or ix.lower_is_better else "higher"
+    return f"index {name} ({ix.description if ix else name}; {better} is better)"
 
 
 def plan_layout(spec: SweepSpec) -> Layout:
@@ -262,12 +281,13 @@ def plan_layout(spec: SweepSpec) -> Layout:
     # training curves
     t_age = sorted({s for c in configs for s in t_age_of(c)})
     lay.coords["t_age"] = np.asarray(t_age, dtype=np.int64)
-    for n in INDEX_NAMES:
+    stored = index_names()
+    for n in stored:
         lay.variables[n] = (
             grid + ("t_age",),
             "float64",
             math.nan,
-            {"description": f"index {n} at T* = T on held-out data along training (lower is better)"},
+            {"description": f"{_what(n)} at T* = T on held-out data along training", **index_attrs(n)},
         )
     t_chaos = sorted({s for c in configs for s in t_age_chaos_of(c)})
     if t_chaos:
@@ -281,14 +301,15 @@ def plan_layout(spec: SweepSpec) -> Layout:
             )
     # after training
     lay.coords["t"] = np.asarray(rec.times, dtype=np.float64)
-    for n, nt in zip(INDEX_NAMES, INDEX_T_NAMES):
-        lay.variables[nt] = (
+    for n in stored:
+        lay.variables[index_t_name(n)] = (
             grid + ("t",),
             "float64",
             math.nan,
             {
-                "description": f"index {n} at generation time t after training, "
-                "one set of random starts followed in time"
+                "description": f"{_what(n)} at generation time t after training, one set of random starts "
+                "followed in time",
+                **index_attrs(n),
             },
         )
     if rec.n_samples:
@@ -422,7 +443,7 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
             "dtype": spec.base.backend.dtype,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "runs_dir": str(runs_dir(path).name),
-            "index_names": list(INDEX_NAMES),
+            "index_names": list(index_names()),
             **layout.attrs,
         }
     )
@@ -480,7 +501,8 @@ def open_sweep(path, *, check: bool = True, chunks=None):
                     f"`chaossim sweep-verify {path}` lists the damage; re-running the sweep repairs it."
                 )
         required = [v for v in POINT_VARIABLES if v not in ADDED_POINT_VARIABLES]
-        missing = [v for v in (DONE_VARIABLE, *required, *INDEX_NAMES) if v not in ds.variables]
+        names = ds.attrs.get("index_names") or index_names()
+        missing = [v for v in (DONE_VARIABLE, *required, *names) if v not in ds.variables]
         missing += [d for d in ds.attrs.get("grid_dims", []) if d not in ds.dims]
         if missing:
             raise StoreError(

@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation import INDEX_NAMES
-from .summary import final_indices
+from ..summary import final_indices, stored_indices
 
 SEED = "seed"
 CONTROL = "init_spread"
@@ -73,13 +72,13 @@ def final_table(store_or_ds: Any):
     done = np.asarray(ds["done"].values, dtype=bool)
     finals = final_indices(ds)
     out = {}
-    for name in INDEX_NAMES:
-        arr = np.where(done, finals[name], np.nan)
+    for name, values in finals.items():
+        arr = np.where(done, values, np.nan)
         da = _with_control(xr.DataArray(arr, dims=dims, coords={d: ds[d].values for d in dims}))
         mean, sd, n = _reduce_seeds(da)
         out[f"{name}_mean"], out[f"{name}_sd"] = _order(mean), _order(sd)
         out["n"] = _order(n)
-    return xr.Dataset(out)
+    return xr.Dataset(out, attrs={"index_names": list(finals)})
 
 
 def diversity_table(store_or_ds: Any):
@@ -124,9 +123,7 @@ def point_table(store_or_ds: Any):
     dims = list(ds.attrs.get("grid_dims", []))
     done = ds["done"].load()
     finals = final_indices(ds)
-    out = {
-        n: xr.DataArray(finals[n], dims=dims, coords={d: ds[d].values for d in dims}).where(done) for n in INDEX_NAMES
-    }
+    out = {n: xr.DataArray(v, dims=dims, coords={d: ds[d].values for d in dims}).where(done) for n, v in finals.items()}
     if "t_age_chaos" in ds.dims:
         lam = ds["lambda_max"].load()
         out["lambda_max_final"] = lam.isel(t_age_chaos=-1, drop=True).where(done)
@@ -147,11 +144,12 @@ def _fmt(mean: float, sd: float, n: int) -> str:
     return text
 
 
-def markdown_tables(store_or_ds: Any, indices=INDEX_NAMES) -> str:
-    """One Markdown table per index and init_spread: rows g, columns T, cells "mean ± sd over seeds"."""
+def markdown_tables(store_or_ds: Any, indices=None) -> str:
+    """One Markdown table per index (default: every index of the store) and init_spread: rows g, columns T,
+    cells "mean ± sd over seeds"."""
     tab = final_table(store_or_ds)
     lines = []
-    for name in indices:
+    for name in indices or tab.attrs["index_names"]:
         for eps in sorted(tab[CONTROL].values, reverse=True):
             sub = tab.sel({CONTROL: eps})
             what = "independent starts (init_spread = 1)" if eps == 1.0 else f"common start, init_spread = {eps:g}"
@@ -201,7 +199,7 @@ def headline(store_or_ds: Any) -> dict:
     out: dict = {"points_done": int(np.asarray(ds["done"].values).sum()), "points": int(ds["done"].size)}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        for name in list(INDEX_NAMES) + ["lambda_max_start", "lambda_max_final"]:
+        for name in [*stored_indices(ds), "lambda_max_start", "lambda_max_final"]:
             if name not in pts:
                 continue
             da = _with_control(pts[name]).mean([d for d in ("seed", "T") if d in pts[name].dims])

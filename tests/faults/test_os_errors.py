@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from chaossim.rundir import load_checkpoint
 from chaossim.sweep.spec import parse_spec
 from chaossim.sweep.store import RUN_VARIABLES, create_store, open_sweep
-from chaossim.training import load_checkpoint
 
 from ..sweep.conftest import assert_same_results, run_in_process, tiny_text
 from .conftest import (

@@ -12,7 +12,8 @@ import pytest
 
 from chaossim.config import RunConfig
 from chaossim.errors import ConfigError, DataError, StoreError
-from chaossim.training import load_checkpoint, train
+from chaossim.rundir import load_checkpoint
+from chaossim.training import train
 
 from .conftest import RUN_SETTINGS, assert_same_params, chaossim, env, one_line_error, params_of, snapshot
 
@@ -107,11 +108,11 @@ def test_capped_n_eval_is_said_once(tmp_path):
 
 
 def test_empty_batch_is_a_clear_error():
-    from chaossim.models import ARCHITECTURES
+    from chaossim.models import Restricted
     from chaossim.rbm import RBM
 
     empty = np.zeros((0, 8))
-    model = ARCHITECTURES["restricted"](8, 4, g=1.0, dt=1.0, tau=10.0, seed=0)
+    model = Restricted(8, 4, g=1.0, dt=1.0, tau=10.0, seed=0)
     with pytest.raises(DataError, match="batch has 0 rows"):
         model.train_step(empty, 1.0, 10.0, 5, 0.1)
     with pytest.raises(DataError, match="batch has 0 rows"):

@@ -143,7 +143,7 @@ def test_fallback_on_numpy_returns_engine_results():
 
 def test_fallback_for_non_models():
     ok, why = fast_path_available(object())
-    assert not ok and "not a chaossim layered model" in why
+    assert not ok and "not a chaossim rate network" in why
 
 
 def test_imports_without_cupy():

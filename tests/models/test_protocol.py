@@ -32,7 +32,7 @@ def test_a_plain_object_does_not():
 def test_ensemble_inherits_the_engine_instead_of_borrowing_network_methods():
     assert issubclass(Ensemble, Engine) and issubclass(Network, Engine)
     for name in ("activity", "drive", "coupled_input", "euler_step", "relax_clamped", "_run", "_train_step",
-                 "hebbian_update", "_bias_of"):
+                 "hebbian_update", "_bias", "run", "generate", "train_step", "random_state", "initial_states"):
         assert name not in vars(Ensemble) and name not in vars(Network), name
         assert getattr(Ensemble, name) is getattr(Engine, name)
 

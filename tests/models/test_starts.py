@@ -20,8 +20,8 @@ from chaossim.chaos.dmft import dmft_lyapunov
 from chaossim.config import RunConfig
 from chaossim.ensemble import Ensemble
 from chaossim.errors import ConfigError, DataError
-from chaossim.models.starts import check_spread
 from chaossim.training import STEP_STREAM
+from chaossim.validation import check_spread
 
 NV, NH, M = 12, 7, 9
 

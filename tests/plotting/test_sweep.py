@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from chaossim.errors import DataError
-from chaossim.evaluation import INDEX_NAMES
+from chaossim.metrics import index_names
 from chaossim.plotting import plot_phase_diagram
 
 from .conftest import line_data, rendered
@@ -17,7 +17,7 @@ def sweep_dataset(rng, grid: dict, n_age: int = 3, name: str = "toy") -> xr.Data
     """Indices over the grid and t_age as a sweep store holds them (variables (grid..., t_age), grid_dims)."""
     dims = list(grid)
     shape = tuple(len(v) for v in grid.values()) + (n_age,)
-    data = {n: ([*dims, "t_age"], rng.uniform(0.1, 1.0, shape)) for n in INDEX_NAMES}
+    data = {n: ([*dims, "t_age"], rng.uniform(0.1, 1.0, shape)) for n in index_names()}
     coords = {**{d: list(v) for d, v in grid.items()}, "t_age": np.arange(n_age) * 10}
     return xr.Dataset(data, coords=coords, attrs={"grid_dims": dims, "name": name})
 
@@ -34,7 +34,7 @@ def test_heat_map_over_g_and_T_is_the_seed_mean_of_the_last_finite_values(rng):
     e2[1, 2, 1, :] = np.nan           # a failed point: left out of the seed mean
     ds["ER"][...] = np.nan            # not defined: the panel says so
     fig = plot_phase_diagram(ds)
-    panels = [ax for ax in fig.axes if ax.get_title() in INDEX_NAMES or ax.texts]
+    panels = [ax for ax in fig.axes if ax.get_title() in index_names() or ax.texts]
     e2_ax = next(ax for ax in fig.axes if ax.get_title() == "E2")
     want = np.array([[np.mean([_last_finite(e2[i, j, s]) for s in range(2) if np.isfinite(e2[i, j, s]).any()])
                       for j in range(3)] for i in range(2)])

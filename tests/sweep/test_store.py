@@ -6,9 +6,10 @@ import xarray as xr
 import zarr
 
 from chaossim.errors import StoreError
-from chaossim.evaluation import INDEX_NAMES
+from chaossim.metrics import index_names
+from chaossim.summary import final_indices
 from chaossim.sweep.point import compute_point, run_point
-from chaossim.sweep.report import final_indices, sweep_report
+from chaossim.sweep.report import sweep_report
 from chaossim.sweep.store import (
     POINT_VARIABLES,
     check_matches,
@@ -35,7 +36,7 @@ def test_schema_opens_with_plain_xarray(tiny_store):
     np.testing.assert_array_equal(ds.t_age.values, [0, 50])
     np.testing.assert_array_equal(ds.t.values, [0.0, 10.0, 20.0])
     np.testing.assert_array_equal(ds.traj_time.values, [0.0, 5.0, 10.0, 15.0, 20.0])
-    for n in INDEX_NAMES:
+    for n in index_names():
         assert ds[n].dims == GRID + ("t_age",)
         assert ds[f"{n}_t"].dims == GRID + ("t",)
     assert ds.samples.dims == GRID + ("sample", "feature")
@@ -76,7 +77,7 @@ def test_values_are_those_of_the_point_run_alone(tiny_store, tmp_path):
     out = compute_point(spec, i, run_dir=None)
     res = train(spec.config(i), progress=False)
     sel = ds.isel(g=1, T=1)
-    for n in INDEX_NAMES:
+    for n in index_names():
         np.testing.assert_array_equal(sel[n].values, res.history[n])
         np.testing.assert_array_equal(sel[f"{n}_t"].values, out[f"{n}_t"])
     np.testing.assert_array_equal(sel.param_A.values, res.model.params.to_numpy()["A"])

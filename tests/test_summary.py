@@ -1,13 +1,13 @@
-"""What a sweep says at the end (chaossim.sweep.summary): last finite values, the phase diagram's axes, the
+"""What a sweep says at the end (chaossim.summary): last finite values, the phase diagram's axes, the
 grid reduced to them; against loops written out here."""
 import math
 
 import numpy as np
 
-from chaossim.evaluation import INDEX_NAMES
-from chaossim.sweep.summary import final_indices, phase_axes, reduce_for_plot
+from chaossim.metrics import index_names
+from chaossim.summary import final_indices, phase_axes, reduce_for_plot
 
-from ..plotting.test_sweep import sweep_dataset
+from .plotting.test_sweep import sweep_dataset
 
 
 def test_final_indices_take_each_points_last_finite_step(rng):
@@ -17,7 +17,7 @@ def test_final_indices_take_each_points_last_finite_step(rng):
     a[1, 1, :] = np.nan       # never logged
     a[0, 1, 1] = np.nan       # a gap before the last step does not matter
     finals = final_indices(ds)
-    assert set(finals) == set(INDEX_NAMES)
+    assert set(finals) == set(index_names())
     assert finals["Es"][0, 0] == a[0, 0, 1] and finals["Es"][0, 1] == a[0, 1, 3] and finals["Es"][1, 0] == a[1, 0, 3]
     assert math.isnan(finals["Es"][1, 1])
 

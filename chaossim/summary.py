@@ -1,8 +1,9 @@
-"""What a sweep store says at the end of training: each index at its point's last logged step, and the
-grid reduced to the two axes of a phase diagram.
+"""What a sweep store says at the end of training: which indices it holds, each at its point's last logged
+step, and the grid reduced to the two axes of a phase diagram.
 
-Pure NumPy on the dataset that :func:`chaossim.sweep.store.open_sweep` (or ``xarray.open_zarr``) returns;
-used by the text report (:func:`chaossim.sweep.report.best_points_table`) and by the phase diagram
+Pure NumPy on the dataset that :func:`chaossim.sweep.store.open_sweep` (or ``xarray.open_zarr``) returns,
+below the figures and the sweeps (docs/architecture.md): used by the text report
+(:func:`chaossim.sweep.report.best_points_table`), the study tables and the phase diagram
 (:func:`chaossim.plotting.plot_phase_diagram`).
 """
 
@@ -13,17 +14,26 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation import INDEX_NAMES
+from .metrics import index_names
 
 AVERAGED_DIMS = ("seed",)
 """Grid dimensions averaged over on a phase diagram (NaN-aware: failed points are left out)."""
+
+
+def stored_indices(ds: Any) -> list[str]:
+    """The indices a store holds: its ``index_names`` attribute (the registry of the process that laid it out,
+    :func:`chaossim.metrics.indices`), else the registered ones among its variables."""
+    names = ds.attrs.get("index_names")
+    if names is None:
+        names = index_names()
+    return [str(n) for n in names if n in ds.variables]
 
 
 def final_indices(ds: Any) -> dict[str, np.ndarray]:
     """name -> grid-shaped NumPy array of each index at its point's last logged training step (NaN where a
     point has no finite value)."""
     out = {}
-    for n in INDEX_NAMES:
+    for n in stored_indices(ds):
         a = np.asarray(ds[n].values, dtype=float)  # (grid..., t_age)
         ok = np.isfinite(a)
         last = np.where(ok.any(-1), a.shape[-1] - 1 - np.argmax(ok[..., ::-1], axis=-1), 0)
@@ -38,7 +48,7 @@ def initial_indices(ds: Any) -> dict[str, np.ndarray]:
     ages = np.asarray(ds["t_age"].values)
     at = np.flatnonzero(ages == 0)
     out = {}
-    for n in INDEX_NAMES:
+    for n in stored_indices(ds):
         a = np.asarray(ds[n].values, dtype=float)
         out[n] = a[..., int(at[0])] if at.size else np.full(a.shape[:-1], np.nan)
     return out
