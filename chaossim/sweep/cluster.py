@@ -410,11 +410,11 @@ def _verified(store: Path, spec: SweepSpec):
 def check_inputs(store: Path, spec: SweepSpec, report, backend: str | None = None) -> None:
     """Refuse a re-run that would mix data: the data of every done point (its recorded fingerprint) and of
     every checkpoint of a pending point must be those the spec's data settings load now. Loads each dataset
-    once (cached)."""
+    once (cached), and hashes it once."""
     from ..data import seed_matters
     from ..fingerprint import data_fingerprint, data_shape
     from ..rundir import checkpoint_binding
-    from .store import dataset_for, open_sweep
+    from .store import data_keys, dataset_for, open_sweep
 
     if report.inputs:
         raise StoreError(f"{store} mixes points trained on different data: {report.inputs[0]}.")
@@ -425,34 +425,31 @@ def check_inputs(store: Path, spec: SweepSpec, report, backend: str | None = Non
         else np.full(spec.n_points, "")
     )
     done = report.intact_done
-    changed: dict[str, tuple[list[int], str, str, str]] = {}  # data key -> (points, was, now, shape)
-    for i in range(spec.n_points):
-        was = (
-            str(recorded[i])
-            if done[i]
-            else checkpoint_binding(runs_dir(store) / spec.point_key(i)).get("data_fingerprint", "")
-        )
+    runs = runs_dir(store)
+    for points in data_keys(spec, range(spec.n_points)).values():
+        was: dict[str, list[int]] = {}
+        for i in points:
+            fp = str(recorded[i]) if done[i] else ""
+            if not done[i] and (runs / spec.point_key(i) / "checkpoint.npz").is_file():
+                fp = checkpoint_binding(runs / spec.point_key(i)).get("data_fingerprint", "")
+            if fp:
+                was.setdefault(fp, []).append(i)
         if not was:
             continue
-        cfg = spec.config(i, backend)
+        cfg = spec.config(points[0], backend)
         data = dataset_for(cfg)
         now = data_fingerprint(data)
-        if now != was:
+        stale = {fp: pts for fp, pts in was.items() if fp != now}
+        if stale:
+            fp, pts = next(iter(stale.items()))
             d = cfg.data
-            key = f"data.name = {d.name!r}" + (
-                f" (seed {cfg.model.seed})" if seed_matters(d.name, d.n_train, d.n_test) else ""
+            seed = f" (seed {cfg.model.seed})" if seed_matters(d.name, d.n_train, d.n_test) else ""
+            raise StoreError(
+                f"the data changed since points of {store} were trained: data.name = {d.name!r}{seed} now loads "
+                f"{data_shape(data)} (fingerprint {now[:12]}), points {pts} were trained on data with fingerprint "
+                f"{fp[:12]}. Re-running would mix two datasets in one store; nothing was run. Restore the data they "
+                "were trained on, or give a new --store for the new data."
             )
-            entry = changed.setdefault(key, ([], was, now, data_shape(data)))
-            entry[0].append(i)
-    if changed:
-        key, (points, was, now, shape) = next(iter(changed.items()))
-        more = f" (and {len(changed) - 1} other data setting(s))" if len(changed) > 1 else ""
-        raise StoreError(
-            f"the data changed since points of {store} were trained: {key} now loads {shape} (fingerprint "
-            f"{now[:12]}), points {points} were trained on data with fingerprint {was[:12]}{more}. Re-running "
-            "would mix two datasets in one store; nothing was run. Restore the data they were trained on, or "
-            "give a new --store for the new data."
-        )
 
 
 def _note_versions(client, store: Path, spec: SweepSpec) -> None:

@@ -170,6 +170,17 @@ def dataset_for(config):
     return _cached_data(data_only.to_toml(), seed, _stamp(d))
 
 
+def data_keys(spec: SweepSpec, indices) -> dict[tuple, list[int]]:
+    """The points ``indices`` grouped by what decides their data: the grid values of ``data.*`` and of
+    ``model.seed`` (a point's config is built once per group, not once per point: stores of many points)."""
+    decide = [k for k, d in enumerate(spec.grid) if d.section == "data" or d.key == "model.seed"]
+    groups: dict[tuple, list[int]] = {}
+    for i in indices:
+        mi = spec.multi_index(int(i))
+        groups.setdefault(tuple(spec.grid[k].values[mi[k]] for k in decide), []).append(int(i))
+    return groups
+
+
 # ------------------------------------------------------------------------ layout planning
 @dataclass
 class Layout:

@@ -242,12 +242,19 @@ def _check_inputs(report: VerifyReport, attrs: dict, values: dict) -> None:
         fps = np.asarray(fps).reshape(-1)
         by_key: dict[str, dict[str, list[int]]] = {}
         spec = _spec_of(attrs)
-        for i in np.flatnonzero(done):
-            fp = str(fps[i])
-            if not fp:
-                continue
-            key = _data_key(spec, int(i)) if spec is not None else "the data"
-            by_key.setdefault(key, {}).setdefault(fp, []).append(int(i))
+        claimed = [int(i) for i in np.flatnonzero(done)]
+        if spec is not None and spec.n_points == len(done):
+            from .store import data_keys
+
+            keyed: dict[str, list[int]] = {}
+            for pts in data_keys(spec, claimed).values():  # points of one data setting (over every seed if the
+                keyed.setdefault(_data_key(spec, pts[0]), []).extend(pts)  # seed does not change the data)
+        else:
+            keyed = {"the data": claimed}
+        for key, pts in keyed.items():
+            for i in pts:
+                if str(fps[i]):
+                    by_key.setdefault(key, {}).setdefault(str(fps[i]), []).append(i)
         for key, groups in by_key.items():
             if len(groups) > 1:
                 parts = "; ".join(f"points {pts} on data {fp[:12]}" for fp, pts in groups.items())
@@ -258,9 +265,9 @@ def _check_inputs(report: VerifyReport, attrs: dict, values: dict) -> None:
     vers = values.get("versions")
     if vers is not None:
         vers = np.asarray(vers).reshape(-1)
-        for i in np.flatnonzero(done):
-            if str(vers[i]):
-                report.versions.setdefault(str(vers[i]), []).append(int(i))
+        for j in np.flatnonzero(done):
+            if str(vers[j]):
+                report.versions.setdefault(str(vers[j]), []).append(int(j))
 
 
 def _spec_of(attrs: dict):
