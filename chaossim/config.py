@@ -207,10 +207,16 @@ class RunConfig:
 
     @classmethod
     def load(cls, path) -> RunConfig:
+        """The config of a TOML file; errors name the file."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist.")
-        return cls.from_toml(path.read_text())
+        try:
+            return cls.from_toml(path.read_text())
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the config file {path} ({exc}).") from None
 
     def save(self, path) -> None:
         from .io import atomic_write_text
@@ -227,6 +233,22 @@ class RunConfig:
             section, name = resolve_key(key)
             d[section][name] = value
         return RunConfig.from_dict(d)
+
+
+ADDED_SETTINGS = ("training.k", "dynamics.init_spread", "data.value_range", "backend.trainer", "backend.tf32")
+"""Settings that a run's config.toml written by an earlier chaossim may lack: they were added to chaossim
+later (or, ``training.k``, written only when set); such a run ran with their defaults."""
+
+
+def missing_settings(raw: dict) -> list[str]:
+    """The settings ('dynamics.T', ...) absent from the parsed TOML ``raw`` of a config: a run's config.toml
+    holds every one of them (:meth:`RunConfig.to_toml` of the resolved config)."""
+    out = []
+    for section, klass in SECTIONS.items():
+        values = raw.get(section)
+        values = values if isinstance(values, dict) else {}
+        out += [f"{section}.{f.name}" for f in fields(klass) if f.name not in values]
+    return out
 
 
 def resolve_key(key: str) -> tuple[str, str]:

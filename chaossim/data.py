@@ -597,10 +597,41 @@ def _load_user(kind: str, path: Path, data_dir, value_range) -> tuple[Dataset, b
                 "samples x H x W images (3-D)."
             )
         flat.append(to_unit_range(a, lo, hi))
+    _check_range_used(path, arrays, lo, hi)  # after the map, which refuses values outside [lo, hi]
     if len(flat) == 2 and flat[0].shape[1] != flat[1].shape[1]:
         raise DataError(f"{path}: train has {flat[0].shape[1]} features but test has {flat[1].shape[1]}.")
     test = flat[1] if len(flat) == 2 else np.empty((0, flat[0].shape[1]), np.float32)
     return Dataset(str(path.stem), flat[0], test, image_shape, str(path)), split
+
+
+RANGE_USE_WARNING = 0.01
+"""A user array whose values span less than this fraction of its declared ``value_range`` gets a warning."""
+
+
+def _check_range_used(path: Path, arrays, lo: float, hi: float) -> None:
+    """Warn when the values use less than :data:`RANGE_USE_WARNING` of the declared [lo, hi]: after the map to
+    [-1, 1] they would crowd into a sliver of it (values in [0, 1] declared as [0, 255] land in [-1, -0.992])."""
+    import warnings
+
+    from .errors import ChaossimWarning
+
+    parts = [a for a in arrays if a.size and a.dtype.kind in "biuf"]
+    if not parts:
+        return
+    amin = min(float(np.nanmin(a)) for a in parts)
+    amax = max(float(np.nanmax(a)) for a in parts)
+    if not (np.isfinite(amin) and np.isfinite(amax)) or amax - amin >= RANGE_USE_WARNING * (hi - lo):
+        return
+    m_lo, m_hi = (2.0 * (v - lo) / (hi - lo) - 1.0 for v in (amin, amax))
+    warnings.warn(
+        ChaossimWarning(
+            f"the values of {path} span [{amin:g}, {amax:g}], {100 * (amax - amin) / (hi - lo):.2g}% of the declared "
+            f"value_range [{lo:g}, {hi:g}]: mapped to [-1, 1] they fill only [{m_lo:.4g}, {m_hi:.4g}]. If "
+            f"[{amin:g}, {amax:g}] is the range the values are meant to span, declare it (data.value_range = "
+            f"[{amin:g}, {amax:g}])."
+        ),
+        stacklevel=4,
+    )
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:

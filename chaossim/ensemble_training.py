@@ -47,12 +47,20 @@ def group_key(config: RunConfig) -> str | None:
 
 
 def train_ensemble(
-    configs, run_dirs=None, *, resume="auto", datasets=None, progress: bool = False, stop_after: int | None = None
+    configs,
+    run_dirs=None,
+    *,
+    resume="auto",
+    datasets=None,
+    progress: bool = False,
+    stop_after: int | None = None,
+    fence=None,
 ) -> list:
     """Train the runs ``configs`` (equal up to ``model.g`` and ``model.seed``) together as one ensemble.
 
     ``run_dirs``: one run directory per member (or None: in memory); ``resume``, ``datasets`` (one
-    :class:`chaossim.data.Dataset` per member, or None) and ``stop_after`` as in :func:`chaossim.training.train`.
+    :class:`chaossim.data.Dataset` per member, or None), ``stop_after`` and ``fence`` as in
+    :func:`chaossim.training.train`.
     Returns one entry per member, in order: its :class:`~chaossim.training.TrainResult`, or the
     :class:`~chaossim.errors.ChaossimError` its run alone would have raised (a refused run directory,
     divergence...). Errors that concern the whole group (a full disk, an interruption) are raised, after
@@ -80,7 +88,7 @@ def train_ensemble(
     runs: dict[int, RunState] = {}
     for i, (cfg, d, data) in enumerate(zip(configs, run_dirs, datasets)):
         try:
-            runs[i] = RunState.setup(cfg, d, resume, data)
+            runs[i] = RunState.setup(cfg, d, resume, data, fence=fence)
         except ChaossimError as exc:
             outcomes[i] = exc
     if not runs:

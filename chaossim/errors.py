@@ -21,5 +21,10 @@ class StoreError(ChaossimError):
     """A run directory or sweep store is missing, corrupt or does not match the request."""
 
 
+class FencedError(Exception):
+    """A write was refused because the writer no longer holds the store's lease (its sweep client has gone,
+    docs/faults.md); not a failure of the point: the task stops without writing."""
+
+
 class ChaossimWarning(UserWarning):
     """Something was adjusted that the user should know about (e.g. a setting capped to the data size)."""

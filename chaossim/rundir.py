@@ -4,10 +4,12 @@ written into it, and ``meta.json`` tells what happened to the run (docs/faults.m
 
 Layout::
 
-    config.toml        the exact RunConfig
+    config.toml        the exact RunConfig, every setting written out
     meta.json          package version, backend, device, status, step and indices of the last checkpoint,
                        earlier interruptions, and the training path (see below)
-    checkpoint.npz     params, buffers, step and the history so far (written atomically)
+    checkpoint.npz     params, buffers, step and the history so far (written atomically), and what the
+                       run was trained on: its settings and the fingerprint of its data
+                       (:mod:`chaossim.fingerprint`)
     history.csv        indices vs t_age, for people
     snapshots/step_XXXXXXX.npz   all parameters at chosen steps (training.snapshot_every)
     evaluation.npz, evaluation.csv, evaluation.txt, samples.npz   written by ``chaossim evaluate``
@@ -16,8 +18,10 @@ Layout::
 Modes (``resume`` of :func:`chaossim.training.train`):
 
 * ``False``: a new run; the directory must not hold one already.
-* ``True``: continue a run; the directory must exist and hold its ``config.toml``; the given config
-  must equal the stored one except ``training.steps``; the checkpoint must load and fit the model.
+* ``True``: continue a run; the directory must exist and hold its ``config.toml``, complete (every setting
+  written out, :func:`chaossim.config.missing_settings`); the given config must equal the stored one except
+  ``training.steps``; the checkpoint must load, have been trained under those settings and on the data as
+  they load now (its fingerprints, :mod:`chaossim.fingerprint`), and fit the model.
 * ``"auto"`` (sweep points): resume when a run is there, else start one.
 
 A checkpoint whose ``config.toml`` is gone is never continued: the settings it was trained with are
@@ -47,8 +51,9 @@ from ._version import __version__
 from .archs import lookup
 from .backend import get_backend, to_numpy
 from .build import build_model
-from .config import RunConfig
+from .config import ADDED_SETTINGS, RunConfig, missing_settings, tomllib
 from .errors import ConfigError, DataError, StoreError
+from .fingerprint import data_fingerprint, data_shape, settings_differences
 from .fs import check_writable, remove_orphan_temporaries
 from .io import atomic_savez, atomic_write_json, atomic_write_text, load_npz
 from .metrics import index_names
@@ -102,13 +107,77 @@ def resume_config(run_dir) -> RunConfig:
             f"cannot resume: {run_dir} holds no chaossim run (no config.toml nor checkpoint.npz). "
             "Check the path, or leave out --resume to start a new run there."
         )
+    return stored_config(run_dir)
+
+
+def stored_config(run_dir) -> RunConfig:
+    """The config of a run from its ``config.toml``, which must be complete: a setting missing from it
+    (an edit, a file cut short) is refused rather than replaced by its default. Errors name the file."""
+    cfg_path = Path(run_dir) / "config.toml"
     try:
-        return RunConfig.load(cfg_path)
-    except ConfigError as exc:
+        raw = tomllib.loads(cfg_path.read_text())
+        config = RunConfig.from_dict(raw)
+    except (ConfigError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        what = f"invalid TOML: {exc}" if isinstance(exc, tomllib.TOMLDecodeError) else str(exc)
         raise StoreError(
-            f"{cfg_path} is not a valid run config ({exc}); restore the run's config.toml or start "
+            f"{cfg_path} is not a valid run config ({what}); restore the run's config.toml or start "
             "a new run in another directory."
         ) from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {cfg_path} ({exc.strerror}); check the file and its permissions.") from None
+    missing = missing_settings(raw)
+    if missing:
+        recorded = checkpoint_binding(run_dir).get("settings")
+        if recorded is not None or any(m not in ADDED_SETTINGS for m in missing):
+            had = json.loads(recorded) if recorded else {}
+            known = [f"{m} = {json.dumps(had[m])}" for m in missing if m in had]
+            hint = f" (its checkpoint was trained with {', '.join(known)})" if known else ""
+            raise StoreError(
+                f"{cfg_path} lacks {', '.join(missing)}: a run's config.toml holds every setting, so this one was "
+                "edited or cut short, and continuing would put defaults in their place. Nothing was written. "
+                f"Restore the run's config.toml{hint}, or start a new run in another directory."
+            )
+    return config
+
+
+def checkpoint_binding(run_dir) -> dict:
+    """What a run's checkpoint records of its inputs (``settings``, ``settings_fingerprint``,
+    ``data_fingerprint``, ``data_shape``; :func:`chaossim.fingerprint.run_fingerprint`), read without
+    loading the parameters; {} when there is no checkpoint, it predates the record, or it cannot be read."""
+    path = Path(run_dir) / "checkpoint.npz"
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k.split("/", 1)[1]: str(z[k]) for k in z.files if k.startswith("run/")}
+    except Exception:  # noqa: BLE001 - a damaged checkpoint is reported where it is loaded
+        return {}
+
+
+def check_binding(run_dir, ck: dict, config: RunConfig, data=None) -> None:
+    """Refuse a checkpoint trained under other settings than ``config`` or on other data than ``data`` (a
+    :class:`chaossim.data.Dataset`; None: not checked). Checkpoints written before the record are accepted."""
+    run_dir = Path(run_dir)
+    rec = ck.get("run") or {}
+    if "settings" in rec:
+        diff = settings_differences(json.loads(rec["settings"]), config)
+        if diff:
+            raise StoreError(
+                f"{run_dir / 'checkpoint.npz'} was not trained under the settings of {run_dir / 'config.toml'}: "
+                f"{'; '.join(diff)}. The checkpoint comes from another run, or config.toml was edited after the "
+                "run started. Nothing was written. Put back the run's own checkpoint.npz and config.toml, or "
+                "start a new run in another directory."
+            )
+    if data is not None and rec.get("data_fingerprint"):
+        now = data_fingerprint(data)
+        if now != rec["data_fingerprint"]:
+            raise StoreError(
+                f"the data of {run_dir} are not those its checkpoint was trained on: data.name = "
+                f"{config.data.name!r} now loads {data_shape(data)} (fingerprint {now[:12]}), the checkpoint was "
+                f"trained on {rec.get('data_shape', '?')} (fingerprint {rec['data_fingerprint'][:12]}). Continuing "
+                "would train one run on two datasets. Nothing was written. Restore the data the run was trained "
+                "on (or the run's own checkpoint.npz), or train on the new data in a new run directory."
+            )
 
 
 def read_meta(run_dir) -> dict:
@@ -120,10 +189,11 @@ def read_meta(run_dir) -> dict:
         return {}
 
 
-def check_run_dir(run_dir, config: RunConfig, model, resume) -> dict | None:
+def check_run_dir(run_dir, config: RunConfig, model, resume, data=None) -> dict | None:
     """Refuse a run directory that ``train(config, run_dir, resume=resume)`` must not write into;
     writes nothing. Returns the loaded checkpoint to continue from (None: start at step 0); with
-    ``model=None`` the checkpoint is not read (the cheap checks, before the data are loaded)."""
+    ``model=None`` the checkpoint is not read (the cheap checks, before the data are loaded). ``data``: the
+    run's :class:`chaossim.data.Dataset`, checked against the checkpoint's data fingerprint."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise StoreError(f"{run_dir} is a file, not a run directory; choose another --run path.")
@@ -168,16 +238,29 @@ def check_run_dir(run_dir, config: RunConfig, model, resume) -> dict | None:
     if model is None or not (resume and (run_dir / "checkpoint.npz").exists()):
         return None
     ck = load_checkpoint(run_dir)
+    check_binding(run_dir, ck, config, data)
     params = host_params(model)
     bad = [
-        f"{k} {tuple(np.shape(ck['params'].get(k)))} (the config gives {tuple(np.shape(v))})"
+        f"{k} {tuple(np.shape(ck['params'].get(k)))} (now {tuple(np.shape(v))})"
         for k, v in params.items()
         if np.shape(ck["params"].get(k)) != np.shape(v)
     ]
     if bad:
+        bias = ck["params"].get(lookup(config.model.arch).layers[0].bias)  # the visible layer's bias
+        nv_ck = int(np.shape(bias)[0]) if np.ndim(bias) else -1
+        if nv_ck != model.n_visible:
+            which = (
+                f"the data (data.name = {config.data.name!r}) now have {model.n_visible} features per point, the "
+                f"checkpoint was trained on {nv_ck}: the data, or checkpoint.npz, changed after the run started"
+            )
+        else:
+            which = (
+                "the sizes of config.toml (model.*) do not give the checkpoint's shapes: config.toml, or "
+                "checkpoint.npz, changed after the run started"
+            )
         raise StoreError(
-            f"the checkpoint of {run_dir} does not fit its config.toml: parameters {', '.join(bad)}. "
-            "config.toml was changed after the run started; restore it or start a new run."
+            f"the checkpoint of {run_dir} does not fit: parameters {', '.join(bad)}; {which}. Nothing was written. "
+            "Restore the run's own files, or start a new run in another directory."
         )
     if ck["step"] > config.training.steps:
         raise StoreError(
@@ -187,12 +270,12 @@ def check_run_dir(run_dir, config: RunConfig, model, resume) -> dict | None:
     return ck
 
 
-def open_run(run_dir, config: RunConfig, model, resume, *, meta: dict | None = None):
-    """Check (:func:`check_run_dir`), then prepare the run directory: clean what a killed run left, record
-    an interrupted previous session, load the checkpoint into ``model``, write meta.json (with ``meta``
-    added, e.g. the training path). Returns (start, history, chaos)."""
+def open_run(run_dir, config: RunConfig, model, resume, *, meta: dict | None = None, data=None):
+    """Check (:func:`check_run_dir`, the data too when given), then prepare the run directory: clean what a
+    killed run left, record an interrupted previous session, load the checkpoint into ``model``, write
+    meta.json (with ``meta`` added, e.g. the training path). Returns (start, history, chaos)."""
     run_dir = Path(run_dir)
-    ck = check_run_dir(run_dir, config, model, resume)
+    ck = check_run_dir(run_dir, config, model, resume, data)
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_orphan_temporaries(run_dir)
     remove_orphan_temporaries(run_dir / "snapshots")
@@ -306,9 +389,13 @@ def host_params(model: Model) -> dict:
     return model.params.to_numpy()
 
 
-def save_checkpoint(run_dir: Path, model: Model, step: int, history: dict, chaos: dict) -> None:
-    """Write checkpoint.npz atomically: step, parameters, buffers, history and chaos probes."""
+def save_checkpoint(
+    run_dir: Path, model: Model, step: int, history: dict, chaos: dict, binding: dict | None = None
+) -> None:
+    """Write checkpoint.npz atomically: step, parameters, buffers, history and chaos probes, and ``binding``:
+    what the run was trained on (:func:`chaossim.fingerprint.run_fingerprint`)."""
     arrays = {"step": np.array(step)}
+    arrays.update({f"run/{k}": np.array(str(v)) for k, v in (binding or {}).items()})
     arrays.update({f"param/{k}": v for k, v in host_params(model).items()})
     arrays.update({f"buffer/{k}": to_numpy(v) for k, v in model.buffers.items()})
     arrays.update({f"history/{k}": v for k, v in history.items()})
@@ -317,13 +404,23 @@ def save_checkpoint(run_dir: Path, model: Model, step: int, history: dict, chaos
 
 
 def load_checkpoint(run_dir) -> dict:
-    """{'step', 'params', 'buffers', 'history', 'chaos'} from a run directory's checkpoint."""
-    z = load_npz(Path(run_dir) / "checkpoint.npz")
-    out: dict[str, Any] = {"step": int(z["step"]), "params": {}, "buffers": {}, "history": {}, "chaos": {}}
-    for key, value in z.items():
-        if "/" in key:
-            group, name = key.split("/", 1)
-            out[{"param": "params", "buffer": "buffers", "history": "history", "chaos": "chaos"}[group]][name] = value
+    """{'step', 'params', 'buffers', 'history', 'chaos', 'run'} from a run directory's checkpoint ('run': what
+    it was trained on, :func:`checkpoint_binding`; empty for checkpoints written before it was recorded)."""
+    path = Path(run_dir) / "checkpoint.npz"
+    z = load_npz(path)
+    groups = {"param": "params", "buffer": "buffers", "history": "history", "chaos": "chaos", "run": "run"}
+    out: dict[str, Any] = {"step": 0, **{g: {} for g in groups.values()}}
+    try:
+        out["step"] = int(z["step"])
+        for key, value in z.items():
+            if "/" in key:
+                group, name = key.split("/", 1)
+                out[groups[group]][name] = str(value) if group == "run" else value
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(
+            f"{path} is not a chaossim checkpoint ({type(exc).__name__}: {exc}); put back the run's own "
+            "checkpoint.npz, or start a new run in another directory."
+        ) from None
     if out["history"]:
         out["history"] = complete_history(out["history"])
     return out
@@ -343,10 +440,11 @@ def load_run(run_dir, backend: str | None = None):
         raise StoreError(
             f"{run_dir} is not a chaossim run directory (no config.toml). Train one with `chaossim train`."
         )
-    config = RunConfig.load(run_dir / "config.toml")
+    config = stored_config(run_dir)
     if backend:
         config = config.replace(**{"backend.name": backend})
     ck = load_checkpoint(run_dir)
+    check_binding(run_dir, ck, config)
     visible_bias = lookup(config.model.arch).layers[0].bias
     model = build_model(config, ck["params"][visible_bias].shape[0])
     restore(model, ck)

@@ -115,6 +115,7 @@ def train(
     progress: bool = True,
     dataset=None,
     stop_after: int | None = None,
+    fence=None,
 ) -> TrainResult:
     """Train the model ``config`` describes (paper Eqs. (3), (6), (11)-(15); docs/model.md "Training").
 
@@ -124,6 +125,11 @@ def train(
     directory is checked before anything is written into it (:mod:`chaossim.rundir`).
     ``dataset``: a :class:`chaossim.data.Dataset` to use instead of ``config.data``.
     ``stop_after``: stop (with a checkpoint) after this many steps in this call, for tests and time limits.
+    ``fence``: a callable called before each write into ``run_dir``; it raises to forbid the write (a sweep
+    task whose client has gone, :mod:`chaossim.sweep.lease`), which ends the run without writing anything.
+
+    The checkpoint records the settings and a fingerprint of the data (:mod:`chaossim.fingerprint`); a
+    resume on other settings or other data is refused (:func:`chaossim.rundir.check_binding`).
 
     The training step runs on the path :func:`chaossim.train_path.choose_trainer` picks from ``[backend]``
     (the fused CUDA-graph step on CuPy, the engine on NumPy); ``meta.json`` and the result record which.
@@ -133,7 +139,7 @@ def train(
     config = config.resolved()  # training.k of the architecture when unset (chaossim.archs: default_k)
     tc, dyn = config.training, config.dynamics
     k = float(tc.k or 0.0)  # resolved: always set
-    run = RunState.setup(config, run_dir, resume, dataset)
+    run = RunState.setup(config, run_dir, resume, dataset, fence=fence)
     path = choose_trainer(run.model, config.backend)  # may refuse (trainer = "fused"): before anything is written
     run.open(path.meta(), stop_after)
     model, bk = run.model, run.model.bk
@@ -178,8 +184,10 @@ class RunState:
     meta.json). :func:`train` keeps one; the ensemble loop (:mod:`chaossim.ensemble_training`) keeps one per
     member, so a member writes exactly what its run alone would."""
 
-    def __init__(self, config: RunConfig, model, run_dir, data, train_x, test_x):
+    def __init__(self, config: RunConfig, model, run_dir, data, train_x, test_x, fence=None):
         self.config, self.model, self.run_dir, self.data = config, model, run_dir, data
+        self.fence = fence  # called before each write into run_dir (train's ``fence``)
+        self.binding: dict = {}  # what the checkpoint records of the run's inputs (set by open())
         self.train_x, self.test_x = train_x, test_x
         self.train_dev: Any = None  # the data as backend arrays (set by open())
         self.test_dev: Any = None
@@ -192,7 +200,7 @@ class RunState:
         self.probe_at = frozenset(probe_steps(config))  # steps with a chaos probe (none for an RBM)
 
     @classmethod
-    def setup(cls, config: RunConfig, run_dir, resume: bool | Literal["auto"], dataset=None) -> RunState:
+    def setup(cls, config: RunConfig, run_dir, resume: bool | Literal["auto"], dataset=None, *, fence=None) -> RunState:
         """Check the run directory (cheaply, writing nothing), load and check the data, build the model."""
         config = config.resolved()
         tc = config.training
@@ -224,6 +232,7 @@ class RunState:
             data,
             train_x,
             test_x,
+            fence,
         )
         run.resume = resume
         return run
@@ -233,10 +242,14 @@ class RunState:
         and move the data to the device (``train_dev``/``test_dev``: already there)."""
         self.meta = dict(meta)
         if self.run_dir is not None:
+            from .fingerprint import run_fingerprint
             from .rundir import open_run
 
+            self.binding = run_fingerprint(self.config, self.data)
+            self.meta.update({k: self.binding[k] for k in ("settings_fingerprint", "data_fingerprint")})
+            self._fence()
             self.start, self.history, self.chaos = open_run(
-                self.run_dir, self.config, self.model, self.resume, meta=self.meta
+                self.run_dir, self.config, self.model, self.resume, meta=self.meta, data=self.data
             )
             self.last_ckpt = self.start if (self.run_dir / "checkpoint.npz").exists() else None
         steps = self.config.training.steps
@@ -276,6 +289,7 @@ class RunState:
             self.history = _append(self.history, done, self._evaluate(done))
         self._probe(done)
         if run_dir is not None and tc.snapshot_every and done % tc.snapshot_every == 0:
+            self._fence()
             atomic_savez(run_dir / "snapshots" / f"step_{done:07d}.npz", host_params(model))
         if run_dir is not None and (done % tc.checkpoint_every == 0 or done == self.end):
             self.checkpoint(done)
@@ -288,12 +302,27 @@ class RunState:
         if self.run_dir is not None:
             from .progress import log_line
 
+            self._fence()
+
             log_line(self.run_dir, self.history)
             step = self.last_ckpt if self.last_ckpt is not None else self.start  # meta's step: the checkpoint's
             write_meta(self.run_dir, self.config, "running", step=step, history=self.history, **self._meta(path))
 
+    def _fence(self) -> None:
+        if self.fence is not None and self.run_dir is not None:
+            self.fence()
+
+    def _fenced(self) -> bool:
+        """Whether the fence forbids writing now (for the records of a run that is ending anyway)."""
+        try:
+            self._fence()
+        except Exception:  # noqa: BLE001 - whatever the fence raises: no write
+            return True
+        return False
+
     def checkpoint(self, step: int) -> None:
-        save_checkpoint(self.run_dir, self.model, step, self.history, self.chaos)
+        self._fence()
+        save_checkpoint(self.run_dir, self.model, step, self.history, self.chaos, self.binding)
         write_history_csv(self.run_dir, self.history)
         self.last_ckpt = step
 
@@ -304,11 +333,12 @@ class RunState:
 
     def finish(self, path) -> None:
         if self.run_dir is not None:
+            self._fence()
             status = "finished" if self.end == self.config.training.steps else "stopped"
             write_meta(self.run_dir, self.config, status, step=self.end, history=self.history, **self._meta(path))
 
     def record_divergence(self, path) -> None:
-        if self.run_dir is not None:
+        if self.run_dir is not None and not self._fenced():
             write_meta(
                 self.run_dir,
                 self.config,
@@ -320,7 +350,7 @@ class RunState:
 
     def record_interruption(self, exc: BaseException, path, step: int | None = None) -> None:
         """meta.json says the run was interrupted (``step``: its checkpoint, when not the one ``exc`` names)."""
-        if self.run_dir is not None:
+        if self.run_dir is not None and not self._fenced():
             if isinstance(exc, OSError):
                 # for the message: which step is kept (an attribute of our own on the OSError, read with getattr
                 # by chaossim.cli.app._os_error_line; OSError declares no such field)

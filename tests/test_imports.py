@@ -184,7 +184,7 @@ def test_rooms_have_no_cycle_counting_lazy_imports():
 LAYERS = [
     ["errors", "backend", "validation", "streams", "io", "fs", "process", "interrupts", "_version", "strict",
      "dynamics"],
-    ["config", "data", "decoded_cache", "archs"],
+    ["config", "data", "decoded_cache", "archs", "fingerprint"],
     ["models", "ensemble", "rbm", "kernels"],
     ["metrics", "evaluation", "chaos", "analysis", "summary"],
     ["build", "rundir", "training", "ensemble_training", "train_path", "evaluate_run", "progress", "longtime"],

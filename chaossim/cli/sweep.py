@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -20,8 +21,12 @@ store the results in one zarr store that `xarray.open_zarr(PATH.zarr)` reads.
 
 Running the same command again resumes: every chunk of the store is verified, points done and intact
 are skipped, the others (pending, failed, or damaged on disk) continue from their checkpoints (kept in
-PATH.zarr.runs/). A store made from a different spec is refused. One client per store: a second one is
-refused while PATH.zarr.lock names a running sweep (a lock left by a crashed client is taken over).
+PATH.zarr.runs/); missing or changed metadata is rebuilt from the spec. A store made from a different spec
+(or the same grid in another order), or whose points were trained on other data than the spec now loads, is
+refused. --dry-run checks the whole spec and lays the store out in a temporary folder, training nothing.
+One client per store: a second one is refused while PATH.zarr.lock names a running sweep (a lock left by a
+crashed client is taken over); tasks of a client that has gone write nothing more. Local clusters listen
+on 127.0.0.1 only.
 Points that differ only in g and seed are trained together as one ensemble (one task, one batched
 step; on CuPy always, on NumPy for small models; --no-ensembles to turn off, --group-size to cap);
 their results are those of the points trained alone, and each keeps its own checkpoints.
@@ -33,6 +38,7 @@ examples:
   chaossim sweep sweeps/quickstart.toml                      # local CPU workers, store quickstart.zarr
   chaossim sweep sweeps/paper.toml --store paper.zarr --gpus # one worker per GPU (needs chaossim[gpu])
   chaossim sweep spec.toml --scheduler tcp://head:8786       # any running Dask scheduler (SLURM, ...)
+  chaossim sweep sweeps/paper.toml --dry-run                 # check the whole spec, train nothing
 """
 
 
@@ -121,9 +127,18 @@ def add_parsers(subparsers) -> None:
     )
     p.add_argument(
         "--dashboard",
-        default=":8787",
+        default="127.0.0.1:8787",
         metavar="ADDRESS",
-        help="address of the Dask dashboard of a local cluster (default :8787; 'none' to disable)",
+        help="address of the Dask dashboard of a local cluster (default 127.0.0.1:8787: this machine only, another "
+        "port if it is taken; ':8787' listens on every interface; 'none': no dashboard). The address it really "
+        "listens on is printed",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the whole spec (every point, every dataset, every model shape), lay the store out in a "
+        "temporary folder and verify it, group the points; with an existing --store, check that a re-run would "
+        "be accepted. Trains and writes nothing",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not print the report nor draw the phase diagram")
@@ -170,6 +185,21 @@ def cmd_sweep(args) -> int:
     spec = load_spec(args.spec)
     store = Path(args.store) if args.store else default_store(args.spec)
     dashboard = None if str(args.dashboard).lower() in ("none", "") else args.dashboard
+    if args.dry_run:
+        from ..sweep.plan import plan_sweep
+
+        plan = plan_sweep(
+            spec,
+            store,
+            backend="cupy" if args.gpus else args.backend,
+            ensembles=args.ensembles,
+            group_size=args.group_size,
+            n_workers=args.workers or os.cpu_count() or 1,
+        )
+        for line in plan.lines():
+            print(line)
+        print(f"nothing was trained or written; to run it: chaossim sweep {args.spec} --store {store}")
+        return 0
     started = time.perf_counter()
     print(
         f"sweep {spec.name}: {spec.n_points} points over {dict(zip(spec.dims, spec.shape))} -> {store}", file=sys.stderr
@@ -228,10 +258,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from ..sweep.lock import holder_of
+    from ..sweep.lock import holder_of, real_path
     from ..sweep.store import runs_dir
     from ..sweep.verify import summary_line, verify_store
 
+    if real_path(args.store) != Path(args.store).absolute():
+        print(f"note: {args.store} is {real_path(args.store)}", file=sys.stderr)
     holder, alive = holder_of(args.store)
     if holder is not None and alive is not False:
         from ..process import describe
@@ -244,6 +276,12 @@ def cmd_verify(args) -> int:
     report = verify_store(args.store)
     for line in report.lines(limit=args.limit):
         print(line)
+    if len(report.versions) > 1:
+        print(
+            "note: the done points ran with different package versions: "
+            + " | ".join(f"{v} (points {pts})" for v, pts in report.versions.items()),
+            file=sys.stderr,
+        )
     spec = _stored_spec(args.store) if report.damaged_points else None
     if spec is not None:
         from ..sweep.verify import checkpoint_state
@@ -260,16 +298,23 @@ def cmd_verify(args) -> int:
     if report.ok:
         return 0
     quoted = shlex.quote(args.store)
-    if report.store_wide:
+    if report.attributes:
         print(
-            f"the store is damaged outside its points: move it away and run `chaossim sweep SWEEP.toml --store "
+            f"the store's attributes changed: move it away and run `chaossim sweep SWEEP.toml --store "
             f"{quoted}` again; every point continues from its checkpoint in {runs_dir(args.store).name}/",
+            file=sys.stderr,
+        )
+    elif report.inputs and not (report.problems or report.metadata or report.store_wide):
+        print(
+            "the store mixes points trained on different data: a re-run is refused until the data are those of "
+            "its points; keep the points of one dataset (a new --store for the others)",
             file=sys.stderr,
         )
     else:
         print(
             f"repair: `chaossim sweep SWEEP.toml --store {quoted}` (SWEEP.toml: the spec the sweep was made "
-            "with, also in the store's spec_toml attribute) re-runs the damaged points",
+            "with, also in the store's spec_toml attribute) rebuilds missing or changed metadata from the spec and "
+            "re-runs the damaged points",
             file=sys.stderr,
         )
     return 1

@@ -1,47 +1,193 @@
-"""One sweep client per store: the lock file ``PATH.zarr.lock`` beside the store (docs/faults.md).
+"""One sweep client per store, and fenced writers: the lease ``PATH.zarr.lock`` (docs/faults.md).
 
-The file names the holder (host, pid, start time, command line). It appears atomically with its full
-content (written to a temporary file, then hard-linked to its name, which fails if the name exists;
-``O_EXCL`` where hard links are not supported), so a second client either creates it or reads who
-holds it. A lock whose holder ran on this host and is gone (its pid is dead or reused, or the machine
-rebooted) is stale: it is broken and taken over, with a notice. A lock held from another host cannot
-be checked from here; the refusal says how to proceed.
+What a sweep needs of its lock is the small interface :class:`Lease`: ``take`` / ``refresh`` / ``release``
+a lease on the store, whose holder record names the owner (user), host, pid and start time; and
+``fence()``, a small picklable callable (:class:`Fence`) that every task calls before each write into the
+store or into a point's run directory. The fence raises :class:`chaossim.errors.FencedError` once the lease
+the task was started under is released, taken over or no longer renewed: a task whose client has gone (the
+scheduler was lost, the client was killed) writes nothing more. :class:`StoreLock` implements it on a file
+system; another store (an object store with conditional writes, or a lease object) can implement the same
+interface without changing its callers.
+
+The lock file lies beside the store's *real* path (symbolic links resolved), so two clients given the
+same store through different paths meet at the same lock. It appears atomically with its full content
+(written to a temporary file, then hard-linked to its name, which fails if the name exists; ``O_EXCL``
+where hard links are not supported), so a second client either creates it or reads who holds it. Its
+content holds a random token; its modification time is the lease's heartbeat, renewed every
+:data:`LEASE_REFRESH_S` seconds by the holder (:meth:`StoreLock.keep_alive`). A fence passes while the
+file holds its token and was renewed within :data:`LEASE_TTL_S` seconds.
+
+A lock whose holder ran on this host and is gone (its pid is dead or reused, or the machine rebooted) is
+stale: it is broken and taken over, with a notice. A stale lock that this user may not remove (another
+user's file in a sticky folder such as /tmp) and a lock held from another host, which cannot be checked
+from here, are refused with the holder, its age and how to take it over.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
+import threading
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from ..errors import StoreError
+from ..errors import FencedError, StoreError
 from ..fs import os_error_message
 from ..process import describe, is_alive, this_process
 
 #: an unreadable (empty) lock younger than this is being written right now; older, it is debris of a crash
 TORN_LOCK_AGE_S = 30.0
+#: how often the holder renews its lease (the lock file's modification time)
+LEASE_REFRESH_S = 10.0
+#: a lease not renewed for this long has lost its client: its tasks' fences refuse to write. Long against the
+#: renewal, so that workers whose clocks differ from the store's file system by a few minutes are not fenced by
+#: mistake; a client that ends releases its lease at once, and a client that takes a store over gives its own
+#: token, which fences the tasks of the previous one at once.
+LEASE_TTL_S = 300.0
+
+
+def real_path(store) -> Path:
+    """The store's path with symbolic links resolved (the lock, the run directories and the log lie beside it)."""
+    return Path(os.path.realpath(store))
 
 
 def lock_path(store) -> Path:
-    store = Path(store)
+    store = real_path(store)
     return store.with_name(store.name + ".lock")
 
 
-class StoreLock:
-    """``with StoreLock(store) as lock:`` holds the store's lock; ``lock.broke`` is the record of a stale
-    lock it replaced (None if there was none)."""
+class Fence(Protocol):
+    """Called by a task before each write; raises :class:`chaossim.errors.FencedError` when the lease it was
+    started under is gone. Picklable (it travels to the workers with the task)."""
 
-    def __init__(self, store):
-        self.store = Path(store)
+    def __call__(self) -> None: ...
+
+
+class Lease(Protocol):
+    """A client's hold on a store (see the module docstring)."""
+
+    record: dict | None
+
+    def take(self) -> Lease: ...
+
+    def refresh(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def fence(self) -> Fence: ...
+
+
+@dataclass(frozen=True)
+class FileFence:
+    """The fence of a :class:`StoreLock`: the lock file must exist, hold ``token`` and have been renewed within
+    ``ttl`` seconds."""
+
+    lock: str
+    token: str
+    ttl: float = LEASE_TTL_S
+
+    def __call__(self) -> None:
+        path = Path(self.lock)
+        store = path.with_name(path.name[: -len(".lock")])
+        try:
+            age = time.time() - path.stat().st_mtime
+            rec = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FencedError(
+                f"the lease on {store} was released: the sweep client that started this task has gone, so the "
+                "task writes nothing more"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise FencedError(f"the lease {path} cannot be read ({exc}); the task writes nothing more") from None
+        if not isinstance(rec, dict) or rec.get("token") != self.token:
+            who = describe(rec) if isinstance(rec, dict) else "?"
+            raise FencedError(
+                f"the lease on {store} was taken over by another client ({who}); this task writes nothing more"
+            )
+        if age > self.ttl:
+            raise FencedError(
+                f"the lease on {store} was not renewed for {age:.0f} s (its client renews it every "
+                f"{LEASE_REFRESH_S:.0f} s): the client has gone or stalled, so this task writes nothing more"
+            )
+
+
+def _user(uid: int | None = None) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid() if uid is None else uid).pw_name
+    except (ImportError, KeyError):
+        return str(os.getuid() if uid is None else uid)
+
+
+def age_text(seconds: float) -> str:
+    """'45 s', '12 min', '3 h 12 min', '2 days 4 h'."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 2 * 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} days {s % 86400 // 3600} h"
+
+
+class StoreLock:
+    """``with StoreLock(store) as lock:`` holds the store's lease (:class:`Lease` on a file system);
+    ``lock.broke`` is the record of a stale lock it replaced (None if there was none); ``lock.fence()`` is
+    what its tasks check before writing; :meth:`keep_alive` renews the lease in a background thread."""
+
+    def __init__(self, store, ttl: float = LEASE_TTL_S):
+        self.store = real_path(store)
         self.path = lock_path(self.store)
+        self.ttl = ttl
         self.record: dict | None = None
         self.broke: dict | None = None
+        self.lost: str | None = None  # why the lease was lost while held (taken over), or None
+        self._stop: threading.Event | None = None
+
+    # ------------------------------------------------------------------ the Lease interface
+    def take(self) -> StoreLock:
+        return self.acquire()
+
+    def fence(self) -> FileFence:
+        if self.record is None:
+            raise StoreError("the store's lease is not held; take it first.")
+        return FileFence(str(self.path), self.record["token"], self.ttl)
+
+    def refresh(self) -> None:
+        """Renew the lease (the lock file's modification time) if it is still ours; else note it was lost."""
+        if self.record is None:
+            return
+        current = self._read(self.path)
+        if current is None or current.get("token") != self.record["token"]:
+            self.lost = f"taken over by {describe(current)}" if current else "the lock file was removed"
+            return
+        try:
+            os.utime(self.path)
+        except OSError:  # e.g. a full disk: the next renewal tries again
+            pass
+
+    def keep_alive(self, every: float = LEASE_REFRESH_S) -> None:
+        """Renew the lease every ``every`` seconds until :meth:`release` (a daemon thread)."""
+        if self._stop is not None:
+            return
+        self._stop = stop = threading.Event()
+
+        def beat():
+            while not stop.wait(every):
+                self.refresh()
+
+        threading.Thread(target=beat, name="chaossim-lease", daemon=True).start()
 
     # ------------------------------------------------------------------ acquiring
     def acquire(self) -> StoreLock:
-        record = {**this_process(), "store": str(self.store)}
+        record = {**this_process(), "user": _user(), "store": str(self.store), "token": uuid.uuid4().hex}
         payload = (json.dumps(record, indent=2) + "\n").encode()
         for _ in range(50):
             try:
@@ -115,6 +261,25 @@ class StoreLock:
         except FileNotFoundError:
             return 0.0
 
+    def _owner(self, holder: dict) -> str:
+        if holder.get("user"):
+            return str(holder["user"])
+        try:
+            return _user(self.path.stat().st_uid)
+        except OSError:
+            return "?"
+
+    def _who(self, holder: dict) -> str:
+        """'pid 123 on host h (user bob; started ...: chaossim sweep ...; last renewed 3 h 12 min ago)'."""
+        what = f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"
+        extra = [f"user {self._owner(holder)}"]
+        if holder.get("started"):
+            extra.append(f"started {holder['started']}")
+        if holder.get("command"):
+            extra.append(str(holder["command"]))
+        extra.append(f"last renewed {age_text(self._age())} ago")
+        return f"{what} ({'; '.join(extra)})"
+
     def _break(self, holder: dict) -> None:
         """Move a stale lock aside atomically (one breaker wins); put back a live lock moved by mistake."""
         aside = self.path.with_name(f".{self.path.name}.stale-{os.getpid()}")
@@ -122,6 +287,8 @@ class StoreLock:
             os.rename(self.path, aside)
         except FileNotFoundError:
             return  # another client broke it first
+        except OSError as exc:
+            raise StoreError(self._cannot_break(holder, exc)) from None
         moved = self._read(aside)
         if not holder.get("torn") and moved != holder:  # a new holder took it between our read and rename
             try:
@@ -135,14 +302,38 @@ class StoreLock:
         except FileNotFoundError:
             pass
 
+    def _cannot_break(self, holder: dict, exc: OSError) -> str:
+        owner = self._owner(holder)
+        sticky = False
+        try:
+            sticky = bool(self.path.parent.stat().st_mode & 0o1000)
+        except OSError:
+            pass
+        why = (
+            f"{self.path.parent} is a sticky folder, where only the file's owner ({owner}) or root may remove it"
+            if sticky and exc.errno in (errno.EPERM, errno.EACCES)
+            else f"{os.strerror(exc.errno or 0).lower()}"
+        )
+        return (
+            f"the sweep store {self.store} is locked by a stale lock: {self._who(holder)}, a process that is no "
+            f"longer running. It cannot be taken over by user {_user()}: {why}. To take it over, have {owner} or "
+            f"root delete it (rm {self.path}) and run the same command again, or give another --store."
+        )
+
     def _refusal(self, holder: dict, alive) -> str:
-        who = describe(holder)
+        who = self._who(holder)
         if alive is None:
+            stale = (
+                f" It was last renewed {age_text(self._age())} ago, and a running sweep renews it every "
+                f"{LEASE_REFRESH_S:.0f} s: it looks stale."
+                if self._age() > self.ttl
+                else ""
+            )
             return (
                 f"the sweep store {self.store} is locked by {who}, another machine, which cannot be checked "
-                "from here. Two clients on one store would run the same points twice. If that sweep is still "
-                f"running, wait for it; if it is not (e.g. its machine crashed), delete {self.path} and run "
-                "again."
+                f"from here. Two clients on one store would run the same points twice.{stale} If that sweep is "
+                f"still running, wait for it; if it is not (e.g. its machine crashed), take the lock over: delete "
+                f"{self.path} and run again."
             )
         return (
             f"the sweep store {self.store} is in use by another chaossim sweep: {who}. Two clients on one "
@@ -153,13 +344,14 @@ class StoreLock:
 
     # ------------------------------------------------------------------ releasing
     def release(self) -> None:
-        """Remove the lock if it is still ours."""
+        """Stop renewing, and remove the lock if it is still ours: every fence of this lease then refuses."""
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
         if self.record is None:
             return
         current = self._read(self.path)
-        if current is not None and all(
-            current.get(k) == self.record.get(k) for k in ("host", "pid", "started", "proc_start")
-        ):
+        if current is not None and current.get("token") == self.record.get("token"):
             try:
                 self.path.unlink()
             except FileNotFoundError:

@@ -45,14 +45,29 @@ INDICES_T_STREAM, SAMPLES_STREAM, TRAJECTORY_STREAM = (
 )
 
 
-def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | None = None) -> dict:
+def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | None = None, fence=None) -> dict:
     """Train point ``index`` (resuming from ``run_dir``'s checkpoint if there is one) and compute what
-    the store records. Returns name -> NumPy array (no grid axes, not padded) plus bookkeeping."""
+    the store records. Returns name -> NumPy array (no grid axes, not padded) plus bookkeeping. ``fence``:
+    checked before each write into ``run_dir`` (:func:`chaossim.training.train`)."""
     config = spec.config(index, backend)
     data = dataset_for(config)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run raises DivergenceError instead
-        result = train(config, run_dir, resume="auto" if run_dir is not None else False, progress=False, dataset=data)
+        result = train(
+            config,
+            run_dir,
+            resume="auto" if run_dir is not None else False,
+            progress=False,
+            dataset=data,
+            fence=fence,
+        )
     return record_point(spec, config, data, result)
+
+
+def versions_text(versions: dict | None = None) -> str:
+    """'chaossim 0.1.0, numpy 2.4.6, python 3.11.7' (the ``versions`` a point records)."""
+    from ..fingerprint import package_versions
+
+    return ", ".join(f"{k} {v}" for k, v in (versions or package_versions()).items())
 
 
 def record_point(spec: SweepSpec, config, data, result) -> dict:
@@ -94,6 +109,10 @@ def record_point(spec: SweepSpec, config, data, result) -> dict:
     out["backend"] = str(model.bk.name)
     out["train_path"] = result.train_path
     out["train_path_reason"] = result.train_path_reason
+    from ..fingerprint import data_fingerprint
+
+    out["data_fingerprint"] = data_fingerprint(data)
+    out["versions"] = versions_text()
     return out
 
 
@@ -105,8 +124,12 @@ def _on_axis(values: np.ndarray, at: np.ndarray, axis: np.ndarray) -> np.ndarray
     return out
 
 
-def run_point(spec: SweepSpec, index: int, store, backend: str | None = None) -> dict:
+def run_point(spec: SweepSpec, index: int, store, backend: str | None = None, fence=None) -> dict:
     """Run grid point ``index`` of ``spec`` and write its region of the sweep store at ``store``.
+
+    ``fence`` (:mod:`chaossim.sweep.lock`) is checked before each write into the store and the point's run
+    directory: once the client that submitted the task has gone, the task stops without writing
+    (:class:`chaossim.errors.FencedError`).
 
     A failure of the point itself (a :class:`chaossim.errors.ChaossimError`, e.g. a
     DivergenceError) or a full or read-only disk is recorded in the store (as far as it can be written) as
@@ -122,8 +145,8 @@ def run_point(spec: SweepSpec, index: int, store, backend: str | None = None) ->
     template = open_sweep(store, check=False)
     summary = {"index": int(index), "label": spec.point_label(index), "run_id": run_id}
     try:
-        summary["set_aside"] = _set_aside_if_damaged(run_dir)
-        out = compute_point(spec, index, run_dir, backend=backend)
+        summary["set_aside"] = _set_aside_if_damaged(run_dir, fence)
+        out = compute_point(spec, index, run_dir, backend=backend, fence=fence)
         values = _point_values(out, template, spec)
         wall = time.perf_counter() - started
         values.update(
@@ -135,9 +158,11 @@ def run_point(spec: SweepSpec, index: int, store, backend: str | None = None) ->
             completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
         )
         values[DONE_VARIABLE] = True  # write_point writes it last, in its own write
-        write_point(store, spec, index, values, template=template)
+        write_point(store, spec, index, values, template=template, fence=fence)
     except (ChaossimError, OSError) as exc:
-        return _failed(spec, index, store, run_dir, backend, summary, exc, time.perf_counter() - started, run_id)
+        return _failed(
+            spec, index, store, run_dir, backend, summary, exc, time.perf_counter() - started, run_id, fence=fence
+        )
     final = {n: float(out[n][-1]) for n in index_names()}
     return {
         **summary,
@@ -161,6 +186,8 @@ def _failed(
     wall: float,
     run_id: str,
     traceback_text: str | None = None,
+    *,
+    fence=None,
 ) -> dict:
     """Record point ``index`` failed in the store (as far as it can be written) and return its summary."""
     if isinstance(exc, OSError) and exc.errno is None:
@@ -177,20 +204,30 @@ def _failed(
         )
     )
     try:
-        write_failure(store, spec, index, message, wall_time=wall, run_id=run_id, device=_device(spec, index, backend))
+        write_failure(
+            store,
+            spec,
+            index,
+            message,
+            fence=fence,
+            wall_time=wall,
+            run_id=run_id,
+            device=_device(spec, index, backend),
+        )
     except OSError:  # the disk may be full: the point stays not done either way
         pass
     tb = traceback_text or "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return {**summary, "status": "failed", "error": message, "wall_time": wall, "traceback": tb}
 
 
-def run_group(spec: SweepSpec, indices, store, backend: str | None = None) -> list[dict]:
+def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None) -> list[dict]:
     """Run the grid points ``indices`` (equal up to g and seed, see :func:`chaossim.sweep.groups.plan_groups`)
     as ONE ensemble (:func:`chaossim.ensemble_training.train_ensemble`) and write each point's region of
     the store, exactly as :func:`run_point` writes it (plus ``group_size``). Each point keeps its own run
     directory, so it resumes from its own checkpoint whether the next run groups it or not. A point that
     fails for its own reasons (its run directory is refused, it diverges) is recorded failed and the others
-    go on; a full or read-only disk fails every point not yet written. Returns one summary per point."""
+    go on; a full or read-only disk fails every point not yet written. ``fence`` as in :func:`run_point`.
+    Returns one summary per point."""
     from ..ensemble_training import train_ensemble
 
     store = Path(store)
@@ -202,15 +239,15 @@ def run_group(spec: SweepSpec, indices, store, backend: str | None = None) -> li
     summaries = [{"index": i, "label": spec.point_label(i), "run_id": rid} for i, rid in zip(indices, run_ids)]
     try:
         for s, d in zip(summaries, run_dirs):
-            s["set_aside"] = _set_aside_if_damaged(d)
+            s["set_aside"] = _set_aside_if_damaged(d, fence)
         configs = [spec.config(i, backend) for i in indices]
         datasets = [dataset_for(c) for c in configs]
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging member is returned as a DivergenceError
-            outcomes = train_ensemble(configs, run_dirs, resume="auto", datasets=datasets)
+            outcomes = train_ensemble(configs, run_dirs, resume="auto", datasets=datasets, fence=fence)
     except (ChaossimError, OSError) as exc:  # the whole group: a full disk, the data cannot be loaded...
         wall = time.perf_counter() - started
         return [
-            _failed(spec, i, store, d, backend, s, exc, wall, rid)
+            _failed(spec, i, store, d, backend, s, exc, wall, rid, fence=fence)
             for i, d, s, rid in zip(indices, run_dirs, summaries, run_ids)
         ]
     out = []
@@ -231,9 +268,9 @@ def run_group(spec: SweepSpec, indices, store, backend: str | None = None) -> li
                 completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
             )
             values[DONE_VARIABLE] = True
-            write_point(store, spec, i, values, template=template)
+            write_point(store, spec, i, values, template=template, fence=fence)
         except (ChaossimError, OSError) as exc:
-            out.append(_failed(spec, i, store, d, backend, s, exc, time.perf_counter() - started, rid))
+            out.append(_failed(spec, i, store, d, backend, s, exc, time.perf_counter() - started, rid, fence=fence))
             continue
         final = {n: float(rec[n][-1]) for n in index_names()}
         out.append(
@@ -264,7 +301,7 @@ def _point_values(out: dict, template, spec: SweepSpec) -> dict:
     return values
 
 
-def _set_aside_if_damaged(run_dir: Path) -> str:
+def _set_aside_if_damaged(run_dir: Path, fence=None) -> str:
     """Move a run directory that cannot be continued (unreadable checkpoint, or a checkpoint without its
     config.toml) to ``<name>.damaged-<time>`` so the point starts from scratch; returns the new path or ''."""
     from ..io import load_npz
@@ -278,6 +315,8 @@ def _set_aside_if_damaged(run_dir: Path) -> str:
         load_npz(ck)
         return ""
     except StoreError:
+        if fence is not None:
+            fence()
         aside = run_dir.with_name(f"{run_dir.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
         shutil.move(str(run_dir), str(aside))
         return str(aside)

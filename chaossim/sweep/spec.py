@@ -20,7 +20,9 @@ A spec is a TOML file::
 
 Grid dimension names are the settings' short names (``g``, ``T``, ``seed``, ``arch``...), except
 ``data.name``, whose dimension is ``dataset`` (``dataset`` is also accepted as a grid key).
-Points are numbered in C order over the grid dimensions, in the order the grid lists them.
+Points are numbered in C order over the grid dimensions, in the order the grid lists them; that order is
+part of the spec's identity (:meth:`SweepSpec.canonical`), so a store refuses the same grid listed in
+another order, whose points would get other numbers.
 """
 
 from __future__ import annotations
@@ -200,11 +202,13 @@ class SweepSpec:
 
     # ---------------------------------------------------------------- identity
     def canonical(self) -> dict:
-        """What defines the sweep's numbers (backend.name excluded: a sweep may finish on another device)."""
+        """What defines the sweep's numbers and the numbering of its points: the grid as a list of
+        [setting, values] pairs in the spec's order (points are numbered in C order over it), the fixed
+        settings (backend.name excluded: a sweep may finish on another device) and the record."""
         base = self.base.resolved().to_dict()  # an unset k counts as the value it takes
         base["backend"].pop("name")
         return {
-            "grid": {d.key: list(d.values) for d in self.grid},
+            "grid": [[d.key, list(d.values)] for d in self.grid],
             "base": base,
             "record": {k: list(v) if isinstance(v, tuple) else v for k, v in self.record.__dict__.items()},
         }

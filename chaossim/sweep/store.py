@@ -8,10 +8,12 @@ Metadata is consolidated right away (it never changes afterwards) and again at t
 Each point then writes only its own chunk-aligned region with ``to_zarr(region=..., mode="r+")``,
 which touches chunks and never metadata; its ``done`` flag is written last. No sharding.
 
-Integrity (schema 2, docs/faults.md): every array, coordinates included, is stored with zarr's
+Integrity (schema 3, docs/faults.md): every array, coordinates included, is stored with zarr's
 ``crc32c`` checksum codec after compression, so damaged bytes fail to decode instead of reading back
 as other numbers; a point writes every one of its chunks, all-NaN ones too, so a chunk missing from a
-done point is detectable (:mod:`chaossim.sweep.verify`).
+done point is detectable (:mod:`chaossim.sweep.verify`). The store records the arrays it must hold and a
+checksum of its attributes (:mod:`chaossim.sweep.schema`), so missing or changed metadata is detected too.
+Each point records the fingerprint of the data it was trained on and the package versions it ran with.
 
 Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
 
@@ -27,7 +29,8 @@ Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
 ``data_samples ([dataset,] data_sample, feature)``   held-out data points, for plots
 ``done (G)`` bool, written last; ``status (G)`` "pending"/"done"/"failed"; ``error (G)``; ``device (G)``;
 ``backend (G)``; ``wall_time (G)`` seconds; ``steps_done (G)``; ``completed_at (G)``; ``run_id (G)``;
-``train_path (G)``, ``train_path_reason (G)`` (:mod:`chaossim.train_path`); ``group_size (G)``
+``train_path (G)``, ``train_path_reason (G)`` (:mod:`chaossim.train_path`); ``group_size (G)``;
+``data_fingerprint (G)`` (:mod:`chaossim.fingerprint`); ``versions (G)``
 =========================================  ===========================================================
 """
 
@@ -56,11 +59,17 @@ from ..config import log_steps, probe_steps
 from ..errors import ChaossimError, StoreError
 from ..metrics import index, index_names
 from ..rundir import CHAOS_NAMES
+from .lock import real_path
+from .schema import (
+    ARRAYS_ATTR,
+    MARKER,
+    READABLE_SCHEMAS,  # noqa: F401 (re-exported)
+    SCHEMA_VERSION,
+    record_schema,
+    schema_version,
+)
 from .spec import SweepSpec, spec_differences
 
-SCHEMA_VERSION = 2  # 2: crc32c checksums on every array, every chunk of a done point written
-READABLE_SCHEMAS = (1, 2)  # schema 1 stores can still be read (report, notebooks), not resumed
-MARKER = "chaossim_sweep"
 STATUS_DTYPE, ERROR_DTYPE, DEVICE_DTYPE, STAMP_DTYPE, ID_DTYPE = "<U8", "<U1000", "<U64", "<U32", "<U32"
 # name: (dtype, fill value, description)
 POINT_VARIABLES = {
@@ -75,6 +84,8 @@ POINT_VARIABLES = {
     "train_path": ("<U16", "", "what ran the training steps: 'fused-graph', 'fused-eager', 'fused-host' or 'engine'"),
     "train_path_reason": ("<U240", "", "why that training path ran"),
     "group_size": ("int64", 0, "grid points trained together with this one as one Ensemble (1: alone)"),
+    "data_fingerprint": ("<U32", "", "content hash of the data the point was trained on (chaossim.fingerprint)"),
+    "versions": ("<U160", "", "package versions the point ran with, e.g. 'chaossim 0.1.0, numpy 2.4.6, python 3.11'"),
 }
 ADDED_POINT_VARIABLES = ("train_path", "train_path_reason", "group_size")
 """Point variables a store laid out before they existed lacks (it is read and resumed without them)."""
@@ -109,36 +120,66 @@ def checksummed():
 
 
 def log_path(store) -> Path:
-    """Where a sweep appends the full tracebacks of failed points: ``PATH.zarr.log``."""
-    store = Path(store)
+    """Where a sweep appends the full tracebacks of failed points: ``PATH.zarr.log`` (beside the real path)."""
+    store = real_path(store)
     return store.with_name(store.name + ".log")
 
 
 def runs_dir(store) -> Path:
-    """Where the per-point run directories (checkpoints) live: ``PATH.zarr.runs/``."""
-    store = Path(store)
+    """Where the per-point run directories (checkpoints) live: ``PATH.zarr.runs/`` (beside the store's real path,
+    symbolic links resolved, so every way of naming the store finds them)."""
+    store = real_path(store)
     return store.with_name(store.name + ".runs")
 
 
 # ------------------------------------------------------------------------ data (cached per process)
 @lru_cache(maxsize=8)
-def _cached_data(data_toml: str, seed: int):
+def _cached_data(data_toml: str, seed: int, stamp: tuple = ()):
     from ..config import RunConfig
 
     return load_data(RunConfig.from_toml(data_toml).replace(**{"model.seed": seed}))
 
 
+def _stamp(d) -> tuple:
+    """(size, mtime) of a user data file, so that a file replaced on disk is loaded again, not served from the
+    cache of a long-lived process (a worker, a notebook)."""
+    from ..data import _user_path
+
+    user = _user_path(d.name, d.data_dir or None)
+    if user is None:
+        return ()
+    path = user[1]
+    if not path.is_file() and d.data_dir and not path.is_absolute():
+        path = Path(d.data_dir).expanduser() / path
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return (str(path), st.st_size, st.st_mtime_ns)
+
+
 def dataset_for(config):
     """The config's dataset, loaded once per process (workers run many points on the same data), and once
     for all seeds when the seed does not change it (:func:`chaossim.data.seed_matters`): the points of an
-    ensemble on FashionMNIST share one copy."""
+    ensemble on FashionMNIST share one copy. A user file changed on disk is loaded again."""
     from ..config import RunConfig
     from ..data import seed_matters
 
     d = config.data
     data_only = RunConfig(data=d)
     seed = config.model.seed if seed_matters(d.name, d.n_train, d.n_test) else 0
-    return _cached_data(data_only.to_toml(), seed)
+    return _cached_data(data_only.to_toml(), seed, _stamp(d))
+
+
+def data_keys(spec: SweepSpec, indices) -> dict[tuple, list[int]]:
+    """The points ``indices`` grouped by what decides their data: the grid values of ``data.*`` and of
+    ``model.seed`` (a point's config is built once per group, not once per point: stores of many points)."""
+    decide = [k for k, d in enumerate(spec.grid) if d.section == "data" or d.key == "model.seed"]
+    groups: dict[tuple, list[int]] = {}
+    for i in indices:
+        mi = spec.multi_index(int(i))
+        groups.setdefault(tuple(spec.grid[k].values[mi[k]] for k in decide), []).append(int(i))
+    return groups
 
 
 # ------------------------------------------------------------------------ layout planning
@@ -320,7 +361,7 @@ def plan_layout(spec: SweepSpec) -> Layout:
             part = ds.test[:n_data]
             arr[j, : len(part), : part.shape[1]] = part
         if "dataset" in grid:
-            names = [c.data.name for c in data_by_name]
+            names = [d.name for d in data_by_name]  # the keys are DataConfigs
             order = [names.index(v) for v in spec.coords()["dataset"]]
             lay.data_samples, lay.data_dims = arr[order], ("dataset", "data_sample", "feature")
         else:
@@ -406,6 +447,7 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
             "spec_toml": spec.text,
             "spec_canonical": json.dumps(spec.canonical(), sort_keys=True),
             "spec_fingerprint": spec.fingerprint(),
+            "grid_order": [d.key for d in spec.grid],
             "grid_dims": list(spec.dims),
             "grid_settings": [d.key for d in spec.grid],
             "versions": _versions(),
@@ -422,6 +464,7 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
         shutil.rmtree(tmp)
     with quiet_zarr():
         ds.to_zarr(tmp, compute=False, mode="w", consolidated=False, encoding=encoding, zarr_format=3)
+        record_schema(tmp)  # the arrays it must hold, and the attributes' checksum
         zarr.consolidate_metadata(str(tmp))
     os.replace(tmp, path)
 
@@ -470,16 +513,19 @@ def open_sweep(path, *, check: bool = True, chunks=None):
             "again; otherwise choose another --store."
         ) from None
     if check:
-        if MARKER not in ds.attrs:
-            raise StoreError(
-                f"{path} is a zarr store but not a chaossim sweep (no '{MARKER}' attribute); "
-                "choose another --store path."
-            )
-        if ds.attrs[MARKER] not in READABLE_SCHEMAS:
-            raise StoreError(
-                f"{path} has sweep schema version {ds.attrs[MARKER]}, this chaossim reads "
-                f"{list(READABLE_SCHEMAS)}; use a new --store or the chaossim version that made it."
-            )
+        version = schema_version(ds.attrs, path)
+        recorded = ds.attrs.get(ARRAYS_ATTR) if version >= 3 else None
+        if isinstance(recorded, dict):  # what xarray read must be what the store recorded (no silent transpose)
+            wrong = [
+                f"{name} {'is missing' if name not in ds.variables else f'has dims {ds[name].dims}'}"
+                for name, rec in recorded.items()
+                if name not in ds.variables or list(ds[name].dims) != rec.get("dims")
+            ]
+            if wrong:
+                raise StoreError(
+                    f"the metadata of {path} differ from its schema record: {'; '.join(wrong[:5])}. "
+                    f"`chaossim sweep-verify {path}` lists the damage; re-running the sweep repairs it."
+                )
         required = [v for v in POINT_VARIABLES if v not in ADDED_POINT_VARIABLES]
         names = ds.attrs.get("index_names") or index_names()
         missing = [v for v in (DONE_VARIABLE, *required, *names) if v not in ds.variables]
@@ -499,6 +545,18 @@ def check_matches(ds, spec: SweepSpec, path) -> None:
     except (KeyError, ValueError, TypeError):
         raise StoreError(f"{path} has no readable stored spec; it is damaged. Move it away and run again.") from None
     given = json.loads(json.dumps(spec.canonical(), sort_keys=True))
+    s_grid, g_grid = stored.get("grid"), given["grid"]
+    if isinstance(s_grid, list):
+        s_keys, g_keys = [k for k, _ in s_grid], [k for k, _ in g_grid]
+        if s_keys != g_keys and sorted(s_keys) == sorted(g_keys):
+            raise StoreError(
+                f"the [grid] of the spec lists its settings in the order {', '.join(g_keys)}, the store {path} in "
+                f"the order {', '.join(s_keys)}: points are numbered in grid order, so the same points would get "
+                f"other numbers. List them in the store's order ({', '.join(s_keys)}) to resume it, or give a new "
+                "--store."
+            )
+        stored = {**stored, "grid": dict(s_grid)}
+        given = {**given, "grid": dict(g_grid)}
     if stored != given:
         diff = spec_differences(stored, given)
         shown = "; ".join(diff[:8]) + (f"; ... ({len(diff) - 8} more)" if len(diff) > 8 else "")
@@ -537,12 +595,14 @@ def open_or_create(path, spec: SweepSpec, backend: str = "numpy"):
     """Open ``path`` if it holds this spec's sweep (resume), or lay it out; returns the opened Dataset."""
     path = Path(path)
     if path.exists():
-        ds = open_sweep(path)
-        if ds.attrs[MARKER] != SCHEMA_VERSION:
+        ds = open_sweep(path, check=False)
+        version = schema_version(ds.attrs, path)
+        if version != SCHEMA_VERSION:
             raise StoreError(
-                f"{path} was written by an older chaossim (sweep schema {ds.attrs[MARKER]}, without "
-                f"checksums); it can be read but not continued. Give a new --store (move {path.name}.runs "
-                "along to reuse its checkpoints) or finish it with the chaossim version that made it."
+                f"{path} was written by an older chaossim (sweep schema {version}, without "
+                f"{'checksums' if version < 2 else 'a schema record'}); it can be read but not continued. Give a "
+                f"new --store (move {path.name}.runs along to reuse its checkpoints) or finish it with the chaossim "
+                "version that made it."
             )
         check_matches(ds, spec, path)
         return ds
@@ -571,9 +631,10 @@ def region_of(spec: SweepSpec, index: int) -> dict:
     return {d: slice(i, i + 1) for d, i in zip(spec.dims, spec.multi_index(index))}
 
 
-def write_point(path, spec: SweepSpec, index: int, values: dict, *, template=None) -> None:
+def write_point(path, spec: SweepSpec, index: int, values: dict, *, template=None, fence=None) -> None:
     """Write point ``index``'s variables into its own region (``values``: name -> array without grid
-    axes, NaN-padded here to the store's sizes), then ``done`` (if given) LAST, in a second write."""
+    axes, NaN-padded here to the store's sizes), then ``done`` (if given) LAST, in a second write.
+    ``fence``: called before each write (:mod:`chaossim.sweep.lock`); it raises when the task's lease is gone."""
     import xarray as xr
 
     ds = template if template is not None else open_sweep(path, check=False)
@@ -597,8 +658,12 @@ def write_point(path, spec: SweepSpec, index: int, values: dict, *, template=Non
         (last if name == DONE_VARIABLE else first)[name] = xr.Variable(var.dims, arr.reshape((1,) * ng + target))
     with quiet_zarr():  # every chunk is written, all-NaN ones too: a done point has all its chunks on disk
         if first:
+            if fence is not None:
+                fence()
             xr.Dataset(first).to_zarr(path, region=region, mode="r+", consolidated=False, write_empty_chunks=True)
         if last:
+            if fence is not None:
+                fence()
             xr.Dataset(last).to_zarr(path, region=region, mode="r+", consolidated=False, write_empty_chunks=True)
 
 
@@ -653,7 +718,7 @@ def _pad(arr: np.ndarray, target: tuple) -> np.ndarray:
     return out
 
 
-def write_failure(path, spec: SweepSpec, index: int, message: str, **extra) -> None:
+def write_failure(path, spec: SweepSpec, index: int, message: str, *, fence=None, **extra) -> None:
     """Record point ``index`` as failed (done stays False, so a re-run tries it again)."""
     values = {
         "status": "failed",
@@ -662,7 +727,7 @@ def write_failure(path, spec: SweepSpec, index: int, message: str, **extra) -> N
         DONE_VARIABLE: False,
         **extra,
     }
-    write_point(path, spec, index, values)
+    write_point(path, spec, index, values, fence=fence)
 
 
 def describe_error(exc: BaseException) -> str:

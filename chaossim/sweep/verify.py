@@ -1,6 +1,16 @@
-"""Verify a sweep store: read every chunk of every point, find the damaged and the missing ones.
+"""Verify a sweep store: its metadata against its schema record, then every chunk of every point: find the
+damaged and the missing ones.
 
-Every array of a store (schema 2) carries zarr's ``crc32c`` checksum codec, so a flipped bit or a
+The metadata first (schema 3, :mod:`chaossim.sweep.schema`): every array the store recorded when it was laid
+out must be there, its own ``zarr.json`` and its entry in the consolidated metadata must match the record
+(dims, shape, data type, fill value, attributes), and the root attributes their checksum; this reads no
+chunk. An array whose metadata is missing or differs is listed (:attr:`VerifyReport.metadata`) and its
+chunks are not read (without the right metadata they would decode as other numbers); the sweep's re-run
+rebuilds that metadata from the spec (:mod:`chaossim.sweep.repair`) and verifies again. The points must
+also agree on their data: points with the same data settings and different data fingerprints are listed
+(:attr:`VerifyReport.inputs`).
+
+Every array of a store (schema 2 and later) carries zarr's ``crc32c`` checksum codec, so a flipped bit or a
 garbage chunk fails to decode instead of reading back as another number. A point whose ``done`` flag
 (or status) says it is complete must have every one of its chunks on disk (points write even all-NaN
 chunks): a missing chunk would otherwise read back as NaN, silently. Points not yet done may lack
@@ -21,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import StoreError
-from .store import DONE_VARIABLE, MARKER, check_zarr_folder, quiet_zarr, runs_dir
+from .schema import CHECKSUM_ATTR, RECORDED_SCHEMAS, MetadataProblem, check_metadata, read_json, schema_version
+from .store import DONE_VARIABLE, check_zarr_folder, quiet_zarr, runs_dir
 
 CHECKSUM_CODEC = "crc32c"
 
@@ -49,6 +60,10 @@ class VerifyReport:
     problems: dict = field(default_factory=dict)  # point -> [ChunkProblem]
     store_wide: list = field(default_factory=list)  # problems outside the points
     unchecked: list = field(default_factory=list)  # arrays without a checksum codec
+    metadata: list[MetadataProblem] = field(default_factory=list)  # arrays whose metadata is missing or differs
+    attributes: list[str] = field(default_factory=list)  # the root attributes changed (checksum), schema record gone
+    inputs: list[str] = field(default_factory=list)  # points of the same data settings trained on different data
+    versions: dict = field(default_factory=dict)  # package versions -> the done points that ran with them
 
     @property
     def n_points(self) -> int:
@@ -59,22 +74,35 @@ class VerifyReport:
         return sorted(self.problems)
 
     @property
+    def unverified(self) -> bool:
+        """Some point array's own metadata is missing or differs: its chunks were not read, so no point counts
+        as intact until the metadata is repaired."""
+        return any(p.where != "consolidated" and p.variable in self._point_arrays for p in self.metadata)
+
+    _point_arrays: frozenset = frozenset()
+
+    @property
     def intact_done(self) -> np.ndarray:
         """Flat flags: the point is done and every chunk of it is present and decodes."""
         flags = self.claimed_done.copy()
         flags[self.damaged_points] = False
+        if self.unverified:
+            flags[:] = False
         return flags
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not self.store_wide
+        return not (self.problems or self.store_wide or self.metadata or self.attributes or self.inputs)
 
     def label(self, index: int) -> str:
         return self.labels[index] if index < len(self.labels) else f"point {index}"
 
     def lines(self, limit: int | None = None) -> list[str]:
         """One line per damaged or missing chunk (at most ``limit`` per point), by point."""
-        out = [f"store-wide array {p}" for p in self.store_wide]
+        out = [f"store attributes: {a}" for a in self.attributes]
+        out += [f"array {p}" for p in self.metadata]
+        out += [f"data: {line}" for line in self.inputs]
+        out += [f"store-wide array {p}" for p in self.store_wide]
         for i in self.damaged_points:
             probs = self.problems[i]
             shown = probs if limit is None else probs[:limit]
@@ -113,21 +141,25 @@ def verify_store(path, variables=None) -> VerifyReport:
         raise StoreError(f"sweep store {path} does not exist (or is not a folder).")
     check_zarr_folder(path)
     try:
+        root_meta = read_json(path / "zarr.json")
         with quiet_zarr():
             root = zarr.open_group(str(path), mode="r", use_consolidated=False)
-            attrs: dict[str, Any] = dict(root.attrs)
     except Exception as exc:
         raise StoreError(
             f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}); its metadata is "
             "damaged. Move it away and run the sweep again (the checkpoints in "
             f"{runs_dir(path).name}/ are reused)."
         ) from None
-    if MARKER not in attrs:
-        raise StoreError(f"{path} is a zarr store but not a chaossim sweep (no '{MARKER}' attribute).")
+    attrs: dict[str, Any] = dict(root_meta.get("attributes") or {})
+    version = schema_version(attrs, path)
     grid_dims = tuple(attrs.get("grid_dims", []))
-    every_chunk_written = attrs.get(MARKER, 0) >= 2  # schema 1 skipped all-NaN chunks: absence proves nothing
-    names = sorted(p.name for p in path.iterdir() if (p / "zarr.json").is_file())
+    every_chunk_written = version >= 2  # schema 1 skipped all-NaN chunks: absence proves nothing
     report = VerifyReport(store=path, grid_dims=grid_dims)
+    recorded: dict = {}
+    if version in RECORDED_SCHEMAS or CHECKSUM_ATTR in attrs:  # a recorded store claiming an older schema too
+        report.metadata, report.attributes, recorded = check_metadata(path, root_meta)
+    broken = {p.variable for p in report.metadata if p.where != "consolidated"}
+    names = sorted(p.name for p in path.iterdir() if (p / "zarr.json").is_file() and p.name not in broken)
     arrays: dict[str, Any] = {}  # name -> zarr.Array
     for name in names:
         try:
@@ -135,19 +167,26 @@ def verify_store(path, variables=None) -> VerifyReport:
                 arrays[name] = root[name]
         except Exception as exc:
             report.store_wide.append(ChunkProblem(name, "zarr.json", f"damaged metadata ({type(exc).__name__})"))
-    missing_dims = [d for d in grid_dims if d not in arrays]
-    if missing_dims or DONE_VARIABLE not in arrays:
+    report._point_arrays = frozenset(
+        n for n, r in recorded.items() if tuple(r.get("dims", ()))[: len(grid_dims)] == grid_dims and grid_dims
+    )
+    if DONE_VARIABLE in arrays:
+        report.grid_shape = tuple(int(arrays[DONE_VARIABLE].shape[i]) for i in range(len(grid_dims)))
+    elif DONE_VARIABLE in recorded:
+        report.grid_shape = tuple(int(x) for x in recorded[DONE_VARIABLE]["shape"][: len(grid_dims)])
+    missing_dims = [d for d in grid_dims if d not in arrays and d not in recorded]
+    if missing_dims or not report.grid_shape and grid_dims:
         raise StoreError(
             f"{path} is a damaged sweep store: {missing_dims or [DONE_VARIABLE]} cannot be read. Move "
             f"it away and run the sweep again (completed checkpoints in {runs_dir(path)}/ are reused)."
         )
-    report.grid_shape = tuple(int(arrays[DONE_VARIABLE].shape[i]) for i in range(len(grid_dims)))
     n = report.n_points
     ng = len(grid_dims)
     present: dict[int, set] = {}  # point -> variables with their chunk present
     expected = []  # point variables (checked for presence at done points)
     values: dict[str, np.ndarray] = {}
-    wanted = None if variables is None else set(variables) | {DONE_VARIABLE, "status"}
+    kept = (DONE_VARIABLE, "status", "data_fingerprint", "versions")
+    wanted = None if variables is None else set(variables) | set(kept)
     for name, arr in arrays.items():
         dims = tuple(arr.metadata.dimension_names or ())
         is_point = ng > 0 and dims[:ng] == grid_dims
@@ -159,7 +198,7 @@ def verify_store(path, variables=None) -> VerifyReport:
         if is_point:
             expected.append(name)
         report.n_chunks += len(files)
-        bad = _read_chunks(arr, files, keep=name in (DONE_VARIABLE, "status"), out=values, name=name)
+        bad = _read_chunks(arr, files, keep=name in kept, out=values, name=name)
         for coords, problem in bad:
             key = arr.metadata.encode_chunk_key(coords)
             if is_point:
@@ -190,7 +229,67 @@ def verify_store(path, variables=None) -> VerifyReport:
                     key = arr.metadata.encode_chunk_key(idx + rest)
                     report.problems.setdefault(point, []).append(ChunkProblem(name, key, "missing"))
     report.labels = _labels(arrays, grid_dims, report.grid_shape)
+    if version in RECORDED_SCHEMAS:
+        _check_inputs(report, attrs, values)
     return report
+
+
+def _check_inputs(report: VerifyReport, attrs: dict, values: dict) -> None:
+    """Points with the same data settings must have been trained on the same data (equal fingerprints);
+    collect the package versions of the done points."""
+    done = report.claimed_done
+    fps = values.get("data_fingerprint")
+    if fps is not None:
+        fps = np.asarray(fps).reshape(-1)
+        by_key: dict[str, dict[str, list[int]]] = {}
+        spec = _spec_of(attrs)
+        claimed = [int(i) for i in np.flatnonzero(done)]
+        if spec is not None and spec.n_points == len(done):
+            from .store import data_keys
+
+            keyed: dict[str, list[int]] = {}
+            for pts in data_keys(spec, claimed).values():  # points of one data setting (over every seed if the
+                keyed.setdefault(_data_key(spec, pts[0]), []).extend(pts)  # seed does not change the data)
+        else:
+            keyed = {"the data": claimed}
+        for key, pts in keyed.items():
+            for i in pts:
+                if str(fps[i]):
+                    by_key.setdefault(key, {}).setdefault(str(fps[i]), []).append(i)
+        for key, groups in by_key.items():
+            if len(groups) > 1:
+                parts = "; ".join(f"points {pts} on data {fp[:12]}" for fp, pts in groups.items())
+                report.inputs.append(
+                    f"{key}: the done points were trained on different data ({parts}); the data changed between "
+                    "runs. Re-run the points of the wrong data in a new --store, or restore the data they had"
+                )
+    vers = values.get("versions")
+    if vers is not None:
+        vers = np.asarray(vers).reshape(-1)
+        for j in np.flatnonzero(done):
+            if str(vers[j]):
+                report.versions.setdefault(str(vers[j]), []).append(int(j))
+
+
+def _spec_of(attrs: dict):
+    try:
+        from .spec import parse_spec
+
+        return parse_spec(attrs["spec_toml"], attrs.get("name", "sweep"))
+    except Exception:  # noqa: BLE001 - a spec this chaossim no longer parses: points are compared all together
+        return None
+
+
+def _data_key(spec, index: int) -> str:
+    """The data settings of point ``index`` (with the seed where it draws the split or the subsets)."""
+    from ..data import seed_matters
+
+    cfg = spec.config(index)
+    d = cfg.data
+    key = f"data.name = {d.name!r}" + (f", n_train = {d.n_train}, n_test = {d.n_test}" if d.n_train or d.n_test else "")
+    if seed_matters(d.name, d.n_train, d.n_test):
+        key += f", seed = {cfg.model.seed}"
+    return key
 
 
 def _codecs(arr):
@@ -289,6 +388,14 @@ def summary_line(report: VerifyReport) -> str:
         f"{report.n_points} points, {n_done} done and intact, {len(report.damaged_points)} damaged; "
         f"{report.n_chunks} chunks read"
     )
+    if report.metadata:
+        text += f"; metadata of {len({p.variable for p in report.metadata})} array(s) missing or changed"
+        if report.unverified:
+            text += " (their chunks are read once it is repaired)"
+    if report.attributes:
+        text += "; the store's attributes changed"
+    if report.inputs:
+        text += f"; {len(report.inputs)} mix(es) of data"
     if report.store_wide:
         text += f"; {len(report.store_wide)} store-wide array chunk(s) damaged"
     return text

@@ -82,7 +82,8 @@ def test_changed_sizes_in_config_are_refused_before_writing(trained):
     cfg.replace(**{"model.n_hidden": 8}).save(trained / "config.toml")  # edited by hand after the start
     before = snapshot(trained)
     line = one_line_error(chaossim("train", "--run", trained, "--resume", "--steps", 20, "--no-progress"), PROG)
-    assert "does not fit its config.toml" in line and "(the config gives (64, 8))" in line
+    assert "was not trained under the settings of" in line  # issue 18: the checkpoint records its settings
+    assert "model.n_hidden = 16 in the checkpoint, 8 in config.toml" in line
     assert snapshot(trained) == before
 
 

@@ -129,13 +129,31 @@ def test_case6_one_verify_and_one_sweep_repair_three_kinds_of_damage(reference, 
     assert chaossim("sweep-report", store, "--out", tmp_path / "fig").returncode == 0
 
 
-def test_damage_outside_the_points_is_refused_with_the_way_out(reference, tmp_path):
+def test_damage_outside_the_points_is_repaired_from_the_spec(reference, tmp_path):
+    """Coordinates and data_samples are a function of the spec and the data: the re-run rewrites them (issue 18)."""
     spec, ref = reference
     store = copy_store(ref, tmp_path / "s.zarr")
     flip_byte(store / "data_samples" / "c" / "0" / "0")
     res = chaossim("sweep-verify", store)
     assert res.returncode == 1 and "store-wide array data_samples chunk c/0/0: damaged" in res.stdout
-    with pytest.raises(Exception, match="damaged outside its points.*Move it away"):
+    result = run_sweep(spec, store, progress=False)  # no point to re-run: no cluster
+    assert sorted(result.skipped) == [0, 1, 2, 3] and not result.done
+    assert_same_results(store, ref)
+
+
+def test_changed_attributes_are_refused_with_the_way_out(reference, tmp_path):
+    import zarr
+
+    from chaossim.sweep.store import quiet_zarr
+
+    spec, ref = reference
+    store = copy_store(ref, tmp_path / "s.zarr")
+    with quiet_zarr():
+        zarr.open_group(str(store), mode="r+").attrs["grid_dims"] = ["T", "g"]
+        zarr.consolidate_metadata(str(store))
+    res = chaossim("sweep-verify", store)
+    assert res.returncode == 1 and "store attributes: the store's attributes" in res.stdout
+    with pytest.raises(Exception, match="do not match their checksum.*Move it away"):
         run_sweep(spec, store, progress=False)
     # moved away, the same command rebuilds the store from the checkpoints
     shutil.move(store, tmp_path / "broken.zarr")

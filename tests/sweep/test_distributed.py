@@ -217,10 +217,11 @@ def test_existing_scheduler_via_cli(client, tmp_path):
 
 
 @pytest.mark.parametrize("grouped", [False, True], ids=["alone", "grouped"])
-def test_worker_dying_too_often_is_recorded_failed(tmp_path, grouped):
-    """After `allowed-failures` worker deaths (0 here) the scheduler gives up on the points that worker
-    held: they are recorded as failed with advice (every point of a group task), and the other points
-    complete."""
+def test_points_of_a_task_whose_worker_died_too_often_are_tried_again_alone(tmp_path, grouped):
+    """After `allowed-failures` worker deaths (0 here) the scheduler gives up on the tasks that worker held (the
+    one it ran and those queued on it). Their points are tried again alone, one at a time, after the others (a
+    group may need more memory than its points alone; a queued task is not to blame): a worker killed once by
+    accident loses no point (issue 18; a point that kills its worker alone: tests/faults/test_cluster_inputs.py)."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -243,21 +244,17 @@ def test_worker_dying_too_often_is_recorded_failed(tmp_path, grouped):
                     victim, held = next(iter(busy.items()))
                     os.kill(pids[victim], signal.SIGKILL)
                 time.sleep(0.02)
-            th.join(timeout=120)
+            th.join(timeout=180)
     r = out["r"]
-    # the tasks the victim held when it died (it may have been handed another one meanwhile)
     tasks = {(f"chaossim-group-{spec.fingerprint()}-{g[0]}-n{len(g)}" if len(g) > 1
               else f"chaossim-point-{spec.fingerprint()}-{g[0]}"): g for g in r.groups}
-    killed = {i for k in held for i in tasks[str(k)]}
-    assert killed and killed <= set(r.failed)
-    if grouped:  # a whole group died with its worker: each of its points is failed, with the hint
-        dead_groups = [tasks[str(k)] for k in held if len(tasks[str(k)]) > 1]
-        assert dead_groups
-        assert all(f"trained in an ensemble of {len(g)} points" in r.failed[i] for g in dead_groups for i in g)
-    assert r.done and sorted(r.done) == sorted(set(range(spec.n_points)) - set(r.failed))
+    killed = {i for k in held for i in tasks[str(k)]}  # (tasks queued on that worker are given up on too)
+    planned = next(n for n in range(len(r.groups) + 1) if sum(map(len, r.groups[:n])) == spec.n_points)
+    retried = r.groups[planned:]
+    assert killed and all([i] in retried for i in killed) and all(len(g) == 1 for g in retried)  # alone, last
+    if grouped:
+        assert any(len(tasks[str(k)]) > 1 for k in held)
+    assert not r.failed and sorted(r.done) == list(range(spec.n_points))
     ds = xr.open_zarr(store)
-    for i, message in r.failed.items():
-        assert "died" in message and "re-run the same command" in message
-        assert ds.status.values.ravel()[i] == "failed" and not ds.done.values.ravel()[i]
-        assert "died" in ds.error.values.ravel()[i]
-    assert ds.done.values.sum() == len(r.done)
+    assert ds.done.values.all() and (ds.status.values == "done").all()
+    assert all(ds.group_size.values.ravel()[i] == 1 for i in killed)

@@ -59,7 +59,7 @@ def test_schema_opens_with_plain_xarray(tiny_store):
         assert type(ds[name].encoding["compressors"][-1]).__name__ == "Crc32cCodec", name
     assert all(c == 1 for c in ds.E2.encoding["chunks"][:2])
     a = ds.attrs
-    assert a["chaossim_sweep"] == 2 and a["name"] == "tiny" and "[grid]" in a["spec_toml"]
+    assert a["chaossim_sweep"] == 3 and a["name"] == "tiny" and "[grid]" in a["spec_toml"]
     assert set(a["versions"]) >= {"chaossim", "numpy", "dask", "xarray", "zarr"}
     assert a["backend"] == "numpy" and a["dtype"] == "float32" and a["created"]
     assert a["image_shape"] == [8, 8] and a["grid_dims"] == ["g", "T"]
@@ -175,7 +175,11 @@ def test_corrupt_and_foreign_stores_are_refused(tmp_path, tiny_store):
         open_sweep(tmp_path / "missing.zarr")
 
 
-def test_damaged_store_missing_variable(tmp_path):
+def test_damaged_store_missing_variable_is_listed_and_repaired(tmp_path):
+    """A missing array is damage the schema record names (not a store the re-run cannot read)."""
+    from chaossim.sweep.repair import repair_store
+    from chaossim.sweep.verify import verify_store
+
     spec = tiny_spec()
     store = tmp_path / "s.zarr"
     create_store(store, spec)
@@ -183,8 +187,13 @@ def test_damaged_store_missing_variable(tmp_path):
         g = zarr.open_group(str(store), mode="r+")
         del g["done"]
         zarr.consolidate_metadata(str(store))
-    with pytest.raises(StoreError, match="damaged.*done"):
-        open_or_create(store, spec)
+    open_or_create(store, spec)  # the spec matches: the re-run goes on to repair it
+    report = verify_store(store)
+    assert [str(p) for p in report.metadata] == ["done metadata: the array is missing",
+                                                  "done metadata (consolidated metadata): missing"]
+    assert not report.ok
+    repair_store(store, spec, report)
+    assert verify_store(store).ok and not open_sweep(store).done.values.any()
 
 
 def test_report_table_and_phase_diagram(tiny_store, tmp_path, capsys):
