@@ -36,11 +36,20 @@ import numpy as np
 
 from ..errors import ConfigError, StoreError
 from ..fs import check_writable
-from .groups import plan_groups
+from .groups import plan_tasks
 from .lock import StoreLock, real_path
-from .point import run_group, run_point
+from .point import run_group, run_point, run_task
 from .spec import SweepSpec, with_backend
-from .store import consolidate, describe_error, log_path, open_or_create, reset_point, runs_dir, write_failure
+from .store import (
+    consolidate,
+    describe_error,
+    grid_chunks_of,
+    log_path,
+    open_or_create,
+    reset_points,
+    runs_dir,
+    write_failure,
+)
 
 SCHEDULER_TIMEOUT_S = 10.0
 """How long a sweep tries to reach an external scheduler (``--scheduler``) before it refuses, writing nothing."""
@@ -345,7 +354,7 @@ def _sweep_locked(
         report = _verified(store, spec)
         for i in report.damaged_points:
             result.repaired[i] = [str(p) for p in report.problems[i]]
-            reset_point(store, spec, i)
+        reset_points(store, spec, report.damaged_points)
         if result.repaired:
             print(
                 f"sweep: {len(result.repaired)} point(s) damaged in the store will be run again "
@@ -413,8 +422,9 @@ def check_inputs(store: Path, spec: SweepSpec, report, backend: str | None = Non
     once (cached), and hashes it once."""
     from ..data import seed_matters
     from ..fingerprint import data_fingerprint, data_shape
-    from ..rundir import checkpoint_binding
-    from .store import data_keys, dataset_for, open_sweep
+    from .inputs import data_keys, dataset_for
+    from .mirror import binding, checkpoints
+    from .store import open_sweep
 
     if report.inputs:
         raise StoreError(f"{store} mixes points trained on different data: {report.inputs[0]}.")
@@ -426,12 +436,14 @@ def check_inputs(store: Path, spec: SweepSpec, report, backend: str | None = Non
     )
     done = report.intact_done
     runs = runs_dir(store)
+    kept = checkpoints(runs)  # one listing of the runs folder
     for points in data_keys(spec, range(spec.n_points)).values():
         was: dict[str, list[int]] = {}
         for i in points:
             fp = str(recorded[i]) if done[i] else ""
-            if not done[i] and (runs / spec.point_key(i) / "checkpoint.npz").is_file():
-                fp = checkpoint_binding(runs / spec.point_key(i)).get("data_fingerprint", "")
+            key = spec.point_key(i) if not done[i] else ""
+            if key in kept:
+                fp = binding(runs, key, kept[key]).get("data_fingerprint", "")
             if fp:
                 was.setdefault(fp, []).append(i)
         if not was:
@@ -559,38 +571,47 @@ def _run_tasks(
     from distributed.scheduler import KilledWorker
 
     grouped, max_flops = grouping(client, spec, ensembles)
+    chunks = grid_chunks_of(store)
     if grouped:
-        groups = plan_groups(
-            spec, pending, backend=backend, max_size=group_size, n_workers=_n_workers(client), max_step_flops=max_flops
-        )
+        tasks = plan_tasks(
+            spec, pending, backend=backend, max_size=group_size, n_workers=_n_workers(client),
+            max_step_flops=max_flops, chunks=chunks,
+        )  # fmt: skip
+        groups = [g for t in tasks for g in t]
         n_grouped = sum(len(g) for g in groups if len(g) > 1)
         if n_grouped:
             print(
                 f"sweep: {n_grouped} of {len(pending)} pending points trained as ensembles in "
-                f"{sum(1 for g in groups if len(g) > 1)} task(s) of at most {max(len(g) for g in groups)} points "
-                "(--no-ensembles: one task per point)",
+                f"{sum(1 for g in groups if len(g) > 1)} group(s) of at most {max(len(g) for g in groups)} points, "
+                f"{len(tasks)} task(s) (--no-ensembles: one ensemble per point)",
                 file=sys.stderr,
             )
     else:
-        groups = [[i] for i in pending]
-    result.groups = [list(g) for g in groups]
+        tasks = plan_tasks(spec, pending, chunks=chunks, groups=[[i] for i in pending])
+    result.groups = [[i for g in t for i in g] for t in tasks]
     members: dict[str, list[int]] = {}
 
-    def submit(g):
-        if len(g) == 1:
+    def submit(t):
+        points = [i for g in t for i in g]
+        if len(t) == 1 and len(t[0]) == 1:
             fut = client.submit(
-                run_point, spec, g[0], str(store), backend, fence,
-                key=task_key(spec, g[0]), retries=retries, pure=False,
+                run_point, spec, points[0], store, backend, fence,
+                key=task_key(spec, points[0]), retries=retries, pure=False,
+            )  # fmt: skip
+        elif len(t) == 1:
+            fut = client.submit(
+                run_group, spec, t[0], store, backend, fence,
+                key=group_task_key(spec, points), retries=retries, pure=False,
             )  # fmt: skip
         else:
             fut = client.submit(
-                run_group, spec, g, str(store), backend, fence,
-                key=group_task_key(spec, g), retries=retries, pure=False,
+                run_task, spec, t, store, backend, fence,
+                key=group_task_key(spec, points), retries=retries, pure=False,
             )  # fmt: skip
-        members[fut.key] = list(g)
+        members[fut.key] = points
         return fut
 
-    futures = [submit(g) for g in groups]
+    futures = [submit(t) for t in tasks]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -644,7 +665,7 @@ def _run_tasks(
         while alone:
             i = alone.pop(0)
             result.groups.append([i])
-            fut = submit([i])
+            fut = submit([[i]])
             wait([fut])
             yield fut, outcome(fut, isolated=True)
 

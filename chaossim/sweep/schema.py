@@ -28,12 +28,13 @@ from ..errors import StoreError
 ARRAYS_ATTR = "arrays"
 CHECKSUM_ATTR = "attributes_sha256"
 MARKER = "chaossim_sweep"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first stores; 2: crc32c checksums on every array, every chunk of a done point written; 3: the schema
 record and the attributes' checksum, each point's data fingerprint and package versions, the grid's order in
-the spec's identity."""
-READABLE_SCHEMAS = (1, 2, 3)  # read by the report and notebooks; only SCHEMA_VERSION stores are resumed
-RECORDED_SCHEMAS = (3,)  # schemas with a schema record
+the spec's identity; 4: chunks of several grid points (each task writes whole chunks), CF attributes
+(``long_name`` on every variable and coordinate, ``units`` on every time axis)."""
+READABLE_SCHEMAS = (1, 2, 3, 4)  # read by the report and notebooks; only SCHEMA_VERSION stores are resumed
+RECORDED_SCHEMAS = (3, 4)  # schemas with a schema record
 
 
 def _sha(obj) -> str:

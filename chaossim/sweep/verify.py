@@ -366,17 +366,22 @@ def _fmt(v) -> str:
 
 
 def checkpoint_state(store, spec, index: int) -> str:
-    """How a re-run of point ``index`` will start: from its intact checkpoint, or from scratch."""
-    from ..io import load_npz
+    """How a re-run of point ``index`` will start: from its intact checkpoint (in its run directory, or in the
+    one file a finished point is kept in, :mod:`chaossim.sweep.mirror`), or from scratch."""
+    import io
 
-    run = runs_dir(store) / spec.point_key(index)
-    ck = run / "checkpoint.npz"
-    if not ck.is_file():
+    from .mirror import checkpoint_bytes, checkpoints
+
+    runs = runs_dir(store)
+    key = spec.point_key(index)
+    kept = checkpoints(runs).get(key)
+    if kept is None:
         return "no checkpoint: it will be trained from scratch"
-    if not (run / "config.toml").is_file():
+    if kept == "dir" and not (runs / key / "config.toml").is_file():
         return "its checkpoint has no config.toml: it will be set aside and the point trained from scratch"
     try:
-        step = int(load_npz(ck)["step"])
+        with np.load(io.BytesIO(checkpoint_bytes(runs, key, kept)), allow_pickle=False) as z:
+            step = int(z["step"])
     except Exception:
         return "its checkpoint is damaged too: it will be set aside and the point trained from scratch"
     return f"checkpoint intact at step {step}: training continues from there"
