@@ -37,7 +37,8 @@ import numpy as np
 from ..errors import ConfigError, StoreError
 from ..fs import check_writable
 from .groups import plan_tasks
-from .lock import StoreLock, real_path
+from .location import target
+from .lock import lease_for
 from .point import run_group, run_point, run_task
 from .spec import SweepSpec, with_backend
 from .store import (
@@ -277,6 +278,7 @@ def run_sweep(
     dashboard_address: str | None = DEFAULT_DASHBOARD,
     ensembles: bool | None = None,
     group_size: int | None = None,
+    storage_options: dict | None = None,
 ) -> SweepResult:
     """Run every pending point of ``spec`` into the zarr store ``store`` (laid out if new, resumed if not).
 
@@ -298,8 +300,14 @@ def run_sweep(
     damaged or missing are reset and run again, from their checkpoints where intact. A re-run whose data
     differ from those the done points (or the checkpoints) were trained on is refused
     (:func:`check_inputs`). Full tracebacks of failed points are appended to ``PATH.zarr.log`` (``result.log``).
+
+    ``store`` may be an fsspec URL (``s3://bucket/path.zarr``; ``storage_options`` as fsspec takes them, else
+    the standard AWS variables): the store, ``PATH.zarr.runs/``, the lease and the log are then all on that
+    object store (:mod:`chaossim.sweep.location`, :mod:`chaossim.sweep.mirror`,
+    :class:`chaossim.sweep.lock.ObjectLock`).
     """
-    store = real_path(Path(store).absolute())
+    where = target(store, storage_options)
+    store = where.path if where.local else where
     if group_size is not None and (isinstance(group_size, bool) or int(group_size) != group_size or group_size < 1):
         raise ConfigError(f"--group-size must be a positive integer (points per ensemble), got {group_size!r}.")
     if gpus:
@@ -307,9 +315,10 @@ def run_sweep(
             _local_cuda_cluster()  # fail before laying out the store
         backend = "cupy"
     spec = with_backend(spec, backend)
-    check_writable(store.parent, "the folder of the sweep store", "give a --store in a writable place")
-    store.parent.mkdir(parents=True, exist_ok=True)
-    with StoreLock(store) as lock, _quiet_client_log():
+    if where.local:
+        check_writable(store.parent, "the folder of the sweep store", "give a --store in a writable place")
+        store.parent.mkdir(parents=True, exist_ok=True)
+    with lease_for(where) as lock, _quiet_client_log():
         lock.keep_alive()
         if lock.broke:
             print(
@@ -339,9 +348,11 @@ def _sweep_locked(
     group_size, owns_client,
 ) -> SweepResult:  # fmt: skip
     """:func:`run_sweep` once the store's lease is held."""
-    _remove_leftovers(store)
-    existed = store.exists()
-    if existed:
+    local = target(store).local
+    if local:
+        _remove_leftovers(store)
+    existed = store.exists() if local else store.child("zarr.json").exists()
+    if existed and local:
         for folder, what in ((store, "the sweep store"), (runs_dir(store), "the checkpoint folder")):
             if folder.exists():
                 check_writable(
@@ -518,8 +529,12 @@ def _write_log(store: Path, spec: SweepSpec, result: SweepResult) -> None:
         lines.append(f"--- point {s['index']} ({spec.point_label(s['index'])}): {s.get('error', '')}")
         lines.append((s.get("traceback") or "(no traceback: the worker process died)").rstrip())
     try:
-        with open(path, "a") as fh:
-            fh.write("\n".join(lines) + "\n")
+        if isinstance(path, Path):
+            with open(path, "a") as fh:
+                fh.write("\n".join(lines) + "\n")
+        else:  # an object store: the log object rewritten whole, with these lines appended
+            before = path.read_bytes() if path.exists() else b""
+            path.write_bytes(before + ("\n".join(lines) + "\n").encode())
         result.log = path
     except OSError as exc:
         print(f"sweep: could not write the log {path}: {exc.strerror}", file=sys.stderr)

@@ -187,3 +187,56 @@ def local_copy(url: str) -> Path:
 
         atomic_write_bytes(path, target(url).read_bytes())
     return path
+
+
+class Files:
+    """Every file of a store, listed once (one listing on an object store), and their contents read in bulk:
+    what :func:`chaossim.sweep.verify.verify_store` and :func:`chaossim.sweep.schema.check_metadata` read instead
+    of walking folders array by array."""
+
+    def __init__(self, store):
+        self.target = target(store)
+        self.names = set(self.target.listing())
+        self._cache: dict[str, bytes | None] = {}
+
+    def has(self, name: str) -> bool:
+        return name in self.names
+
+    def arrays(self) -> list[str]:
+        """The top-level nodes with their own metadata (``NAME/zarr.json``)."""
+        return sorted({n.split("/")[0] for n in self.names if n.count("/") == 1 and n.endswith("/zarr.json")})
+
+    def chunk_keys(self, array: str) -> set[str]:
+        """The chunk keys (``c/0/1/0``) of ``array`` (zarr's half-written ``.partial`` files left out)."""
+        head = array + "/"
+        return {n[len(head) :] for n in self.names if n.startswith(head + "c/") and not n.endswith(".partial")}
+
+    def prefetch(self, names) -> None:
+        """Read the files ``names`` at once (concurrently on an object store)."""
+        wanted = [n for n in names if n not in self._cache]
+        if not wanted:
+            return
+        if self.target.local:
+            for n in wanted:
+                try:
+                    self._cache[n] = (self.target.path / n).read_bytes()
+                except OSError:
+                    self._cache[n] = None
+            return
+        fs = self.target.fs()
+        keys = {self.target.key + "/" + n: n for n in wanted}
+        got = fs.cat(list(keys), on_error="return")
+        for k, n in keys.items():
+            v = got.get(k)
+            self._cache[n] = v if isinstance(v, bytes) else None
+
+    def read_json(self, name: str) -> dict:
+        """A metadata file as JSON (FileNotFoundError when it is missing, ValueError when it is not JSON)."""
+        self.prefetch([name])
+        data = self._cache.get(name)
+        if data is None:
+            raise FileNotFoundError(name)
+        obj = json.loads(data)
+        if not isinstance(obj, dict):
+            raise ValueError("not a JSON object")
+        return obj

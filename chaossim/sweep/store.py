@@ -351,7 +351,8 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
     import xarray as xr
     import zarr
 
-    path = Path(path)
+    where = target(path)
+    path = where.path if where.local else Path(where.name)
     layout = layout or plan_layout(spec)
     grid_shape = spec.shape
     gchunks = tuple(chunks) if chunks is not None else (layout.chunks or (1,) * len(grid_shape))
@@ -394,13 +395,26 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
             "backend": backend,
             "dtype": spec.base.backend.dtype,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "runs_dir": str(runs_dir(path).name),
+            "runs_dir": where.name + ".runs",
             "index_names": list(index_names()),
             "time_units": TIME_UNIT,
             "grid_chunks": list(gchunks),
             **layout.attrs,
         }
     )
+    if not where.local:  # laid out in the cache folder, then uploaded: the root zarr.json last
+        import tempfile
+
+        from .location import cache_dir
+
+        with tempfile.TemporaryDirectory(prefix="layout-", dir=_made(cache_dir())) as scratch:
+            tmp = Path(scratch) / where.name
+            with quiet_zarr():
+                ds.to_zarr(tmp, compute=False, mode="w", consolidated=False, encoding=encoding, zarr_format=3)
+                record_schema(tmp)
+                zarr.consolidate_metadata(str(tmp))
+            upload_folder(tmp, where)
+        return
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -411,12 +425,33 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
     os.replace(tmp, path)
 
 
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def upload_folder(folder: Path, where, names=None) -> None:
+    """Copy a store laid out in a local folder to an object store, every object whole; the root ``zarr.json``
+    (what makes it a store) last, so a store there has its full layout or does not exist."""
+    files = {
+        p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".zgroup"
+    }
+    if names is not None:
+        files = {k: v for k, v in files.items() if k in names}
+    fs = where.fs()
+    first = {f"{where.key}/{k}": p.read_bytes() for k, p in files.items() if k != "zarr.json"}
+    if first:
+        fs.pipe(first)
+    if "zarr.json" in files:
+        fs.pipe_file(f"{where.key}/zarr.json", files["zarr.json"].read_bytes())
+
+
 def consolidate(path) -> None:
     """Consolidate the store's metadata (from the client, while no task writes)."""
     import zarr
 
     with quiet_zarr():
-        zarr.consolidate_metadata(str(path))
+        zarr.consolidate_metadata(zarr_store(path))
 
 
 def check_zarr_folder(path: Path) -> None:
@@ -438,16 +473,18 @@ def open_sweep(path, *, check: bool = True, chunks=None):
     """
     import xarray as xr
 
-    path = Path(path)
-    if not path.exists():
+    where = target(path)
+    path = Path(path) if where.local else where
+    if not (where.exists() if where.local else where.child("zarr.json").exists()):
         raise StoreError(
             f"sweep store {path} does not exist; run `chaossim sweep SWEEP.toml --store {shlex.quote(str(path))}` "
             "first."
         )
-    check_zarr_folder(path)
+    if where.local:
+        check_zarr_folder(Path(path))
     try:
         with quiet_zarr():
-            ds = xr.open_zarr(path, consolidated=None, chunks=chunks)
+            ds = xr.open_zarr(zarr_store(where, read_only=True), consolidated=None, chunks=chunks)
     except Exception as exc:  # zarr/xarray raise many types for broken metadata
         raise StoreError(
             f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}). If it is a broken "
@@ -543,8 +580,9 @@ OLDER_SCHEMAS = {
 
 def open_or_create(path, spec: SweepSpec, backend: str = "numpy"):
     """Open ``path`` if it holds this spec's sweep (resume), or lay it out; returns the opened Dataset."""
-    path = Path(path)
-    if path.exists():
+    where = target(path)
+    path = where.path if where.local else where
+    if where.exists() if where.local else where.child("zarr.json").exists():
         ds = open_sweep(path, check=False)
         version = schema_version(ds.attrs, path)
         if version != SCHEMA_VERSION:
