@@ -81,14 +81,32 @@ class RunMirror:
         if self.remote:
             self._publish()
 
-    def fetch(self) -> None:
+    def _unpack(self) -> str:
+        """Unpack the one-file form into ``dir``; a damaged one is moved aside (``KEY.damaged-<time>.zip``) and the
+        point starts from scratch. Returns where it was moved, or ''."""
+        zipped = packed(self.runs, self.key)
+        data = zipped.read_bytes()
+        try:
+            unpack(data, self.dir)
+            return ""
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            if self.lease is not None:
+                self.lease()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            aside = self.runs.child(f"{self.key}.damaged-{time.strftime('%Y%m%dT%H%M%S')}{PACK_SUFFIX}")
+            aside.write_bytes(data)
+            zipped.remove()
+            return aside.url
+
+    def fetch(self) -> str:
         """Make ``dir`` the point's run directory as last published: unpacked from its one-file form (a done
-        point run again), or, on an object store, fetched into the working copy."""
+        point run again), or, on an object store, fetched into the working copy. Returns where a damaged
+        one-file form was set aside ('' if none)."""
         if not self.remote:
             zipped = packed(self.runs, self.key)
             if not self.dir.exists() and zipped.path.is_file():
-                unpack(zipped.read_bytes(), self.dir)
-            return
+                return self._unpack()
+            return ""
         if self.dir.exists():
             shutil.rmtree(self.dir)
         fs = self.runs.fs()
@@ -99,11 +117,12 @@ class RunMirror:
 
             for name in names:
                 atomic_write_bytes(self.dir / name, fs.cat_file(self.where.key + "/" + name))
-        else:
-            zipped = packed(self.runs, self.key)
-            if zipped.exists():
-                unpack(zipped.read_bytes(), self.dir)
+        elif packed(self.runs, self.key).exists():
+            aside = self._unpack()
+            if aside:
+                return aside
         self._sent = {name: self._stamp(name) for name in self._files()}
+        return ""
 
     def _files(self) -> list[str]:
         if not self.dir.is_dir():

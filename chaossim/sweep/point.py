@@ -122,8 +122,7 @@ def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence
     summaries = [{"index": i, "label": spec.point_label(i), "run_id": rid} for i, rid in zip(indices, run_ids)]
     try:
         for s, run in zip(summaries, runs):
-            run.fetch()
-            s["set_aside"] = _set_aside_if_damaged(run, fence)
+            s["set_aside"] = run.fetch() or _set_aside_if_damaged(run, fence)
         configs = [spec.config(i, backend) for i in indices]
         datasets = [dataset_for(c) for c in configs]
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging member is returned as a DivergenceError
