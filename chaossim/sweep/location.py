@@ -77,7 +77,10 @@ class Target:
 
     # ------------------------------------------------------------------ objects
     def exists(self) -> bool:
-        return self.path.exists() if self.local else bool(self.fs().exists(self.key))
+        if self.local:
+            return self.path.exists()
+        self.fs().invalidate_cache(self.key)
+        return bool(self.fs().exists(self.key))
 
     def read_bytes(self) -> bytes:
         return self.path.read_bytes() if self.local else self.fs().cat_file(self.key)
@@ -103,6 +106,7 @@ class Target:
         """Every object (file) under this prefix, as paths relative to it."""
         fs = self.fs()
         root = self.key.rstrip("/")
+        fs.invalidate_cache(root)  # a listing is always fresh: other processes write there
         try:
             found = fs.find(root)
         except FileNotFoundError:

@@ -393,6 +393,8 @@ def _s3_get(t) -> tuple[dict, str, float]:
 
 def _precondition_failed(exc: BaseException) -> bool:
     text = f"{type(exc).__name__} {exc}"
+    if isinstance(exc, FileExistsError) or "pre-condition" in text.lower():  # s3fs's translation of HTTP 412
+        return True
     return "PreconditionFailed" in text or "412" in text or "ConditionalRequestConflict" in text
 
 
