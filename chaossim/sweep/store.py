@@ -1,14 +1,16 @@
 """The sweep store: one zarr store per sweep, laid out once by the client, filled point by point.
 
-Layout (docs/sweeps.md "The store"): the client writes a template Dataset of lazy
-``dask.array`` variables with the full shape and chunk size 1 along every grid dimension
+Layout (docs/store.md "Chunks, compression, checksums"): the client writes a template Dataset of lazy
+``dask.array`` variables with the full shape and chunks of several grid points (:func:`grid_chunks`)
 (``to_zarr(compute=False, mode="w")``; coordinates and data samples are written eagerly), into a
-temporary folder renamed into place, so a store either has its full layout or does not exist.
-Metadata is consolidated right away (it never changes afterwards) and again at the end of a sweep.
-Each point then writes only its own chunk-aligned region with ``to_zarr(region=..., mode="r+")``,
-which touches chunks and never metadata; its ``done`` flag is written last. No sharding.
+temporary folder renamed into place (on an object store: uploaded with the root ``zarr.json`` last), so a store
+either has its full layout or does not exist. Metadata is consolidated right away (it never changes afterwards)
+and again at the end of a sweep. Each task owns whole chunks (:func:`chaossim.sweep.groups.plan_tasks`) and
+writes its points with :func:`write_points`: each chunk read once, its points set, written back whole, metadata
+never touched; the ``done`` flags last. The stored variables of a point come from its record families
+(:mod:`chaossim.sweep.records`); its data from :mod:`chaossim.sweep.inputs`.
 
-Integrity (schema 3, docs/faults.md): every array, coordinates included, is stored with zarr's
+Integrity (schema 3 and 4, docs/faults.md): every array, coordinates included, is stored with zarr's
 ``crc32c`` checksum codec after compression, so damaged bytes fail to decode instead of reading back
 as other numbers; a point writes every one of its chunks, all-NaN ones too, so a chunk missing from a
 done point is detectable (:mod:`chaossim.sweep.verify`). The store records the arrays it must hold and a
