@@ -230,14 +230,16 @@ def part_sweep(n_points: int, workers: int, folder: Path) -> dict:
 def layout_and_plan(spec, store: Path) -> tuple[float, float, int]:
     """Lay ``spec``'s store out and form its tasks without running them: (seconds to lay out, seconds to
     plan, tasks). Uses the sweep layer's own layout and grouping functions."""
-    from chaossim.sweep.groups import plan_groups
-    from chaossim.sweep.store import open_or_create
+    from chaossim.sweep.groups import plan_tasks
+    from chaossim.sweep.store import grid_chunks_of, open_or_create
 
     t0 = time.perf_counter()
     open_or_create(store, spec, backend=spec.base.backend.name)
     t1 = time.perf_counter()
-    groups = plan_groups(spec, list(range(spec.n_points)), backend=None, n_workers=2, max_step_flops=None)
-    return t1 - t0, time.perf_counter() - t1, len(groups)
+    tasks = plan_tasks(
+        spec, list(range(spec.n_points)), backend=None, n_workers=2, max_step_flops=None, chunks=grid_chunks_of(store)
+    )
+    return t1 - t0, time.perf_counter() - t1, len(tasks)
 
 
 def part_plan(n_points: int, folder: Path) -> dict:

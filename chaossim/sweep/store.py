@@ -49,7 +49,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -607,7 +607,7 @@ def grid_chunks_of(path) -> tuple[int, ...]:
     return tuple(int(c) for c in arr.chunks)
 
 
-def open_arrays(path, mode: str = "r+"):
+def open_arrays(path, mode: Literal["r", "r+"] = "r+"):
     """The store's zarr group (``mode`` "r" or "r+"), its arrays written with every chunk kept (all-NaN
     ones too: a done point has all its chunks)."""
     import zarr
