@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import streams
+from ..archs import lookup
 from ..backend import derive_seed, to_numpy
 from ..config import log_steps, probe_steps
 from ..metrics import index, index_names
@@ -85,6 +86,20 @@ def on_axis(values: np.ndarray, at: np.ndarray, axis: np.ndarray) -> np.ndarray:
 def variable(lay, name: str, dims: tuple, dtype: str, long_name: str, description: str, **attrs) -> None:
     """Declare one float variable of a point (NaN fill) with its CF ``long_name`` and ``description``."""
     lay.variables[name] = (dims, dtype, math.nan, {"long_name": long_name, "description": description, **attrs})
+
+
+def param_dims(model) -> dict[str, tuple[str, ...]]:
+    """Dimension names of each parameter, from its architecture's layers (:mod:`chaossim.archs`)."""
+    layer_dims = lookup(model.arch).layer_dims()
+    out = {name: tuple(layer_dims.get(a, a) for a in axes) for name, axes in model.param_layers().items()}
+    for name, arr in model.params.items():
+        dims = out.get(name)
+        if dims is None or len(dims) != arr.ndim:
+            dims = tuple(f"{name}_dim{i}" for i in range(arr.ndim))
+        if len(set(dims)) != len(dims):  # e.g. J (feature, feature): the second one is the input side
+            dims = (dims[0],) + tuple(d + "_in" if d in dims[: i + 1] else d for i, d in enumerate(dims[1:]))
+        out[name] = dims
+    return {name: out[name] for name in model.params}
 
 
 class Indices:
@@ -212,7 +227,6 @@ class Parameters:
 
     def layout(self, lay, ctx: LayoutContext) -> None:
         from ..build import build_model
-        from .store import param_dims
 
         params: dict[str, dict] = {}  # name -> {"dims": set of dim tuples, "shapes": [...]}
         built = {}

@@ -54,7 +54,6 @@ from typing import Any, Literal
 import numpy as np
 
 from .._version import __version__
-from ..archs import lookup
 from ..errors import ChaossimError, StoreError
 from ..metrics import index_names
 from .inputs import data_keys, dataset_for  # noqa: F401 (re-exported: the data of a store's points)
@@ -67,6 +66,7 @@ from .records import (  # noqa: F401 (index_t_name, index_attrs re-exported)
     LayoutContext,
     index_attrs,
     index_t_name,
+    param_dims,
 )
 from .schema import (
     ARRAYS_ATTR,
@@ -154,20 +154,6 @@ class Layout:
     attrs: dict = field(default_factory=dict)
     padded: list = field(default_factory=list)  # variables padded with NaN along some dimension
     chunks: tuple = ()  # the chunk shape along the grid dimensions (:func:`grid_chunks`)
-
-
-def param_dims(model) -> dict[str, tuple[str, ...]]:
-    """Dimension names of each parameter, from its architecture's layers (:mod:`chaossim.archs`)."""
-    layer_dims = lookup(model.arch).layer_dims()
-    out = {name: tuple(layer_dims.get(a, a) for a in axes) for name, axes in model.param_layers().items()}
-    for name, arr in model.params.items():
-        dims = out.get(name)
-        if dims is None or len(dims) != arr.ndim:
-            dims = tuple(f"{name}_dim{i}" for i in range(arr.ndim))
-        if len(set(dims)) != len(dims):  # e.g. J (feature, feature): the second one is the input side
-            dims = (dims[0],) + tuple(d + "_in" if d in dims[: i + 1] else d for i, d in enumerate(dims[1:]))
-        out[name] = dims
-    return {name: out[name] for name in model.params}
 
 
 def plan_layout(spec: SweepSpec) -> Layout:
