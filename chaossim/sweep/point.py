@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import streams
+from .. import interrupts, streams
 from ..backend import derive_seed, to_numpy
 from ..errors import ChaossimError, StoreError
 from ..evaluation import indices_vs_time
@@ -24,6 +24,7 @@ from ..fs import os_error_message
 from ..metrics import index_names
 from ..rundir import CHAOS_NAMES
 from ..training import train
+from . import live
 from .spec import SweepSpec
 from .store import (
     DONE_VARIABLE,
@@ -45,10 +46,13 @@ INDICES_T_STREAM, SAMPLES_STREAM, TRAJECTORY_STREAM = (
 )
 
 
-def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | None = None, fence=None) -> dict:
+def compute_point(
+    spec: SweepSpec, index: int, run_dir=None, *, backend: str | None = None, fence=None, on_step=None
+) -> dict:
     """Train point ``index`` (resuming from ``run_dir``'s checkpoint if there is one) and compute what
     the store records. Returns name -> NumPy array (no grid axes, not padded) plus bookkeeping. ``fence``:
-    checked before each write into ``run_dir`` (:func:`chaossim.training.train`)."""
+    checked before each write into ``run_dir``; ``on_step``: called after each step
+    (:func:`chaossim.training.train`)."""
     config = spec.config(index, backend)
     data = dataset_for(config)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run raises DivergenceError instead
@@ -59,6 +63,7 @@ def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | N
             progress=False,
             dataset=data,
             fence=fence,
+            on_step=on_step,
         )
     return record_point(spec, config, data, result)
 
@@ -124,7 +129,35 @@ def _on_axis(values: np.ndarray, at: np.ndarray, axis: np.ndarray) -> np.ndarray
     return out
 
 
+def _task(spec: SweepSpec, points: list[int], body) -> list[dict]:
+    """Run a task's ``body(on_step)`` as a sweep runs it (:mod:`chaossim.sweep.live`): not at all once a stop was
+    requested, with its training steps reported to the client, its warnings returned in its first summary
+    instead of printed, and a stop at a step boundary reported as ``status = "interrupted"`` (the points'
+    checkpoints and meta.json say where they stopped; the store keeps them pending)."""
+    texts: list[str] = []
+    step = None
+    if live.stop_requested() is None:
+        try:
+            with live.captured_warnings(texts):
+                out = body(live.step_reporter(points))
+        except interrupts.Interrupted as exc:
+            step = exc.checkpoint
+        else:
+            if texts and out:
+                out[0]["warnings"] = texts
+            return out
+    return [
+        {"index": i, "label": spec.point_label(i), "status": "interrupted", "error": "", "step": step} for i in points
+    ]
+
+
 def run_point(spec: SweepSpec, index: int, store, backend: str | None = None, fence=None) -> dict:
+    """Run grid point ``index`` of ``spec`` and write its region of the sweep store at ``store`` (a task of a
+    sweep: stops when the client relays a stop, :func:`_task`)."""
+    return _task(spec, [int(index)], lambda on_step: [_run_point(spec, index, store, backend, fence, on_step)])[0]
+
+
+def _run_point(spec: SweepSpec, index: int, store, backend: str | None = None, fence=None, on_step=None) -> dict:
     """Run grid point ``index`` of ``spec`` and write its region of the sweep store at ``store``.
 
     ``fence`` (:mod:`chaossim.sweep.lock`) is checked before each write into the store and the point's run
@@ -146,7 +179,7 @@ def run_point(spec: SweepSpec, index: int, store, backend: str | None = None, fe
     summary = {"index": int(index), "label": spec.point_label(index), "run_id": run_id}
     try:
         summary["set_aside"] = _set_aside_if_damaged(run_dir, fence)
-        out = compute_point(spec, index, run_dir, backend=backend, fence=fence)
+        out = compute_point(spec, index, run_dir, backend=backend, fence=fence, on_step=on_step)
         values = _point_values(out, template, spec)
         wall = time.perf_counter() - started
         values.update(
@@ -221,6 +254,12 @@ def _failed(
 
 
 def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None) -> list[dict]:
+    """:func:`_run_group` as a task of a sweep (stops when the client relays a stop, :func:`_task`)."""
+    indices = [int(i) for i in indices]
+    return _task(spec, indices, lambda on_step: _run_group(spec, indices, store, backend, fence, on_step))
+
+
+def _run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None, on_step=None) -> list[dict]:
     """Run the grid points ``indices`` (equal up to g and seed, see :func:`chaossim.sweep.groups.plan_groups`)
     as ONE ensemble (:func:`chaossim.ensemble_training.train_ensemble`) and write each point's region of
     the store, exactly as :func:`run_point` writes it (plus ``group_size``). Each point keeps its own run
@@ -243,7 +282,7 @@ def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence
         configs = [spec.config(i, backend) for i in indices]
         datasets = [dataset_for(c) for c in configs]
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging member is returned as a DivergenceError
-            outcomes = train_ensemble(configs, run_dirs, resume="auto", datasets=datasets, fence=fence)
+            outcomes = train_ensemble(configs, run_dirs, resume="auto", datasets=datasets, fence=fence, on_step=on_step)
     except (ChaossimError, OSError) as exc:  # the whole group: a full disk, the data cannot be loaded...
         wall = time.perf_counter() - started
         return [
