@@ -55,12 +55,13 @@ def train_ensemble(
     progress: bool = False,
     stop_after: int | None = None,
     fence=None,
+    on_step=None,
 ) -> list:
     """Train the runs ``configs`` (equal up to ``model.g`` and ``model.seed``) together as one ensemble.
 
     ``run_dirs``: one run directory per member (or None: in memory); ``resume``, ``datasets`` (one
-    :class:`chaossim.data.Dataset` per member, or None), ``stop_after`` and ``fence`` as in
-    :func:`chaossim.training.train`.
+    :class:`chaossim.data.Dataset` per member, or None), ``stop_after``, ``fence`` and ``on_step`` (given the
+    ensemble's step) as in :func:`chaossim.training.train`.
     Returns one entry per member, in order: its :class:`~chaossim.training.TrainResult`, or the
     :class:`~chaossim.errors.ChaossimError` its run alone would have raised (a refused run directory,
     divergence...). Errors that concern the whole group (a full disk, an interruption) are raised, after
@@ -106,7 +107,7 @@ def train_ensemble(
     if not runs:
         return outcomes
     try:
-        group.train(progress)
+        group.train(progress, on_step)
     except (KeyboardInterrupt, OSError) as exc:
         for i in group.unfinished():
             run = runs[i]
@@ -176,7 +177,7 @@ class _Group:
         self._restack([i for i in self.active if i not in gone])
 
     # ------------------------------------------------------------------ the loop
-    def train(self, progress: bool):
+    def train(self, progress: bool, on_step=None):
         outcomes = self.outcomes
         step = min(self.runs[i].start for i in self.waiting)
         cfg = self.runs[next(iter(self.runs))].config
@@ -208,12 +209,12 @@ class _Group:
                     [self.runs[i].end for i in self.active]
                     + [self.runs[i].start for i in self.waiting if self.runs[i].start > step]
                 )
-                step = self._steps(step, until, outcomes, bar)
+                step = self._steps(step, until, outcomes, bar, on_step)
         finally:
             if bar is not None:
                 bar.close()
 
-    def _steps(self, step: int, until: int, outcomes: list, bar) -> int:
+    def _steps(self, step: int, until: int, outcomes: list, bar, on_step=None) -> int:
         """Train the active members from ``step`` towards ``until``; returns the step reached (earlier when a
         member left: failed or finished)."""
         runs = [self.runs[i] for i in self.active]
@@ -244,6 +245,8 @@ class _Group:
                 if step >= run.end:
                     self._done(i, outcomes)
                     gone.add(i)
+            if on_step is not None:
+                on_step(step)
             if bar is not None:
                 bar.update(1)
             if gone:

@@ -43,6 +43,13 @@ def clear() -> None:
     _requested = None
 
 
+def request(signum: int) -> None:
+    """Ask the loops of this process to stop at their next safe point, as a first SIGINT or SIGTERM would
+    (a sweep's client relays its Ctrl-C to the worker processes this way, :mod:`chaossim.sweep.live`)."""
+    global _requested
+    _requested = int(signum)
+
+
 def _defer(signum, frame):
     global _requested
     if _requested is not None:  # second signal: stop now

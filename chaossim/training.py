@@ -116,6 +116,7 @@ def train(
     dataset=None,
     stop_after: int | None = None,
     fence=None,
+    on_step=None,
 ) -> TrainResult:
     """Train the model ``config`` describes (paper Eqs. (3), (6), (11)-(15); docs/model.md "Training").
 
@@ -127,6 +128,7 @@ def train(
     ``stop_after``: stop (with a checkpoint) after this many steps in this call, for tests and time limits.
     ``fence``: a callable called before each write into ``run_dir``; it raises to forbid the write (a sweep
     task whose client has gone, :mod:`chaossim.sweep.lease`), which ends the run without writing anything.
+    ``on_step``: a callable given the number of steps done after each step (a sweep's live progress).
 
     The checkpoint records the settings and a fingerprint of the data (:mod:`chaossim.fingerprint`); a
     resume on other settings or other data is refused (:func:`chaossim.rundir.check_binding`).
@@ -161,6 +163,8 @@ def train(
             _check_finite(model, done, config, run.run_dir, run.last_ckpt)
             run.after_step(done, path)
             live.tick(clock, done)
+            if on_step is not None:
+                on_step(done)
             if bar is not None:
                 if done in run.log_at:
                     bar.set_postfix({k: f"{run.history[k][-1]:.3g}" for k in ("E2", "EAAI")})

@@ -99,7 +99,7 @@ def _warnings_as_lines(prog: str):
 
 def run_command(args, prog: str) -> int:
     """Run a parsed subcommand under the exit-status convention of :data:`EXIT_STATUS`."""
-    defer = args.command == "train"  # training stops at a step boundary with a checkpoint
+    defer = args.command in ("train", "sweep")  # training stops at a step boundary with a checkpoint
     with interrupts.deferred(defer=defer), _warnings_as_lines(prog):
         try:
             return args.func(args) or 0

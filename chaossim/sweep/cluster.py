@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import interrupts
 from ..errors import ConfigError, StoreError
 from ..fs import check_writable
+from . import live
 from .groups import plan_tasks
 from .location import target
 from .lock import lease_for
@@ -76,6 +78,8 @@ class SweepResult:
     repaired: dict = field(default_factory=dict)  # index -> problems: marked done but damaged, re-run now
     log: Path | None = None  # where the tracebacks of failed points went
     groups: list = field(default_factory=list)  # the tasks of this call, as lists of point indices
+    interrupted: list = field(default_factory=list)  # {"index", "step"} of points a stop reached (step None: not
+    # started in this run)
 
     @property
     def complete(self) -> bool:
@@ -159,6 +163,7 @@ def make_client(
                     raise ConfigError(f"--workers must be >= 1, got {workers}.")
                 cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, **kwargs)
         client = Client(cluster)
+        live.ignore_terminal_interrupts(client)  # the client relays a Ctrl-C to them (live.StopRelay)
     try:
         if not quiet:
             n_workers = len(client.scheduler_info().get("workers", {}))
@@ -166,9 +171,10 @@ def make_client(
             print(f"Dask: {n_workers} worker(s)" + (f", dashboard {where}" if where else ""), file=sys.stderr)
         yield client
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        with _quiet_logs("distributed"):  # a cluster closed after a stop: nothing for the user to read
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
 
 def _dashboard(cluster, client, asked: str | None) -> str:
@@ -340,7 +346,62 @@ def run_sweep(
                     own_client.close()
                 except Exception:  # noqa: BLE001 - a lost scheduler: nothing to close
                     pass
+    signum = interrupts.requested()
+    if signum is not None:  # the stop was relayed and every task came back: say where things stand
+        raise interrupts.Interrupted(signum, stopped_line(result, signum))
     return result
+
+
+def stopped_line(result: SweepResult, signum: int) -> str:
+    """One line after a clean stop: what this run finished, what stopped with a checkpoint."""
+    steps = [p["step"] for p in result.interrupted if p["step"] is not None]
+    waiting = len(result.interrupted) - len(steps)
+    stored = len(result.done) + len(result.skipped)
+    return (
+        f"stopped by {interrupts.signal_name(signum)}: {stored} of {result.n_points} points done "
+        f"({len(result.done)} in this run); {len(steps)} stopped at their checkpoints"
+        + (f" (steps {min(steps)} to {max(steps)})" if steps else "")
+        + f", {waiting} not started"
+    )
+
+
+def resume_note(store, spec: SweepSpec, pending: list[int]) -> str:
+    """'8 pending points: 5 continue from their checkpoints (steps 250 to 500), 3 start' (the meta.json of the
+    pending points that have a run directory, on a file system or an object store)."""
+    import json
+
+    from ..rundir import read_meta
+
+    runs = runs_dir(store)
+    if isinstance(runs, Path):
+        names = {p.name for p in runs.iterdir()} if runs.is_dir() else set()
+
+        def meta(key: str) -> dict:
+            return read_meta(runs / key)
+
+    else:
+        names = {n.split("/", 1)[0] for n in runs.listing() if n.endswith("/meta.json")}
+
+        def meta(key: str) -> dict:
+            try:
+                return json.loads(runs.child(key).child("meta.json").read_bytes())
+            except (OSError, ValueError):
+                return {}
+
+    steps = []
+    for i in pending:
+        key = spec.point_key(i)
+        if key in names:
+            step = meta(key).get("step")
+            if isinstance(step, int) and step > 0:
+                steps.append(step)
+    if not steps:
+        return f"{len(pending)} pending point(s), none started yet"
+    span = f"step {steps[0]}" if min(steps) == max(steps) else f"steps {min(steps)} to {max(steps)}"
+    return (
+        f"{len(pending)} pending point(s): {len(steps)} continue from their checkpoints ({span}), "
+        f"{len(pending) - len(steps)} start from step 0"
+    )
 
 
 def _sweep_locked(
@@ -377,6 +438,8 @@ def _sweep_locked(
         check_inputs(store, spec, report, backend)
     result.skipped = [int(i) for i in np.flatnonzero(done)]
     pending = [int(i) for i in np.flatnonzero(~done)]
+    if pending and existed:
+        print(f"sweep: {resume_note(store, spec, pending)}", file=sys.stderr)
     if pending:
         how: dict[str, Any] = dict(ensembles=ensembles, group_size=group_size, fence=lock.fence(), lock=lock)
         try:
@@ -627,23 +690,9 @@ def _run_tasks(
         return fut
 
     futures = [submit(t) for t in tasks]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=spec.n_points,
-            initial=len(result.skipped),
-            desc=f"sweep {spec.name}",
-            unit="point",
-            dynamic_ncols=True,
-        )
-
-    def say(line):
-        if bar is None:
-            print(line, file=sys.stderr)
-        else:
-            bar.write(line)
+    bar = live.SweepProgress(client, spec, len(result.skipped), enabled=progress)
+    say = bar.write
+    shown = live.WarningsOnce(say)
 
     def record(i, msg, tb=None):
         _record_failure(store, spec, i, msg, lock)
@@ -677,7 +726,7 @@ def _run_tasks(
         """Every task's outcome: the planned tasks as they complete, then the points to try alone, in turn."""
         for fut in as_completed(futures):
             yield fut, outcome(fut)
-        while alone:
+        while alone and not interrupts.requested():
             i = alone.pop(0)
             result.groups.append([i])
             fut = submit([[i]])
@@ -685,43 +734,59 @@ def _run_tasks(
             yield fut, outcome(fut, isolated=True)
 
     try:
-        for fut, summaries in finished():
-            fut.release()
-            for summary in summaries or []:
-                i = summary["index"]
-                result.summaries.append(summary)
-                if summary["status"] == "done":
-                    result.done.append(i)
-                else:
-                    result.failed[i] = summary["error"]
-                    say(f"point {i} ({spec.point_label(i)}) failed: " + " ".join(str(summary["error"]).split()))
-                if summary.get("set_aside"):
-                    say(
-                        f"point {i} ({spec.point_label(i)}): its run directory could not be continued (damaged "
-                        f"checkpoint); moved to {summary['set_aside']} and trained from scratch"
-                    )
-            if bar is not None and summaries:
-                bar.update(len(summaries))
-                bar.set_postfix(failed=len(result.failed))
+        with live.StopRelay(client) as relay:
+            _collect(finished(), result, spec, say, shown, bar)
+        if relay.relayed is not None:
+            result.interrupted.extend({"index": i, "step": None} for i in alone)  # the re-run tries them
     except SchedulerLost:
         raise
     except Exception as exc:  # e.g. the connection to the scheduler broke inside as_completed
         _check_scheduler(client, result, spec, exc)
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
+
+
+def _collect(finished, result: SweepResult, spec: SweepSpec, say, shown, bar) -> None:
+    """Record the summaries of the tasks as they finish (``finished``: (future, summaries) pairs)."""
+    for fut, summaries in finished:
+        fut.release()
+        for summary in summaries or []:
+            i = summary["index"]
+            shown.show(summary.get("warnings"))
+            if summary["status"] == "interrupted":
+                result.interrupted.append({"index": i, "step": summary.get("step")})
+                continue
+            result.summaries.append(summary)
+            if summary["status"] == "done":
+                result.done.append(i)
+            else:
+                result.failed[i] = summary["error"]
+                say(f"point {i} ({spec.point_label(i)}) failed: " + " ".join(str(summary["error"]).split()))
+            if summary.get("set_aside"):
+                say(
+                    f"point {i} ({spec.point_label(i)}): its run directory could not be continued (damaged "
+                    f"checkpoint); moved to {summary['set_aside']} and trained from scratch"
+                )
+        bar.points_done([s["index"] for s in summaries or [] if s["status"] != "interrupted"], len(result.failed))
 
 
 @contextmanager
 def _quiet_client_log():
     """distributed's client logs a lost scheduler with tracebacks; the sweep says it in one line instead
     (:class:`SchedulerLost`)."""
+    with _quiet_logs("distributed.client"):
+        yield
+
+
+@contextmanager
+def _quiet_logs(name: str):
+    """Nothing below CRITICAL from the logger ``name`` (and its children) within the block."""
     import logging
 
     import distributed  # noqa: F401 - its import sets the levels of its loggers: first, then ours
 
-    log = logging.getLogger("distributed.client")
+    log = logging.getLogger(name)
     level = log.level
     log.setLevel(logging.CRITICAL)
     try:

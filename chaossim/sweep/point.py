@@ -14,11 +14,12 @@ import uuid
 
 import numpy as np
 
-from .. import streams
+from .. import interrupts, streams
 from ..errors import ChaossimError, StoreError
 from ..fs import os_error_message
 from ..metrics import index_names
 from ..training import train
+from . import live
 from .inputs import dataset_for
 from .location import target
 from .mirror import GroupFence, RunMirror
@@ -42,10 +43,13 @@ INDICES_T_STREAM, SAMPLES_STREAM, TRAJECTORY_STREAM = (
 )
 
 
-def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | None = None, fence=None) -> dict:
+def compute_point(
+    spec: SweepSpec, index: int, run_dir=None, *, backend: str | None = None, fence=None, on_step=None
+) -> dict:
     """Train point ``index`` (resuming from ``run_dir``'s checkpoint if there is one) and compute what
     the store records. Returns name -> NumPy array (no grid axes, not padded) plus bookkeeping. ``fence``:
-    checked before each write into ``run_dir`` (:func:`chaossim.training.train`)."""
+    checked before each write into ``run_dir``; ``on_step``: called after each step
+    (:func:`chaossim.training.train`)."""
     config = spec.config(index, backend)
     data = dataset_for(config)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run raises DivergenceError instead
@@ -56,6 +60,7 @@ def compute_point(spec: SweepSpec, index: int, run_dir=None, *, backend: str | N
             progress=False,
             dataset=data,
             fence=fence,
+            on_step=on_step,
         )
     return record_point(spec, config, data, result)
 
@@ -103,7 +108,36 @@ def run_point(spec: SweepSpec, index: int, store, backend: str | None = None, fe
     return run_group(spec, [index], store, backend, fence)[0]
 
 
+def _task(spec: SweepSpec, points: list[int], body) -> list[dict]:
+    """Run a task's ``body(on_step)`` as a sweep runs it (:mod:`chaossim.sweep.live`): not at all once a stop was
+    requested, with its training steps reported to the client, its warnings returned in its first summary
+    instead of printed, and a stop at a step boundary reported as ``status = "interrupted"`` (the points'
+    checkpoints and meta.json say where they stopped; the store keeps them pending)."""
+    texts: list[str] = []
+    step = None
+    if live.stop_requested() is None:
+        try:
+            with live.captured_warnings(texts):
+                out = body(live.step_reporter(points))
+        except interrupts.Interrupted as exc:
+            step = exc.checkpoint
+        else:
+            if texts and out:
+                out[0]["warnings"] = texts
+            return out
+    return [
+        {"index": i, "label": spec.point_label(i), "status": "interrupted", "error": "", "step": step} for i in points
+    ]
+
+
 def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None) -> list[dict]:
+    """:func:`_run_group` as a task (or part of one) of a sweep: it stops when the client relays a stop
+    (:func:`_task`)."""
+    indices = [int(i) for i in indices]
+    return _task(spec, indices, lambda on_step: _run_group(spec, indices, store, backend, fence, on_step))
+
+
+def _run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None, on_step=None) -> list[dict]:
     """Run the grid points ``indices`` (equal up to g and seed, see :func:`chaossim.sweep.groups.plan_groups`)
     as ONE ensemble (:func:`chaossim.ensemble_training.train_ensemble`; one point: trained alone) and write each
     point's region of the store, exactly as a point trained alone writes it (plus ``group_size``), all of them
@@ -130,16 +164,21 @@ def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence
                 try:
                     outcomes: list = [
                         train(configs[0], runs[0].dir, resume="auto", progress=False, dataset=datasets[0],
-                              fence=GroupFence(runs, fence))
+                              fence=GroupFence(runs, fence), on_step=on_step)
                     ]  # fmt: skip
                 except ChaossimError as exc:
                     outcomes = [exc]
             else:
                 outcomes = train_ensemble(
-                    configs, [r.dir for r in runs], resume="auto", datasets=datasets, fence=GroupFence(runs, fence)
-                )
+                    configs, [r.dir for r in runs], resume="auto", datasets=datasets, fence=GroupFence(runs, fence),
+                    on_step=on_step,
+                )  # fmt: skip
         for run in runs:
             run.push()
+    except interrupts.Interrupted:  # a relayed stop: the checkpoints of this step are published, then _task says so
+        for run in runs:
+            run.push()
+        raise
     except (ChaossimError, OSError) as exc:  # the whole group: a full disk, the data cannot be loaded...
         wall = time.perf_counter() - started
         return [
