@@ -660,8 +660,9 @@ def _run_tasks(
         if n_grouped:
             print(
                 f"sweep: {n_grouped} of {len(pending)} pending points trained as ensembles in "
-                f"{sum(1 for g in groups if len(g) > 1)} group(s) of at most {max(len(g) for g in groups)} points, "
-                f"{len(tasks)} task(s) (--no-ensembles: one ensemble per point)",
+                f"{sum(1 for t in tasks if any(len(g) > 1 for g in t))} task(s) ("
+                f"{sum(1 for g in groups if len(g) > 1)} ensemble(s) of at most {max(len(g) for g in groups)} points; "
+                f"{len(tasks)} task(s) in all; --no-ensembles: one ensemble per point)",
                 file=sys.stderr,
             )
     else:

@@ -183,13 +183,21 @@ def _snapped(edges: list[int], members: list[int], chunk_of) -> list[int]:
     return [edges[0], *sorted(inner), edges[-1]]
 
 
-def plan_tasks(spec: SweepSpec, pending, *, chunks=None, groups=None, **kwargs) -> list[list[list[int]]]:
+def plan_tasks(
+    spec: SweepSpec, pending, *, chunks=None, groups=None, starters: int | None = None, **kwargs
+) -> list[list[list[int]]]:
     """The Dask tasks of a sweep: each a list of groups (:func:`plan_groups`, ``kwargs`` passed on; or
     ``groups`` as given, e.g. one point each) trained one after the other. Groups that share a store chunk
     (``chunks``: its shape along the grid) are in the same task, so that every chunk is written by one task
     only: two processes writing parts of one chunk at once would each write back the chunk they read, and one's
     points would be lost. Tasks are returned most expensive first (a task's cost: its number of points, as the
-    groups are already balanced)."""
+    groups are already balanced).
+
+    The first ``starters`` tasks (default: ``n_workers`` of ``kwargs``, the tasks the workers start with) train
+    the points of their first chunk as a group of their own before the rest of their first group, so that the
+    first points are stored after one chunk's training, not a whole task's (a task writes each group's points
+    as soon as the group is trained; it owns their chunks, so no other process writes them meanwhile)."""
+    formed = groups is None
     if groups is None:
         groups = plan_groups(spec, pending, chunks=chunks, **kwargs)
     if chunks is None or all(c == 1 for c in chunks):
@@ -210,10 +218,18 @@ def plan_tasks(spec: SweepSpec, pending, *, chunks=None, groups=None, **kwargs) 
                 parent[root(gi)] = root(owner[c])
             else:
                 owner[c] = gi
-    tasks: dict[int, list[list[int]]] = {}
+    by_root: dict[int, list[list[int]]] = {}
     for gi, g in enumerate(groups):
-        tasks.setdefault(root(gi), []).append(g)
-    return sorted(tasks.values(), key=lambda t: (-sum(len(g) for g in t), t[0][0]))
+        by_root.setdefault(root(gi), []).append(g)
+    tasks = sorted(by_root.values(), key=lambda t: (-sum(len(g) for g in t), t[0][0]))
+    if formed:
+        n_first = kwargs.get("n_workers", 1) if starters is None else starters
+        for task in tasks[:n_first]:
+            first = task[0]
+            same = chunk_of[np.asarray(first)] == chunk_of[first[0]]
+            if not same.all():
+                task[0:1] = [[i for i, s in zip(first, same) if s], [i for i, s in zip(first, same) if not s]]
+    return tasks
 
 
 __all__ = [

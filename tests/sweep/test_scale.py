@@ -155,3 +155,21 @@ def test_concurrent_workers_write_whole_chunks(tmp_path):
     assert sorted(r.done) == list(range(spec.n_points)) and not r.failed
     assert len(r.groups) == 4 and all(len(t) == 4 for t in r.groups)  # one task per chunk of 4 points
     assert_same_results(ref, store, skip=RUN_VARIABLES)
+
+
+def test_the_first_tasks_begin_with_one_chunk_of_points():
+    """A task of about 100 points trained as one ensemble stored its first point after the whole task (28 s into
+    a 2 000-point sweep): the tasks the workers start with train their first chunk's points first, on their own."""
+    text = tiny_text(g=str([0.25 * (i + 1) for i in range(20)]), T=str([5.0 * (i + 1) for i in range(10)]),
+                     extra_grid="seed = " + str(list(range(10))))
+    spec = parse_spec(text, default_name="s")
+    chunks = (3, 1, 10)
+    ids = _chunk_ids(spec, chunks)
+    tasks = plan_tasks(spec, range(spec.n_points), chunks=chunks, n_workers=2, n_visible=lambda cfg: 64)
+    assert sorted(i for t in tasks for g in t for i in g) == list(range(spec.n_points))
+    for t in tasks[:2]:
+        assert len(t) == 2 and len({int(ids[i]) for i in t[0]}) == 1 and len(t[0]) == 30
+        assert not {int(ids[i]) for i in t[1]} & {int(ids[i]) for i in t[0]}
+    assert all(len(t) == 1 for t in tasks[2:])
+    assert plan_tasks(spec, range(spec.n_points), chunks=chunks, n_workers=2, starters=0,
+                      n_visible=lambda cfg: 64) == [[t[0] + t[1]] if len(t) == 2 else t for t in tasks]
