@@ -192,6 +192,8 @@ def _tail(spec, store, template, indices, configs, datasets, runs, summaries, ou
     """What run_point and run_group do once trained: record each point, write those recorded in one batch (their
     ``done`` flags last), fail the others, keep each finished run directory in one file (:meth:`RunMirror.pack`)."""
     coords = {name: np.asarray(template[name][...]) for name in ("t_age", "t_age_chaos") if name in template}
+    fills = fill_values(template, spec)  # once per group: listing the store's arrays costs 20 ms
+    fills.pop(DONE_VARIABLE)
     values: dict[int, dict] = {}
     out: dict[int, dict] = {}
     for i, cfg, data, run, s, outcome in zip(indices, configs, datasets, runs, summaries, outcomes):
@@ -205,7 +207,7 @@ def _tail(spec, store, template, indices, configs, datasets, runs, summaries, ou
                              fence=fence)  # fmt: skip
             continue
         final = {n: float(rec[n][-1]) for n in index_names()}
-        values[i] = _point_values(rec, template, spec, coords)
+        values[i] = _point_values(rec, fills, coords)
         out[i] = {**s, "status": "done", "error": "", "steps_done": rec["steps_done"], "device": rec["device"], **final}
     wall = time.perf_counter() - started
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -285,11 +287,10 @@ def _failed(
     return {**summary, "status": "failed", "error": message, "wall_time": wall, "traceback": tb}
 
 
-def _point_values(out: dict, template, spec: SweepSpec, coords: dict) -> dict:
-    """What a point writes: every variable of the store (fill values for those ``out`` lacks, so that a
-    done point has all its chunks), the step-logged variables placed on the store's axes."""
-    values = fill_values(template, spec)
-    values.pop(DONE_VARIABLE)
+def _point_values(out: dict, fills: dict, coords: dict) -> dict:
+    """What a point writes: every variable of the store (``fills``, :func:`fill_values`, for those ``out`` lacks,
+    so that a done point has all its chunks), the step-logged variables placed on the store's axes."""
+    values = dict(fills)
     values.update(place(dict(out), coords))
     return values
 
