@@ -135,8 +135,19 @@ def test_a_point_killed_mid_training_resumes_from_the_object_store(s3, tmp_path)
         f"spec = parse_spec({tiny_text(g='[1.0]', T='[10.0]', steps=400)!r}, 'tiny')\n"
         f"run_point(spec, 0, {store!r})\n"
     )
+    # the first worker waits in its fence (called before each write) once its working copy's meta.json names a
+    # checkpoint at step >= 50, which the previous fence call published: 400 tiny steps took 2 s, faster than
+    # the listings below could catch a checkpoint on its way
+    paused = code.replace(f"run_point(spec, 0, {store!r})", (
+        "import json, time; from chaossim.sweep.mirror import RunMirror; from chaossim.sweep.store import runs_dir\n"
+        f"meta = RunMirror(runs_dir({store!r}), spec.point_key(0)).dir / 'meta.json'\n"
+        "def fence():\n"
+        "    if meta.is_file() and json.loads(meta.read_text()).get('step', 0) >= 50:\n"
+        "        time.sleep(600)\n"
+        f"run_point(spec, 0, {store!r}, None, fence)"
+    ))
     run_env = {**os.environ, **env, "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp_path / "cache-a")}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=run_env)
+    proc = subprocess.Popen([sys.executable, "-c", paused], env=run_env)
     runs = runs_dir(target(store))
     deadline = time.time() + 120
     step = 0
