@@ -8,8 +8,9 @@ Part ``sweep``: a grid of 20 g x 10 T x (points / 200) seeds of tiny restricted 
 training step, the bundled digits) is swept with :func:`chaossim.sweep.run_sweep` from this process (the
 client) on a ``LocalCluster`` of ``--workers`` processes, one thread each, BLAS pinned to one thread with
 threadpoolctl in every process. Measured from the call's start: the store laid out (its top ``zarr.json``
-appears: the layout is renamed into place whole), every task submitted ("planned"), the first task done (a
-done-callback on each future), the call's end. Then, each as the user types it, in a new process:
+appears: the layout is renamed into place whole), every task submitted ("planned"), the first point stored (the
+first chunk of the store's ``done`` array appears), the first task done (a done-callback on each future), the
+call's end. Then, each as the user types it, in a new process:
 ``chaossim sweep-verify``, ``chaossim sweep-report``, and the same ``chaossim sweep`` again with every point
 done. Also: the client's peak resident memory (psutil, sampled every 50 ms, this process only: the workers are
 other processes), and the files in the store and in ``PATH.zarr.runs/``.
@@ -161,10 +162,14 @@ class Watch:
 
 
 def watch_layout(store: Path, t0: float, out: dict, stop: threading.Event) -> None:
-    marker = store / "zarr.json"
+    """The time the store's layout appears (its top ``zarr.json``), then the first point stored: the first chunk
+    of the ``done`` array (the layout writes none; a task writes its points' ``done`` flags last)."""
+    marker, done = store / "zarr.json", store / "done" / "c"
     while not stop.wait(0.02):
-        if marker.exists():
+        if "layout" not in out and marker.exists():
             out["layout"] = time.perf_counter() - t0
+        if "layout" in out and done.is_dir() and any(f for _, _, f in os.walk(done)):
+            out["first_point"] = time.perf_counter() - t0
             return
 
 
@@ -208,6 +213,7 @@ def part_sweep(n_points: int, workers: int, folder: Path) -> dict:
         row.update(
             layout=marks.get("layout"),
             planned=watch.last_submit,
+            first_point=marks.get("first_point"),
             first_done=watch.first_done,
             tasks=watch.tasks,
             done=len(result.done) + len(result.skipped),
@@ -230,14 +236,16 @@ def part_sweep(n_points: int, workers: int, folder: Path) -> dict:
 def layout_and_plan(spec, store: Path) -> tuple[float, float, int]:
     """Lay ``spec``'s store out and form its tasks without running them: (seconds to lay out, seconds to
     plan, tasks). Uses the sweep layer's own layout and grouping functions."""
-    from chaossim.sweep.groups import plan_groups
-    from chaossim.sweep.store import open_or_create
+    from chaossim.sweep.groups import plan_tasks
+    from chaossim.sweep.store import grid_chunks_of, open_or_create
 
     t0 = time.perf_counter()
     open_or_create(store, spec, backend=spec.base.backend.name)
     t1 = time.perf_counter()
-    groups = plan_groups(spec, list(range(spec.n_points)), backend=None, n_workers=2, max_step_flops=None)
-    return t1 - t0, time.perf_counter() - t1, len(groups)
+    tasks = plan_tasks(
+        spec, list(range(spec.n_points)), backend=None, n_workers=2, max_step_flops=None, chunks=grid_chunks_of(store)
+    )
+    return t1 - t0, time.perf_counter() - t1, len(tasks)
 
 
 def part_plan(n_points: int, folder: Path) -> dict:
@@ -306,6 +314,7 @@ def main(argv=None) -> int:
         for label, key in (
             ("store laid out (s)", "layout"),
             ("tasks planned and submitted (s)", "planned"),
+            ("first point stored (s)", "first_point"),
             ("first task done (s)", "first_done"),
             ("all done (s)", "total"),
             ("tasks", "tasks"),

@@ -13,6 +13,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 SWEEP_HELP = "run a grid of training runs on a Dask cluster into one zarr store (resumable)"
 SWEEP_DESCRIPTION = """\
@@ -140,6 +141,7 @@ def add_parsers(subparsers) -> None:
         "temporary folder and verify it, group the points; with an existing --store, check that a re-run would "
         "be accepted. Trains and writes nothing",
     )
+    _storage_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not print the report nor draw the phase diagram")
     p.add_argument(
@@ -157,6 +159,7 @@ def add_parsers(subparsers) -> None:
     )
     r.add_argument("store", metavar="PATH.zarr", help="a sweep store made by `chaossim sweep`")
     r.add_argument("--out", metavar="DIR", default=None, help="folder of the figures (default: PATH.zarr.report/)")
+    _storage_option(r)
     r.set_defaults(func=cmd_report)
 
     v = subparsers.add_parser(
@@ -170,7 +173,41 @@ def add_parsers(subparsers) -> None:
     )
     v.add_argument("store", metavar="PATH.zarr", help="a sweep store made by `chaossim sweep`")
     v.add_argument("--limit", type=int, default=10, metavar="N", help="problems shown per point (default 10)")
+    _storage_option(v)
     v.set_defaults(func=cmd_verify)
+
+
+def _storage_option(p) -> None:
+    p.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="for a store given as a URL (s3://bucket/path.zarr): an fsspec storage option, e.g. "
+        "endpoint_url=http://127.0.0.1:9000 or anon=false (a JSON value or text; repeatable). Without them "
+        "the standard AWS variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...) are used",
+    )
+
+
+def store_of(text, options) -> Any:
+    """The store the command line names: a local path, or a URL with its storage options (a Target)."""
+    from ..errors import ConfigError
+    from ..sweep.location import is_url, target
+
+    parsed: dict = {}
+    for item in options or []:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--storage-option takes KEY=VALUE, got {item!r}.")
+        try:
+            parsed[key] = json.loads(value)
+        except ValueError:
+            parsed[key] = value
+    if not is_url(text):
+        if parsed:
+            raise ConfigError(f"--storage-option is for a store given as a URL (s3://...), not the path {text}.")
+        return Path(text)
+    return target(text, parsed)
 
 
 def default_store(spec_path) -> Path:
@@ -183,7 +220,7 @@ def cmd_sweep(args) -> int:
     from ..sweep.spec import load_spec
 
     spec = load_spec(args.spec)
-    store = Path(args.store) if args.store else default_store(args.spec)
+    store = store_of(args.store, args.storage_option) if args.store else default_store(args.spec)
     dashboard = None if str(args.dashboard).lower() in ("none", "") else args.dashboard
     if args.dry_run:
         from ..sweep.plan import plan_sweep
@@ -253,7 +290,7 @@ def _summary(store: Path, figures) -> None:
 def cmd_report(args) -> int:
     from ..sweep.report import sweep_report
 
-    sweep_report(args.store, args.out)
+    sweep_report(store_of(args.store, args.storage_option), args.out)
     return 0
 
 
@@ -262,9 +299,10 @@ def cmd_verify(args) -> int:
     from ..sweep.store import runs_dir
     from ..sweep.verify import summary_line, verify_store
 
-    if real_path(args.store) != Path(args.store).absolute():
+    store = store_of(args.store, args.storage_option)
+    if isinstance(store, Path) and real_path(args.store) != Path(args.store).absolute():
         print(f"note: {args.store} is {real_path(args.store)}", file=sys.stderr)
-    holder, alive = holder_of(args.store)
+    holder, alive = holder_of(args.store) if isinstance(store, Path) else (None, None)
     if holder is not None and alive is not False:
         from ..process import describe
 
@@ -273,7 +311,7 @@ def cmd_verify(args) -> int:
             "damaged until it ends",
             file=sys.stderr,
         )
-    report = verify_store(args.store)
+    report = verify_store(store)
     for line in report.lines(limit=args.limit):
         print(line)
     if len(report.versions) > 1:
@@ -282,12 +320,12 @@ def cmd_verify(args) -> int:
             + " | ".join(f"{v} (points {pts})" for v, pts in report.versions.items()),
             file=sys.stderr,
         )
-    spec = _stored_spec(args.store) if report.damaged_points else None
+    spec = _stored_spec(store) if report.damaged_points else None
     if spec is not None:
         from ..sweep.verify import checkpoint_state
 
         for i in report.damaged_points:
-            print(f"point {i} re-run: {checkpoint_state(args.store, spec, i)}")
+            print(f"point {i} re-run: {checkpoint_state(store, spec, i)}")
     if report.unchecked:
         print(
             f"note: {len(report.unchecked)} arrays carry no checksum (a store of an older chaossim): changed bytes "

@@ -15,6 +15,11 @@ from ..errors import DataError
 from ..summary import final_indices, fmt_value, initial_indices, phase_axes, reduce_for_plot, stored_indices
 from .figure import host, new_figure
 
+MAX_LABELLED_CELLS = 100
+"""A heat map writes each cell's value in it up to this many cells per panel (e.g. 10 g x 10 T); a larger grid
+gets its colour scale only: the labels would overlap, and drawing thousands of them made ``sweep-report`` of
+a 20 x 10 grid take 30 s (the text report lists the best points with their values)."""
+
 
 def plot_phase_diagram(ds: Any, *, name: str | None = None) -> Figure:
     """Each index at the last logged training step of each point (lower is better), one panel per index (top
@@ -22,7 +27,8 @@ def plot_phase_diagram(ds: Any, *, name: str | None = None) -> Figure:
 
     ``ds``: a sweep store's dataset (:func:`chaossim.sweep.open_sweep` or ``xarray.open_zarr``). With g and T
     both on the grid each panel is a heat map, g on the vertical and T on the horizontal axis, each cell
-    labelled with its value (grey "n/a": no value); otherwise the first two numeric grid dimensions with more
+    labelled with its value (grey "n/a": no value) when a panel has at most :data:`MAX_LABELLED_CELLS` cells;
+    otherwise the first two numeric grid dimensions with more
     than one value are used, and one such dimension gives curves. Colour scales: each top panel has its own
     (viridis, from its smallest to its largest value); each bottom panel its own diverging one centred at 0
     (blue: the index fell). Other grid dimensions: ``seed`` is averaged over (failed points left out); any
@@ -69,6 +75,9 @@ def plot_phase_diagram(ds: Any, *, name: str | None = None) -> Figure:
         title += " [" + ", ".join(notes) + "]"
     if len(keep) == 2:
         title += "\neach panel has its own colour scale (top: min to max; bottom: centred at 0)"
+        cells = ds.sizes[keep[0]] * ds.sizes[keep[1]]
+        if cells > MAX_LABELLED_CELLS:
+            title += f"; {cells} cells per panel: values not written in the cells (at most {MAX_LABELLED_CELLS})"
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -84,8 +93,8 @@ def _heatmap(
     change: bool = False,
 ) -> None:
     finite = arr[np.isfinite(arr)]
+    lim = (float(np.abs(finite).max()) or 1.0) if finite.size else 1.0  # the half-range of a change panel
     if change:
-        lim = float(np.abs(finite).max()) or 1.0
         cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="lightgrey")
         im = ax.imshow(np.ma.masked_invalid(arr), origin="lower", aspect="auto", cmap=cmap, vmin=-lim, vmax=lim)
     else:
@@ -96,16 +105,22 @@ def _heatmap(
     ax.set_xlabel(keep[1])
     ax.set_ylabel(keep[0])
     ax.set_title(title)
+    if arr.size <= MAX_LABELLED_CELLS:
+        _label_cells(ax, arr, finite, lim if change else None)
+    label = f"{title} (own scale, centred at 0)" if change else f"{title} at the last step (own scale)"
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+
+
+def _label_cells(ax: Axes, arr: np.ndarray, finite: np.ndarray, lim: float | None) -> None:
+    """Each cell's value written in it (``lim``: the half-range of a diverging scale, None for a top panel)."""
     mid = (finite.min() + finite.max()) / 2 if finite.size else 0
     for i in range(arr.shape[0]):
         for j in range(arr.shape[1]):
             v = arr[i, j]
             if not math.isfinite(v):
                 text, color = "n/a", "black"
-            elif change:
+            elif lim is not None:
                 text, color = f"{v:+.2g}", "white" if abs(v) > 0.6 * lim else "black"
             else:
                 text, color = f"{v:.2g}", "black" if v > mid else "white"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
-    label = f"{title} (own scale, centred at 0)" if change else f"{title} at the last step (own scale)"
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)

@@ -38,11 +38,21 @@ from .. import interrupts
 from ..errors import ConfigError, StoreError
 from ..fs import check_writable
 from . import live
-from .groups import plan_groups
-from .lock import StoreLock, real_path
-from .point import run_group, run_point
+from .groups import plan_tasks
+from .location import target
+from .lock import lease_for
+from .point import run_group, run_point, run_task
 from .spec import SweepSpec, with_backend
-from .store import consolidate, describe_error, log_path, open_or_create, reset_point, runs_dir, write_failure
+from .store import (
+    consolidate,
+    describe_error,
+    grid_chunks_of,
+    log_path,
+    open_or_create,
+    reset_points,
+    runs_dir,
+    write_failure,
+)
 
 SCHEDULER_TIMEOUT_S = 10.0
 """How long a sweep tries to reach an external scheduler (``--scheduler``) before it refuses, writing nothing."""
@@ -274,6 +284,7 @@ def run_sweep(
     dashboard_address: str | None = DEFAULT_DASHBOARD,
     ensembles: bool | None = None,
     group_size: int | None = None,
+    storage_options: dict | None = None,
 ) -> SweepResult:
     """Run every pending point of ``spec`` into the zarr store ``store`` (laid out if new, resumed if not).
 
@@ -295,8 +306,14 @@ def run_sweep(
     damaged or missing are reset and run again, from their checkpoints where intact. A re-run whose data
     differ from those the done points (or the checkpoints) were trained on is refused
     (:func:`check_inputs`). Full tracebacks of failed points are appended to ``PATH.zarr.log`` (``result.log``).
+
+    ``store`` may be an fsspec URL (``s3://bucket/path.zarr``; ``storage_options`` as fsspec takes them, else
+    the standard AWS variables): the store, ``PATH.zarr.runs/``, the lease and the log are then all on that
+    object store (:mod:`chaossim.sweep.location`, :mod:`chaossim.sweep.mirror`,
+    :class:`chaossim.sweep.lock.ObjectLock`).
     """
-    store = real_path(Path(store).absolute())
+    where = target(store, storage_options)
+    store = where.path if where.local else where
     if group_size is not None and (isinstance(group_size, bool) or int(group_size) != group_size or group_size < 1):
         raise ConfigError(f"--group-size must be a positive integer (points per ensemble), got {group_size!r}.")
     if gpus:
@@ -304,9 +321,10 @@ def run_sweep(
             _local_cuda_cluster()  # fail before laying out the store
         backend = "cupy"
     spec = with_backend(spec, backend)
-    check_writable(store.parent, "the folder of the sweep store", "give a --store in a writable place")
-    store.parent.mkdir(parents=True, exist_ok=True)
-    with StoreLock(store) as lock, _quiet_client_log():
+    if where.local:
+        check_writable(store.parent, "the folder of the sweep store", "give a --store in a writable place")
+        store.parent.mkdir(parents=True, exist_ok=True)
+    with lease_for(where) as lock, _quiet_client_log():
         lock.keep_alive()
         if lock.broke:
             print(
@@ -347,27 +365,42 @@ def stopped_line(result: SweepResult, signum: int) -> str:
     )
 
 
-def resume_note(store: Path, spec: SweepSpec, pending: list[int]) -> str:
-    """'8 pending points: 5 continue from their checkpoints (steps 250 to 500), 3 start' (run directories read
-    for the pending points that have one)."""
+def resume_note(store, spec: SweepSpec, pending: list[int]) -> str:
+    """'8 pending points: 5 continue from their checkpoints (steps 250 to 500), 3 start' (the meta.json of the
+    pending points that have a run directory, on a file system or an object store)."""
+    import json
+
     from ..rundir import read_meta
 
     runs = runs_dir(store)
-    names = {p.name for p in runs.iterdir()} if runs.is_dir() else set()
+    if isinstance(runs, Path):
+        names = {p.name for p in runs.iterdir()} if runs.is_dir() else set()
+
+        def meta(key: str) -> dict:
+            return read_meta(runs / key)
+
+    else:
+        names = {n.split("/", 1)[0] for n in runs.listing() if n.endswith("/meta.json")}
+
+        def meta(key: str) -> dict:
+            try:
+                return json.loads(runs.child(key).child("meta.json").read_bytes())
+            except (OSError, ValueError):
+                return {}
+
     steps = []
     for i in pending:
         key = spec.point_key(i)
         if key in names:
-            step = read_meta(runs / key).get("step")
+            step = meta(key).get("step")
             if isinstance(step, int) and step > 0:
                 steps.append(step)
     if not steps:
         return f"{len(pending)} pending point(s), none started yet"
     span = f"step {steps[0]}" if min(steps) == max(steps) else f"steps {min(steps)} to {max(steps)}"
-    fresh = len(pending) - len(steps)
     return (
         f"{len(pending)} pending point(s): {len(steps)} continue from their checkpoints ({span}), "
-        f"{fresh} start from step 0"
+        f"{len(pending) - len(steps)} start from step 0"
     )
 
 
@@ -376,9 +409,11 @@ def _sweep_locked(
     group_size, owns_client,
 ) -> SweepResult:  # fmt: skip
     """:func:`run_sweep` once the store's lease is held."""
-    _remove_leftovers(store)
-    existed = store.exists()
-    if existed:
+    local = target(store).local
+    if local:
+        _remove_leftovers(store)
+    existed = store.exists() if local else store.child("zarr.json").exists()
+    if existed and local:
         for folder, what in ((store, "the sweep store"), (runs_dir(store), "the checkpoint folder")):
             if folder.exists():
                 check_writable(
@@ -391,7 +426,7 @@ def _sweep_locked(
         report = _verified(store, spec)
         for i in report.damaged_points:
             result.repaired[i] = [str(p) for p in report.problems[i]]
-            reset_point(store, spec, i)
+        reset_points(store, spec, report.damaged_points)
         if result.repaired:
             print(
                 f"sweep: {len(result.repaired)} point(s) damaged in the store will be run again "
@@ -461,8 +496,9 @@ def check_inputs(store: Path, spec: SweepSpec, report, backend: str | None = Non
     once (cached), and hashes it once."""
     from ..data import seed_matters
     from ..fingerprint import data_fingerprint, data_shape
-    from ..rundir import checkpoint_binding
-    from .store import data_keys, dataset_for, open_sweep
+    from .inputs import data_keys, dataset_for
+    from .mirror import binding, checkpoints
+    from .store import open_sweep
 
     if report.inputs:
         raise StoreError(f"{store} mixes points trained on different data: {report.inputs[0]}.")
@@ -474,12 +510,14 @@ def check_inputs(store: Path, spec: SweepSpec, report, backend: str | None = Non
     )
     done = report.intact_done
     runs = runs_dir(store)
+    kept = checkpoints(runs)  # one listing of the runs folder
     for points in data_keys(spec, range(spec.n_points)).values():
         was: dict[str, list[int]] = {}
         for i in points:
             fp = str(recorded[i]) if done[i] else ""
-            if not done[i] and (runs / spec.point_key(i) / "checkpoint.npz").is_file():
-                fp = checkpoint_binding(runs / spec.point_key(i)).get("data_fingerprint", "")
+            key = spec.point_key(i) if not done[i] else ""
+            if key in kept:
+                fp = binding(runs, key, kept[key]).get("data_fingerprint", "")
             if fp:
                 was.setdefault(fp, []).append(i)
         if not was:
@@ -554,8 +592,12 @@ def _write_log(store: Path, spec: SweepSpec, result: SweepResult) -> None:
         lines.append(f"--- point {s['index']} ({spec.point_label(s['index'])}): {s.get('error', '')}")
         lines.append((s.get("traceback") or "(no traceback: the worker process died)").rstrip())
     try:
-        with open(path, "a") as fh:
-            fh.write("\n".join(lines) + "\n")
+        if isinstance(path, Path):
+            with open(path, "a") as fh:
+                fh.write("\n".join(lines) + "\n")
+        else:  # an object store: the log object rewritten whole, with these lines appended
+            before = path.read_bytes() if path.exists() else b""
+            path.write_bytes(before + ("\n".join(lines) + "\n").encode())
         result.log = path
     except OSError as exc:
         print(f"sweep: could not write the log {path}: {exc.strerror}", file=sys.stderr)
@@ -607,38 +649,48 @@ def _run_tasks(
     from distributed.scheduler import KilledWorker
 
     grouped, max_flops = grouping(client, spec, ensembles)
+    chunks = grid_chunks_of(store)
     if grouped:
-        groups = plan_groups(
-            spec, pending, backend=backend, max_size=group_size, n_workers=_n_workers(client), max_step_flops=max_flops
-        )
+        tasks = plan_tasks(
+            spec, pending, backend=backend, max_size=group_size, n_workers=_n_workers(client),
+            max_step_flops=max_flops, chunks=chunks,
+        )  # fmt: skip
+        groups = [g for t in tasks for g in t]
         n_grouped = sum(len(g) for g in groups if len(g) > 1)
         if n_grouped:
             print(
                 f"sweep: {n_grouped} of {len(pending)} pending points trained as ensembles in "
-                f"{sum(1 for g in groups if len(g) > 1)} task(s) of at most {max(len(g) for g in groups)} points "
-                "(--no-ensembles: one task per point)",
+                f"{sum(1 for t in tasks if any(len(g) > 1 for g in t))} task(s) ("
+                f"{sum(1 for g in groups if len(g) > 1)} ensemble(s) of at most {max(len(g) for g in groups)} points; "
+                f"{len(tasks)} task(s) in all; --no-ensembles: one ensemble per point)",
                 file=sys.stderr,
             )
     else:
-        groups = [[i] for i in pending]
-    result.groups = [list(g) for g in groups]
+        tasks = plan_tasks(spec, pending, chunks=chunks, groups=[[i] for i in pending])
+    result.groups = [[i for g in t for i in g] for t in tasks]
     members: dict[str, list[int]] = {}
 
-    def submit(g):
-        if len(g) == 1:
+    def submit(t):
+        points = [i for g in t for i in g]
+        if len(t) == 1 and len(t[0]) == 1:
             fut = client.submit(
-                run_point, spec, g[0], str(store), backend, fence,
-                key=task_key(spec, g[0]), retries=retries, pure=False,
+                run_point, spec, points[0], store, backend, fence,
+                key=task_key(spec, points[0]), retries=retries, pure=False,
+            )  # fmt: skip
+        elif len(t) == 1:
+            fut = client.submit(
+                run_group, spec, t[0], store, backend, fence,
+                key=group_task_key(spec, points), retries=retries, pure=False,
             )  # fmt: skip
         else:
             fut = client.submit(
-                run_group, spec, g, str(store), backend, fence,
-                key=group_task_key(spec, g), retries=retries, pure=False,
+                run_task, spec, t, store, backend, fence,
+                key=group_task_key(spec, points), retries=retries, pure=False,
             )  # fmt: skip
-        members[fut.key] = list(g)
+        members[fut.key] = points
         return fut
 
-    futures = [submit(g) for g in groups]
+    futures = [submit(t) for t in tasks]
     bar = live.SweepProgress(client, spec, len(result.skipped), enabled=progress)
     say = bar.write
     shown = live.WarningsOnce(say)
@@ -678,7 +730,7 @@ def _run_tasks(
         while alone and not interrupts.requested():
             i = alone.pop(0)
             result.groups.append([i])
-            fut = submit([i])
+            fut = submit([[i]])
             wait([fut])
             yield fut, outcome(fut, isolated=True)
 

@@ -17,6 +17,11 @@ from ..backend import derive_seed
 from ..chaos.diversity import DIVERSITY_NAMES, diversity_along
 from ..streams import SWEEP_DIVERSITY, SWEEP_DIVERSITY_LONG
 
+LONG_NAMES = {
+    "distance": "mean pairwise distance of free runs",
+    "pr": "participation ratio of free runs",
+    "distinct": "distinct states among free runs",
+}
 DESCRIPTIONS = {
     "distance": "mean pairwise distance of phi(v) over free runs",
     "pr": "participation ratio (tr C)^2 / tr C^2 of the covariance of phi(v) over free runs",
@@ -42,22 +47,27 @@ def add_layout(lay, spec, grid: tuple) -> None:
             grid + ("spread",),
             "float64",
             math.nan,
-            {"description": f"{DESCRIPTIONS[n]} at t = T; {who}"},
+            {"long_name": f"{LONG_NAMES[n]} at t = T", "description": f"{DESCRIPTIONS[n]} at t = T; {who}"},
         )
     for n, name in zip(DIVERSITY_NAMES, ALONG_T):
         lay.variables[name] = (
             grid + ("spread", "t"),
             "float64",
             math.nan,
-            {"description": f"{DESCRIPTIONS[n]} along generation time t; {who}"},
+            {
+                "long_name": f"{LONG_NAMES[n]} along t",
+                "description": f"{DESCRIPTIONS[n]} along generation time t; {who}",
+            },
         )
     lay.variables[LONG] = (
         grid + ("spread",),
         "float64",
         math.nan,
         {
+            "long_name": f"{LONG_NAMES['distinct']} at t = t_long",
+            "t_long_units": "model time unit",
             "description": f"{DESCRIPTIONS['distinct']} at t = t_long = {rec.t_long} of "
-            f"{rec.n_long} runs; tol = {rec.distinct_tol}"
+            f"{rec.n_long} runs; tol = {rec.distinct_tol}",
         },
     )
     lay.attrs["diversity"] = {

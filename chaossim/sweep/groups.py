@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..archs import lookup
 from ..ensemble_training import group_key
 from .spec import SweepSpec
@@ -73,6 +75,11 @@ def point_cost(config, n_visible: int) -> float:
     return float(config.training.steps) * config.dynamics.steps * config.training.batch_size * pairs
 
 
+GROUP_FREE = ("model.g", "model.seed")
+"""The settings in which the points of one class (one ensemble) may differ
+(:func:`chaossim.ensemble_training.group_key`)."""
+
+
 def plan_groups(
     spec: SweepSpec,
     pending,
@@ -82,35 +89,51 @@ def plan_groups(
     n_workers: int = 1,
     n_visible=None,
     max_step_flops: float | None = None,
+    chunks=None,
 ) -> list[list[int]]:
     """The pending points of ``spec`` as groups to train together (lists of point indices; see the module
     docstring). ``max_size``: most points per group (None: :func:`default_group_size`); ``n_workers``: how
     many tasks can run at once; ``n_visible``: function config -> number of visible units (default: from
     the config's dataset); ``max_step_flops``: points whose Euler step costs more (:func:`step_flops`) stay
-    alone (None: no limit; a sweep on NumPy passes :data:`HOST_MAX_STEP_FLOPS`)."""
+    alone (None: no limit; a sweep on NumPy passes :data:`HOST_MAX_STEP_FLOPS`); ``chunks``: the store's chunk
+    shape along the grid: cuts fall on chunk boundaries where the class has one (:func:`plan_tasks`).
+
+    One config is built per class (per combination of the grid settings other than g and the seed), not per
+    point: the points are sorted into classes by their grid positions."""
     from ..errors import ConfigError
 
     if max_size is not None and (isinstance(max_size, bool) or int(max_size) != max_size or max_size < 1):
         raise ConfigError(f"the group size must be a positive integer, got {max_size!r}.")
     if n_visible is None:
-        from .store import dataset_for
+        from .inputs import dataset_for
 
         n_visible = lambda cfg: dataset_for(cfg).n_features  # noqa: E731
-    classes: dict = {}  # key -> point indices
-    info: dict = {}  # key -> (cost of one point, group size cap)
+    pending = np.unique(np.asarray([int(i) for i in pending], dtype=np.int64))
+    if not len(pending):
+        return []
+    reps = spec.representatives(GROUP_FREE)
+    kept = spec.kept_position(GROUP_FREE)[pending] if reps else np.zeros((len(pending), 0), np.int64)
+    rows, inverse = np.unique(kept, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(rows) + 1))
+    chunk_of = _chunk_ids(spec, chunks)
+    classes: dict = {}  # class -> point indices
+    info: dict = {}  # class -> (cost of one point, group size cap)
     alone = []  # (cost, [index]) of points that cannot be grouped
-    for i in pending:
-        cfg = spec.config(int(i), backend)
+    for j, row in enumerate(rows):
+        members = [int(i) for i in pending[order[bounds[j] : bounds[j + 1]]]]
+        cfg = spec.config(reps[tuple(int(x) for x in row)], backend)
+        nv = n_visible(cfg)
         key = group_key(cfg)
-        if key is not None and max_step_flops is not None and step_flops(cfg, n_visible(cfg)) > max_step_flops:
+        if key is not None and max_step_flops is not None and step_flops(cfg, nv) > max_step_flops:
             key = None
+        cost = point_cost(cfg, nv)
         if key is None:
-            alone.append((point_cost(cfg, n_visible(cfg)), [int(i)]))
+            alone += [(cost, [i]) for i in members]
             continue
-        if key not in info:
-            nv = n_visible(cfg)
-            info[key] = (point_cost(cfg, nv), max_size or default_group_size(cfg, nv))
-        classes.setdefault(key, []).append(int(i))
+        classes[j] = members
+        info[j] = (cost, max_size or default_group_size(cfg, nv))
     cuts = {key: math.ceil(len(members) / info[key][1]) for key, members in classes.items()}
     cost_of = {key: info[key][0] for key in classes}
     total = sum(cost_of[k] * len(m) for k, m in classes.items()) + sum(c for c, _ in alone)
@@ -130,12 +153,83 @@ def plan_groups(
     groups = []
     for key, members in classes.items():
         n, k = len(members), cuts[key]
-        bounds = [round(j * n / k) for j in range(k + 1)]
-        for a, b in zip(bounds, bounds[1:]):
+        edges = _snapped([round(j * n / k) for j in range(k + 1)], members, chunk_of)
+        for a, b in zip(edges, edges[1:]):
             groups.append((cost_of[key] * (b - a), members[a:b]))
     groups += alone
     groups.sort(key=lambda cg: (-cg[0], cg[1][0]))
     return [g for _, g in groups]
+
+
+def _chunk_ids(spec: SweepSpec, chunks):
+    """The store chunk of every point (None: no chunking given)."""
+    if chunks is None:
+        return None
+    pos = spec.multi_indices() // np.asarray(chunks, dtype=np.int64)
+    cshape = tuple(-(-n // c) for n, c in zip(spec.shape, chunks))
+    return np.ravel_multi_index(tuple(pos.T), cshape) if len(cshape) else np.zeros(spec.n_points, np.int64)
+
+
+def _snapped(edges: list[int], members: list[int], chunk_of) -> list[int]:
+    """``edges`` (cut positions in ``members``) moved to the nearest chunk boundary (where the chunk changes),
+    so that a chunk's points fall in one group whenever the class allows it."""
+    if chunk_of is None or len(edges) <= 2:
+        return edges
+    ids = chunk_of[np.asarray(members)]
+    changes = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    if not len(changes):
+        return [edges[0], edges[-1]]
+    inner = {int(changes[np.argmin(np.abs(changes - e))]) for e in edges[1:-1]}
+    return [edges[0], *sorted(inner), edges[-1]]
+
+
+def plan_tasks(
+    spec: SweepSpec, pending, *, chunks=None, groups=None, starters: int | None = None, **kwargs
+) -> list[list[list[int]]]:
+    """The Dask tasks of a sweep: each a list of groups (:func:`plan_groups`, ``kwargs`` passed on; or
+    ``groups`` as given, e.g. one point each) trained one after the other. Groups that share a store chunk
+    (``chunks``: its shape along the grid) are in the same task, so that every chunk is written by one task
+    only: two processes writing parts of one chunk at once would each write back the chunk they read, and one's
+    points would be lost. Tasks are returned most expensive first (a task's cost: its number of points, as the
+    groups are already balanced).
+
+    The first ``starters`` tasks (default: ``n_workers`` of ``kwargs``, the tasks the workers start with) train
+    the points of their first chunk as a group of their own before the rest of their first group, so that the
+    first points are stored after one chunk's training, not a whole task's (a task writes each group's points
+    as soon as the group is trained; it owns their chunks, so no other process writes them meanwhile)."""
+    formed = groups is None
+    if groups is None:
+        groups = plan_groups(spec, pending, chunks=chunks, **kwargs)
+    if chunks is None or all(c == 1 for c in chunks):
+        return [[g] for g in groups]
+    chunk_of = _chunk_ids(spec, chunks)
+    parent = list(range(len(groups)))
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    owner: dict[int, int] = {}
+    for gi, g in enumerate(groups):
+        for c in {int(x) for x in chunk_of[np.asarray(g)]}:
+            if c in owner:
+                parent[root(gi)] = root(owner[c])
+            else:
+                owner[c] = gi
+    by_root: dict[int, list[list[int]]] = {}
+    for gi, g in enumerate(groups):
+        by_root.setdefault(root(gi), []).append(g)
+    tasks = sorted(by_root.values(), key=lambda t: (-sum(len(g) for g in t), t[0][0]))
+    if formed:
+        n_first = kwargs.get("n_workers", 1) if starters is None else starters
+        for task in tasks[:n_first]:
+            first = task[0]
+            same = chunk_of[np.asarray(first)] == chunk_of[first[0]]
+            if not same.all():
+                task[0:1] = [[i for i, s in zip(first, same) if s], [i for i, s in zip(first, same) if not s]]
+    return tasks
 
 
 __all__ = [
@@ -145,6 +239,7 @@ __all__ = [
     "default_group_size",
     "member_bytes",
     "plan_groups",
+    "plan_tasks",
     "point_cost",
     "step_flops",
 ]

@@ -34,7 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import FencedError, StoreError
 from ..fs import os_error_message
@@ -371,3 +371,190 @@ def holder_of(store) -> tuple[dict | None, bool | None]:
     if rec is None:
         return None, None
     return rec, is_alive(rec)
+
+
+# ---------------------------------------------------------------------------------------------- object stores
+def _s3_call(t, method: str, **kwargs):
+    """One S3 request on the object ``t`` (a :class:`chaossim.sweep.location.Target`), through s3fs's client."""
+    bucket, _, key = t.key.partition("/")
+    return t.fs().call_s3(method, Bucket=bucket, Key=key, **kwargs)
+
+
+def _s3_get(t) -> tuple[dict, str, float]:
+    """(record, ETag, age in seconds by the store's clock) of the lease object ``t``; FileNotFoundError."""
+    fs = t.fs()
+    fs.invalidate_cache(t.key)
+    info = fs.info(t.key)
+    rec = json.loads(fs.cat_file(t.key))
+    modified = info.get("LastModified")
+    age = time.time() - modified.timestamp() if hasattr(modified, "timestamp") else 0.0
+    return (rec if isinstance(rec, dict) else {}), str(info.get("ETag") or ""), age
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}"
+    if isinstance(exc, FileExistsError) or "pre-condition" in text.lower():  # s3fs's translation of HTTP 412
+        return True
+    return "PreconditionFailed" in text or "412" in text or "ConditionalRequestConflict" in text
+
+
+@dataclass(frozen=True)
+class ObjectFence:
+    """The fence of an :class:`ObjectLock`: the lease object must exist, hold ``token`` and have been renewed
+    (its LastModified, the object store's own clock) within ``ttl`` seconds."""
+
+    lock: Any  # Target of the lease object
+    token: str
+    ttl: float = LEASE_TTL_S
+
+    def __call__(self) -> None:
+        store = self.lock.url[: -len(".lock")]
+        try:
+            rec, _, age = _s3_get(self.lock)
+        except FileNotFoundError:
+            raise FencedError(
+                f"the lease on {store} was released: the sweep client that started this task has gone, so the "
+                "task writes nothing more"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - no answer from the store is no lease
+            if "NoSuchKey" in f"{type(exc).__name__} {exc}":
+                raise FencedError(
+                    f"the lease on {store} was released: the sweep client that started this task has gone, so "
+                    "the task writes nothing more"
+                ) from None
+            raise FencedError(
+                f"the lease {self.lock.url} cannot be read ({exc}); the task writes nothing more"
+            ) from None
+        if not isinstance(rec, dict) or rec.get("token") != self.token:
+            who = describe(rec) if isinstance(rec, dict) else "?"
+            raise FencedError(
+                f"the lease on {store} was taken over by another client ({who}); this task writes nothing more"
+            )
+        if age > self.ttl:
+            raise FencedError(
+                f"the lease on {store} was not renewed for {age:.0f} s (its client renews it every "
+                f"{LEASE_REFRESH_S:.0f} s): the client has gone or stalled, so this task writes nothing more"
+            )
+
+
+class ObjectLock:
+    """The lease of a store on an S3-compatible object store: the object ``PATH.zarr.lock``, created with a
+    conditional write (``If-None-Match: *``: it fails when the object exists, so one client wins) and renewed
+    with another (``If-Match`` its ETag: it fails once another client replaced it). What the store must support:
+    conditional PUTs (AWS S3 since 2024, MinIO, Ceph RGW, moto). The holder record is that of :class:`StoreLock`;
+    the age of a lease is its object's LastModified on the store's clock. A lease not renewed for
+    :data:`LEASE_TTL_S` is stale and taken over (the takeover is itself a conditional write on the stale ETag),
+    with a notice; a live one is refused with its holder."""
+
+    def __init__(self, store, ttl: float = LEASE_TTL_S):
+        from .location import target
+
+        self.store = target(store)
+        self.path = self.store.sibling(".lock")
+        self.ttl = ttl
+        self.record: dict | None = None
+        self.broke: dict | None = None
+        self.lost: str | None = None
+        self._etag: str | None = None
+        self._stop: threading.Event | None = None
+
+    def take(self) -> ObjectLock:
+        return self.acquire()
+
+    def fence(self) -> ObjectFence:
+        if self.record is None:
+            raise StoreError("the store's lease is not held; take it first.")
+        return ObjectFence(self.path, self.record["token"], self.ttl)
+
+    def _put(self, record: dict, **condition) -> str:
+        body = (json.dumps(record, indent=2) + "\n").encode()
+        return str(_s3_call(self.path, "put_object", Body=body, **condition)["ETag"])
+
+    def acquire(self) -> ObjectLock:
+        record = {**this_process(), "user": _user(), "store": self.store.url, "token": uuid.uuid4().hex}
+        for _ in range(10):
+            try:
+                self._etag = self._put(record, IfNoneMatch="*")
+                self.record = record
+                return self
+            except Exception as exc:  # noqa: BLE001
+                if not _precondition_failed(exc):
+                    raise StoreError(
+                        f"cannot write the lease {self.path.url} ({type(exc).__name__}: {exc}); the sweep needs "
+                        "conditional writes (If-None-Match) on the object store and write access to the bucket"
+                    ) from None
+            try:
+                holder, etag, age = _s3_get(self.path)
+            except Exception:  # noqa: BLE001 - released meanwhile: try again
+                continue
+            if age > self.ttl or (holder.get("host") == this_process().get("host") and is_alive(holder) is False):
+                try:
+                    self._etag = self._put(record, IfMatch=etag)
+                except Exception as exc:  # noqa: BLE001 - another client took it over first
+                    if _precondition_failed(exc):
+                        continue
+                    raise
+                self.record, self.broke = record, holder
+                return self
+            raise StoreError(
+                f"the sweep store {self.store.url} is in use by another chaossim sweep: pid {holder.get('pid')} on "
+                f"host {holder.get('host')} (user {holder.get('user', '?')}; started {holder.get('started', '?')}; "
+                f"last renewed {age_text(age)} ago). Two clients on one store would run the same points twice. "
+                f"Wait for it to finish; if it is dead, its lease expires {age_text(self.ttl)} after its last "
+                f"renewal (or delete {self.path.url})."
+            )
+        raise StoreError(f"could not take the lease {self.path.url}: other clients keep taking it.")
+
+    def refresh(self) -> None:
+        if self.record is None:
+            return
+        try:
+            self._etag = self._put(self.record, IfMatch=self._etag)
+        except Exception as exc:  # noqa: BLE001
+            if _precondition_failed(exc) or "NoSuchKey" in str(exc):
+                self.lost = "taken over by another client, or the lease object was removed"
+
+    def keep_alive(self, every: float = LEASE_REFRESH_S) -> None:
+        if self._stop is not None:
+            return
+        self._stop = stop = threading.Event()
+
+        def beat():
+            while not stop.wait(every):
+                self.refresh()
+
+        threading.Thread(target=beat, name="chaossim-lease", daemon=True).start()
+
+    def release(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+        if self.record is None:
+            return
+        try:
+            if _s3_get(self.path)[0].get("token") == self.record.get("token"):
+                self.path.fs().rm(self.path.key)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        self.record = None
+
+    def __enter__(self) -> ObjectLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def lease_for(store):
+    """The lease of ``store``: :class:`StoreLock` on a file system, :class:`ObjectLock` on an object store."""
+    from .location import target
+
+    t = target(store)
+    if t.local:
+        return StoreLock(t.path)
+    if not t.url.startswith(("s3://", "s3a://")):
+        raise StoreError(
+            f"{t.url}: the sweep's lease needs conditional writes, which chaossim uses on S3-compatible stores "
+            "(s3://); give an s3:// URL (or a store on a file system all workers see)."
+        )
+    return ObjectLock(t)

@@ -8,34 +8,31 @@ continues from the point's checkpoint (``PATH.zarr.runs/<point key>/``, see
 
 from __future__ import annotations
 
-import shutil
 import time
 import traceback
 import uuid
-from pathlib import Path
 
 import numpy as np
 
 from .. import interrupts, streams
-from ..backend import derive_seed, to_numpy
 from ..errors import ChaossimError, StoreError
-from ..evaluation import indices_vs_time
 from ..fs import os_error_message
 from ..metrics import index_names
-from ..rundir import CHAOS_NAMES
 from ..training import train
 from . import live
+from .inputs import dataset_for
+from .location import target
+from .mirror import GroupFence, RunMirror
+from .records import place, record_families
 from .spec import SweepSpec
 from .store import (
     DONE_VARIABLE,
-    dataset_for,
     describe_error,
     fill_values,
-    index_t_name,
-    open_sweep,
+    open_arrays,
     runs_dir,
     write_failure,
-    write_point,
+    write_points,
 )
 
 # generator streams of the post-training records (training uses 1..5 and 100+)
@@ -76,57 +73,39 @@ def versions_text(versions: dict | None = None) -> str:
 
 
 def record_point(spec: SweepSpec, config, data, result) -> dict:
-    """What the store records of a trained point (``result``: its :class:`chaossim.training.TrainResult`):
-    the training curves, the indices along generation time, samples, trajectories and parameters, each
-    from the point's own generator streams (so the same whether it was trained alone or in an ensemble)."""
-    rec = spec.record
-    model, seed = result.model, config.model.seed
-    out: dict = {}
-    # training curves on the store's t_age axis
-    out["_t_age"] = np.asarray(result.history["t_age"])
-    for n in index_names():
-        out[n] = np.asarray(result.history[n], dtype=np.float64)
-    chaos = result.chaos or {}
-    if len(chaos.get("t_age", ())):
-        out["_t_age_chaos"] = np.asarray(chaos["t_age"])
-        for n in CHAOS_NAMES:
-            out[n] = np.asarray(chaos[n], dtype=np.float64)
-    # indices along generation time t (paper Fig. 3b)
-    test = data.test[: config.training.n_eval]
-    vt = indices_vs_time(model, test, rec.times, seed=derive_seed(seed, INDICES_T_STREAM))
-    for n in index_names():
-        out[index_t_name(n)] = np.asarray(vt[n], dtype=np.float64)
-    if rec.n_samples:
-        model.bk.reseed(model.rng, derive_seed(seed, SAMPLES_STREAM))
-        out["samples"] = to_numpy(model.generate(rec.n_samples, config.dynamics.T))
-    traj_times = rec.trajectory_times(spec.base.dynamics.dt)
-    if traj_times:
-        model.bk.reseed(model.rng, derive_seed(seed, TRAJECTORY_STREAM))
-        frames = to_numpy(model.generate(rec.n_trajectories, list(traj_times)))  # (time, sample, feature)
-        out["trajectory"] = np.ascontiguousarray(np.transpose(frames, (1, 0, 2)))
-    from .diversity import record as record_diversity
+    """What the store records of a trained point (``result``: its :class:`chaossim.training.TrainResult`): every
+    record family's values (:data:`chaossim.sweep.records.FAMILIES`: the training curves, the indices along
+    generation time, samples, trajectories, diversity, parameters, each from the point's own generator streams,
+    so the same whether it was trained alone or in an ensemble) and the point's bookkeeping."""
+    from ..fingerprint import data_fingerprint
 
-    out.update(record_diversity(spec, config, model))
-    for k, v in model.params.to_numpy().items():
-        out[f"param_{k}"] = v
+    out = record_families(spec, config, data, result)
+    model = result.model
     out["steps_done"] = int(result.step)
     out["device"] = str(model.bk.device)
     out["backend"] = str(model.bk.name)
     out["train_path"] = result.train_path
     out["train_path_reason"] = result.train_path_reason
-    from ..fingerprint import data_fingerprint
-
     out["data_fingerprint"] = data_fingerprint(data)
     out["versions"] = versions_text()
     return out
 
 
-def _on_axis(values: np.ndarray, at: np.ndarray, axis: np.ndarray) -> np.ndarray:
-    """Place ``values`` logged at steps ``at`` onto the store's (union) step ``axis``, NaN elsewhere."""
-    out = np.full(len(axis), np.nan)
-    pos = np.searchsorted(axis, at)
-    out[pos] = values
-    return out
+def run_point(spec: SweepSpec, index: int, store, backend: str | None = None, fence=None) -> dict:
+    """Run grid point ``index`` of ``spec`` and write its region of the sweep store at ``store``.
+
+    ``fence`` (:mod:`chaossim.sweep.lock`) is checked before each write into the store and the point's run
+    directory: once the client that submitted the task has gone, the task stops without writing
+    (:class:`chaossim.errors.FencedError`).
+
+    A failure of the point itself (a :class:`chaossim.errors.ChaossimError`, e.g. a
+    DivergenceError) or a full or read-only disk is recorded in the store (as far as it can be written) as
+    ``status="failed"`` with its message; other exceptions propagate (Dask retries the task). A run
+    directory whose checkpoint is damaged or lost its config.toml is set aside
+    (``<point key>.damaged-<time>``) and the point trained from scratch. Returns a small summary of plain
+    Python/NumPy values (``traceback`` too when the point failed).
+    """
+    return run_group(spec, [index], store, backend, fence)[0]
 
 
 def _task(spec: SweepSpec, points: list[int], body) -> list[dict]:
@@ -151,68 +130,123 @@ def _task(spec: SweepSpec, points: list[int], body) -> list[dict]:
     ]
 
 
-def run_point(spec: SweepSpec, index: int, store, backend: str | None = None, fence=None) -> dict:
-    """Run grid point ``index`` of ``spec`` and write its region of the sweep store at ``store`` (a task of a
-    sweep: stops when the client relays a stop, :func:`_task`)."""
-    return _task(spec, [int(index)], lambda on_step: [_run_point(spec, index, store, backend, fence, on_step)])[0]
+def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None) -> list[dict]:
+    """:func:`_run_group` as a task (or part of one) of a sweep: it stops when the client relays a stop
+    (:func:`_task`)."""
+    indices = [int(i) for i in indices]
+    return _task(spec, indices, lambda on_step: _run_group(spec, indices, store, backend, fence, on_step))
 
 
-def _run_point(spec: SweepSpec, index: int, store, backend: str | None = None, fence=None, on_step=None) -> dict:
-    """Run grid point ``index`` of ``spec`` and write its region of the sweep store at ``store``.
+def _run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None, on_step=None) -> list[dict]:
+    """Run the grid points ``indices`` (equal up to g and seed, see :func:`chaossim.sweep.groups.plan_groups`)
+    as ONE ensemble (:func:`chaossim.ensemble_training.train_ensemble`; one point: trained alone) and write each
+    point's region of the store, exactly as a point trained alone writes it (plus ``group_size``), all of them
+    at once, their ``done`` flags last. Each point keeps its own run directory, so it resumes from its own
+    checkpoint whether the next run groups it or not. A point that fails for its own reasons (its run directory
+    is refused, it diverges) is recorded failed and the others go on; a full or read-only disk fails every
+    point not yet written. ``fence`` as in :func:`run_point`. Returns one summary per point."""
+    from ..ensemble_training import train_ensemble
 
-    ``fence`` (:mod:`chaossim.sweep.lock`) is checked before each write into the store and the point's run
-    directory: once the client that submitted the task has gone, the task stops without writing
-    (:class:`chaossim.errors.FencedError`).
-
-    A failure of the point itself (a :class:`chaossim.errors.ChaossimError`, e.g. a
-    DivergenceError) or a full or read-only disk is recorded in the store (as far as it can be written) as
-    ``status="failed"`` with its message; other exceptions propagate (Dask retries the task). A run
-    directory whose checkpoint is damaged or lost its config.toml is set aside
-    (``<point key>.damaged-<time>``) and the point trained from scratch. Returns a small summary of plain
-    Python/NumPy values (``traceback`` too when the point failed).
-    """
-    store = Path(store)
+    store = target(store)
     started = time.perf_counter()
-    run_id = uuid.uuid4().hex
-    run_dir = runs_dir(store) / spec.point_key(index)
-    template = open_sweep(store, check=False)
-    summary = {"index": int(index), "label": spec.point_label(index), "run_id": run_id}
+    indices = [int(i) for i in indices]
+    template = open_arrays(store)
+    runs = [RunMirror(runs_dir(store), spec.point_key(i), fence) for i in indices]
+    run_ids = [uuid.uuid4().hex for _ in indices]
+    summaries = [{"index": i, "label": spec.point_label(i), "run_id": rid} for i, rid in zip(indices, run_ids)]
     try:
-        summary["set_aside"] = _set_aside_if_damaged(run_dir, fence)
-        out = compute_point(spec, index, run_dir, backend=backend, fence=fence, on_step=on_step)
-        values = _point_values(out, template, spec)
+        for s, run in zip(summaries, runs):
+            s["set_aside"] = run.fetch() or _set_aside_if_damaged(run, fence)
+        configs = [spec.config(i, backend) for i in indices]
+        datasets = [dataset_for(c) for c in configs]
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging member is returned as a DivergenceError
+            if len(indices) == 1:
+                try:
+                    outcomes: list = [
+                        train(configs[0], runs[0].dir, resume="auto", progress=False, dataset=datasets[0],
+                              fence=GroupFence(runs, fence), on_step=on_step)
+                    ]  # fmt: skip
+                except ChaossimError as exc:
+                    outcomes = [exc]
+            else:
+                outcomes = train_ensemble(
+                    configs, [r.dir for r in runs], resume="auto", datasets=datasets, fence=GroupFence(runs, fence),
+                    on_step=on_step,
+                )  # fmt: skip
+        for run in runs:
+            run.push()
+    except interrupts.Interrupted:  # a relayed stop: the checkpoints of this step are published, then _task says so
+        for run in runs:
+            run.push()
+        raise
+    except (ChaossimError, OSError) as exc:  # the whole group: a full disk, the data cannot be loaded...
         wall = time.perf_counter() - started
-        values.update(
-            status="done",
-            error="",
-            wall_time=wall,
-            run_id=run_id,
-            group_size=1,
-            completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-        )
-        values[DONE_VARIABLE] = True  # write_point writes it last, in its own write
-        write_point(store, spec, index, values, template=template, fence=fence)
+        return [
+            _failed(spec, i, store, r.where, backend, s, exc, wall, rid, fence=fence)
+            for i, r, s, rid in zip(indices, runs, summaries, run_ids)
+        ]
+    return _tail(spec, store, template, indices, configs, datasets, runs, summaries, outcomes, started, backend, fence)
+
+
+def _tail(spec, store, template, indices, configs, datasets, runs, summaries, outcomes, started, backend, fence):
+    """What run_point and run_group do once trained: record each point, write those recorded in one batch (their
+    ``done`` flags last), fail the others, keep each finished run directory in one file (:meth:`RunMirror.pack`)."""
+    coords = {name: np.asarray(template[name][...]) for name in ("t_age", "t_age_chaos") if name in template}
+    fills = fill_values(template, spec)  # once per group: listing the store's arrays costs 20 ms
+    fills.pop(DONE_VARIABLE)
+    values: dict[int, dict] = {}
+    out: dict[int, dict] = {}
+    for i, cfg, data, run, s, outcome in zip(indices, configs, datasets, runs, summaries, outcomes):
+        try:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            with np.errstate(over="ignore", invalid="ignore"):
+                rec = record_point(spec, cfg, data, outcome)
+        except (ChaossimError, OSError) as exc:
+            out[i] = _failed(spec, i, store, run.where, backend, s, exc, time.perf_counter() - started, s["run_id"],
+                             fence=fence)  # fmt: skip
+            continue
+        final = {n: float(rec[n][-1]) for n in index_names()}
+        values[i] = _point_values(rec, fills, coords)
+        out[i] = {**s, "status": "done", "error": "", "steps_done": rec["steps_done"], "device": rec["device"], **final}
+    wall = time.perf_counter() - started
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    for i in values:
+        values[i].update(
+            status="done", error="", wall_time=wall, run_id=out[i]["run_id"], group_size=len(indices),
+            completed_at=stamp,
+        )  # fmt: skip
+        values[i][DONE_VARIABLE] = True  # written last, in its own pass
+        out[i]["wall_time"] = wall
+    try:
+        write_points(store, spec, values, template=template, fence=fence)
     except (ChaossimError, OSError) as exc:
-        return _failed(
-            spec, index, store, run_dir, backend, summary, exc, time.perf_counter() - started, run_id, fence=fence
-        )
-    final = {n: float(out[n][-1]) for n in index_names()}
-    return {
-        **summary,
-        "status": "done",
-        "error": "",
-        "wall_time": wall,
-        "steps_done": out["steps_done"],
-        "device": out["device"],
-        **final,
-    }
+        for i, run, s in zip(indices, runs, summaries):
+            if i in values:
+                out[i] = _failed(spec, i, store, run.where, backend, s, exc, time.perf_counter() - started,
+                                 s["run_id"], fence=fence)  # fmt: skip
+        return [out[i] for i in indices]
+    for i, run in zip(indices, runs):
+        if i in values:
+            run.pack()
+    return [out[i] for i in indices]
+
+
+def run_task(spec: SweepSpec, groups, store, backend: str | None = None, fence=None) -> list[dict]:
+    """One Dask task: the groups ``groups`` (lists of point indices, :func:`chaossim.sweep.groups.plan_tasks`)
+    one after the other, each trained as one ensemble (a group of one: alone). The task owns every chunk of
+    its points' store regions: no other task writes them. Returns every point's summary."""
+    out: list[dict] = []
+    for g in groups:
+        out += run_group(spec, g, store, backend, fence)
+    return out
 
 
 def _failed(
     spec: SweepSpec,
     index: int,
-    store: Path,
-    run_dir: Path,
+    store,
+    run_dir,
     backend,
     summary: dict,
     exc,
@@ -253,112 +287,31 @@ def _failed(
     return {**summary, "status": "failed", "error": message, "wall_time": wall, "traceback": tb}
 
 
-def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None) -> list[dict]:
-    """:func:`_run_group` as a task of a sweep (stops when the client relays a stop, :func:`_task`)."""
-    indices = [int(i) for i in indices]
-    return _task(spec, indices, lambda on_step: _run_group(spec, indices, store, backend, fence, on_step))
-
-
-def _run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None, on_step=None) -> list[dict]:
-    """Run the grid points ``indices`` (equal up to g and seed, see :func:`chaossim.sweep.groups.plan_groups`)
-    as ONE ensemble (:func:`chaossim.ensemble_training.train_ensemble`) and write each point's region of
-    the store, exactly as :func:`run_point` writes it (plus ``group_size``). Each point keeps its own run
-    directory, so it resumes from its own checkpoint whether the next run groups it or not. A point that
-    fails for its own reasons (its run directory is refused, it diverges) is recorded failed and the others
-    go on; a full or read-only disk fails every point not yet written. ``fence`` as in :func:`run_point`.
-    Returns one summary per point."""
-    from ..ensemble_training import train_ensemble
-
-    store = Path(store)
-    started = time.perf_counter()
-    indices = [int(i) for i in indices]
-    template = open_sweep(store, check=False)
-    run_dirs = [runs_dir(store) / spec.point_key(i) for i in indices]
-    run_ids = [uuid.uuid4().hex for _ in indices]
-    summaries = [{"index": i, "label": spec.point_label(i), "run_id": rid} for i, rid in zip(indices, run_ids)]
-    try:
-        for s, d in zip(summaries, run_dirs):
-            s["set_aside"] = _set_aside_if_damaged(d, fence)
-        configs = [spec.config(i, backend) for i in indices]
-        datasets = [dataset_for(c) for c in configs]
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging member is returned as a DivergenceError
-            outcomes = train_ensemble(configs, run_dirs, resume="auto", datasets=datasets, fence=fence, on_step=on_step)
-    except (ChaossimError, OSError) as exc:  # the whole group: a full disk, the data cannot be loaded...
-        wall = time.perf_counter() - started
-        return [
-            _failed(spec, i, store, d, backend, s, exc, wall, rid, fence=fence)
-            for i, d, s, rid in zip(indices, run_dirs, summaries, run_ids)
-        ]
-    out = []
-    for i, cfg, data, d, s, rid, outcome in zip(indices, configs, datasets, run_dirs, summaries, run_ids, outcomes):
-        try:
-            if isinstance(outcome, BaseException):
-                raise outcome
-            with np.errstate(over="ignore", invalid="ignore"):
-                rec = record_point(spec, cfg, data, outcome)
-            values = _point_values(rec, template, spec)
-            wall = time.perf_counter() - started
-            values.update(
-                status="done",
-                error="",
-                wall_time=wall,
-                run_id=rid,
-                group_size=len(indices),
-                completed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            )
-            values[DONE_VARIABLE] = True
-            write_point(store, spec, i, values, template=template, fence=fence)
-        except (ChaossimError, OSError) as exc:
-            out.append(_failed(spec, i, store, d, backend, s, exc, time.perf_counter() - started, rid, fence=fence))
-            continue
-        final = {n: float(rec[n][-1]) for n in index_names()}
-        out.append(
-            {
-                **s,
-                "status": "done",
-                "error": "",
-                "wall_time": wall,
-                "steps_done": rec["steps_done"],
-                "device": rec["device"],
-                **final,
-            }
-        )
-    return out
-
-
-def _point_values(out: dict, template, spec: SweepSpec) -> dict:
-    """What a point writes: every variable of the store (fill values for those ``out`` lacks, so that a
-    done point has all its chunks), the training curves placed on the store's step axes."""
-    values = fill_values(template, spec)
-    values.pop(DONE_VARIABLE)
-    values.update({k: v for k, v in out.items() if not k.startswith("_")})
-    for n in index_names():
-        values[n] = _on_axis(out[n], out["_t_age"], template["t_age"].values)
-    if "_t_age_chaos" in out and "t_age_chaos" in template.coords:
-        for n in CHAOS_NAMES:
-            values[n] = _on_axis(out[n], out["_t_age_chaos"], template["t_age_chaos"].values)
+def _point_values(out: dict, fills: dict, coords: dict) -> dict:
+    """What a point writes: every variable of the store (``fills``, :func:`fill_values`, for those ``out`` lacks,
+    so that a done point has all its chunks), the step-logged variables placed on the store's axes."""
+    values = dict(fills)
+    values.update(place(dict(out), coords))
     return values
 
 
-def _set_aside_if_damaged(run_dir: Path, fence=None) -> str:
+def _set_aside_if_damaged(run: RunMirror, fence=None) -> str:
     """Move a run directory that cannot be continued (unreadable checkpoint, or a checkpoint without its
-    config.toml) to ``<name>.damaged-<time>`` so the point starts from scratch; returns the new path or ''."""
+    config.toml) to ``<name>.damaged-<time>`` so the point starts from scratch; returns the new place or ''."""
     from ..io import load_npz
 
-    ck = run_dir / "checkpoint.npz"
+    ck = run.dir / "checkpoint.npz"
     if not ck.exists():
         return ""
     try:
-        if not (run_dir / "config.toml").is_file():
+        if not (run.dir / "config.toml").is_file():
             raise StoreError("no config.toml")
         load_npz(ck)
         return ""
     except StoreError:
         if fence is not None:
             fence()
-        aside = run_dir.with_name(f"{run_dir.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
-        shutil.move(str(run_dir), str(aside))
-        return str(aside)
+        return run.set_aside()
 
 
 def _device(spec: SweepSpec, index: int, backend: str | None) -> str:

@@ -27,6 +27,18 @@ from .verify import VerifyReport
 def repair_store(store, spec, report: VerifyReport, backend: str = "numpy") -> list[str]:
     """Rebuild the metadata and store-wide arrays ``report`` lists as missing, changed or damaged (see the
     module docstring), then consolidate. Returns one line per repair. Call while holding the store's lock."""
+    from .location import target
+
+    if not target(store).local:
+        if any(p.where != "consolidated" for p in report.metadata) or report.store_wide or report.attributes:
+            raise StoreError(
+                f"{target(store).url} is damaged outside its points ({'; '.join(report.lines()[:3])}); on an object "
+                "store chaossim repairs only the consolidated metadata. Move the store's objects away (keep "
+                "PATH.zarr.runs/) and run the same command: the store is laid out again and every point continues "
+                "from its checkpoint."
+            )
+        consolidate(store)
+        return ["consolidated metadata written again from the arrays' own metadata"] if report.metadata else []
     store = Path(store)
     if report.attributes:
         raise StoreError(

@@ -80,8 +80,9 @@ def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) ->
     """
     from ..fs import check_writable
     from ..plotting import plot_phase_diagram, save_figure
+    from .location import target
 
-    path = Path(path)
+    path = Path(path) if target(path).local else target(path)
     ds = open_sweep(path)
     keep = phase_axes(ds)
     out_dir = Path(out_dir) if out_dir is not None else report_dir(path)
@@ -93,7 +94,7 @@ def sweep_report(path, out_dir=None, *, n_best: int = 5, quiet: bool = False) ->
         print(table)
     if not keep:
         return []
-    fig = plot_phase_diagram(ds, name=ds.attrs.get("name") or path.stem)
+    fig = plot_phase_diagram(ds, name=ds.attrs.get("name") or Path(path.name).stem)
     paths = save_figure(fig, out_dir / "phase_diagram")
     if not quiet:
         print(f"\nphase diagram: {paths[0]} (and .pdf)")
@@ -126,7 +127,13 @@ def change_lines(ds) -> list[str]:
 
 
 def report_dir(store) -> Path:
-    """The default folder of a store's report figures: ``PATH.zarr.report/`` beside the store."""
+    """The default folder of a store's report figures: ``PATH.zarr.report/`` beside the store (for a store on an
+    object store: ``NAME.zarr.report/`` in the current folder)."""
+    from .location import target
+
+    t = target(store)
+    if not t.local:
+        return Path.cwd() / (t.name + ".report")
     store = Path(store)
     return store.with_name(store.name + ".report")
 

@@ -28,12 +28,13 @@ from ..errors import StoreError
 ARRAYS_ATTR = "arrays"
 CHECKSUM_ATTR = "attributes_sha256"
 MARKER = "chaossim_sweep"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first stores; 2: crc32c checksums on every array, every chunk of a done point written; 3: the schema
 record and the attributes' checksum, each point's data fingerprint and package versions, the grid's order in
-the spec's identity."""
-READABLE_SCHEMAS = (1, 2, 3)  # read by the report and notebooks; only SCHEMA_VERSION stores are resumed
-RECORDED_SCHEMAS = (3,)  # schemas with a schema record
+the spec's identity; 4: chunks of several grid points (each task writes whole chunks), CF attributes
+(``long_name`` on every variable and coordinate, ``units`` on every time axis)."""
+READABLE_SCHEMAS = (1, 2, 3, 4)  # read by the report and notebooks; only SCHEMA_VERSION stores are resumed
+RECORDED_SCHEMAS = (3, 4)  # schemas with a schema record
 
 
 def _sha(obj) -> str:
@@ -131,11 +132,14 @@ def _show(v) -> str:
     return f"({', '.join(map(str, v))})" if isinstance(v, list) else json.dumps(v)
 
 
-def check_metadata(path, root: dict) -> tuple[list[MetadataProblem], list[str], dict]:
+def check_metadata(path, root: dict, files=None) -> tuple[list[MetadataProblem], list[str], dict]:
     """Compare every recorded array's own metadata and its consolidated entry with the record of ``root``
     (the parsed root ``zarr.json`` of a store with a schema record). Returns (problems, store-wide problems
-    (the attributes' checksum), the recorded arrays)."""
-    path = Path(path)
+    (the attributes' checksum), the recorded arrays). ``files``: the store's
+    :class:`chaossim.sweep.location.Files` (listed and read in bulk; made here if not given)."""
+    from .location import Files
+
+    files = files if files is not None else Files(path)
     attrs = dict(root.get("attributes") or {})
     store_wide = []
     if attrs.get(CHECKSUM_ATTR) != attributes_checksum(attrs):
@@ -148,13 +152,13 @@ def check_metadata(path, root: dict) -> tuple[list[MetadataProblem], list[str], 
         return [], [*store_wide, "the store's schema record (attribute 'arrays') is missing"], {}
     problems = []
     consolidated = ((root.get("consolidated_metadata") or {}).get("metadata")) or {}
+    files.prefetch([f"{name}/zarr.json" for name in recorded])
     for name, rec in recorded.items():
-        folder = path / name
-        if not folder.is_dir():
+        if not any(n.startswith(name + "/") for n in files.names):
             problems.append(MetadataProblem(name, "array", "the array is missing"))
         else:
             try:
-                found = array_record(read_json(folder / "zarr.json"))
+                found = array_record(files.read_json(f"{name}/zarr.json"))
             except FileNotFoundError:
                 problems.append(MetadataProblem(name, "zarr.json", "missing"))
             except (OSError, ValueError) as exc:

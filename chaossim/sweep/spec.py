@@ -200,6 +200,37 @@ class SweepSpec:
     def configs(self, backend: str | None = None):
         return [self.config(i, backend) for i in range(self.n_points)]
 
+    def multi_indices(self, indices=None):
+        """The grid position of each point of ``indices`` (default: every point), as an int64 array of shape
+        (points, grid dimensions): vectorised, no config is built."""
+        import numpy as np
+
+        flat = np.arange(self.n_points) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
+        return np.stack(np.unravel_index(flat, self.shape), axis=-1).astype(np.int64)
+
+    def representatives(self, free=()) -> dict[tuple, int]:
+        """One point per combination of the values of the grid dimensions whose setting is not in ``free``,
+        the free ones at their first value: {position along the kept dimensions: flat index}. Whatever depends
+        only on the kept settings is computed once per entry instead of once per point (a grid of 10^5 points
+        over g, T and seed has one entry for ``free = ("model.g", "dynamics.T", "model.seed")``)."""
+        kept = [k for k, d in enumerate(self.grid) if d.key not in free]
+        out: dict[tuple, int] = {}
+        for combo in itertools.product(*(range(self.shape[k]) for k in kept)):
+            position = [0] * len(self.grid)
+            for k, j in zip(kept, combo):
+                position[k] = j
+            flat = 0
+            for j, n in zip(position, self.shape):
+                flat = flat * n + j
+            out[combo] = flat
+        return out
+
+    def kept_position(self, free=()):
+        """For every point, its position along the grid dimensions not in ``free`` (the keys of
+        :meth:`representatives`), as an int64 array (points, kept dimensions)."""
+        kept = [k for k, d in enumerate(self.grid) if d.key not in free]
+        return self.multi_indices()[:, kept]
+
     # ---------------------------------------------------------------- identity
     def canonical(self) -> dict:
         """What defines the sweep's numbers and the numbering of its points: the grid as a list of
@@ -369,10 +400,27 @@ def _parse_record(table: dict) -> RecordSpec:
     return RecordSpec(**kw)
 
 
+INDEPENDENT_SETTINGS = ("model.g", "model.seed")
+"""Grid settings whose values are checked one by one (each at the first value of the others): a run config's
+validity never depends on g or the seed together with another setting. Every combination of the other grid
+settings is checked."""
+
+
+def checked_points(spec: SweepSpec) -> list[int]:
+    """The points whose configs, checked, check every point of the grid (:data:`INDEPENDENT_SETTINGS`)."""
+    points = set(spec.representatives(INDEPENDENT_SETTINGS).values())
+    for k, d in enumerate(spec.grid):
+        if d.key in INDEPENDENT_SETTINGS:
+            stride = math.prod(spec.shape[k + 1 :])
+            points.update(j * stride for j in range(len(d.values)))
+    return sorted(points)
+
+
 def _validate_points(spec: SweepSpec) -> None:
-    """Every grid point must give a valid RunConfig whose dt divides the recorded times."""
+    """Every grid point must give a valid RunConfig whose dt divides the recorded times (checked on
+    :func:`checked_points`: g and the seed value by value, every combination of the other settings)."""
     traj_times = spec.record.trajectory_times(spec.base.dynamics.dt)
-    for i in range(spec.n_points):
+    for i in checked_points(spec):
         cfg = spec.config(i)  # raises ConfigError naming the point
         try:
             check_dynamics(cfg.dynamics.dt, cfg.dynamics.tau, force=cfg.backend.force)

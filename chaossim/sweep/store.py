@@ -1,14 +1,16 @@
 """The sweep store: one zarr store per sweep, laid out once by the client, filled point by point.
 
-Layout (docs/sweeps.md "The store"): the client writes a template Dataset of lazy
-``dask.array`` variables with the full shape and chunk size 1 along every grid dimension
+Layout (docs/store.md "Chunks, compression, checksums"): the client writes a template Dataset of lazy
+``dask.array`` variables with the full shape and chunks of several grid points (:func:`grid_chunks`)
 (``to_zarr(compute=False, mode="w")``; coordinates and data samples are written eagerly), into a
-temporary folder renamed into place, so a store either has its full layout or does not exist.
-Metadata is consolidated right away (it never changes afterwards) and again at the end of a sweep.
-Each point then writes only its own chunk-aligned region with ``to_zarr(region=..., mode="r+")``,
-which touches chunks and never metadata; its ``done`` flag is written last. No sharding.
+temporary folder renamed into place (on an object store: uploaded with the root ``zarr.json`` last), so a store
+either has its full layout or does not exist. Metadata is consolidated right away (it never changes afterwards)
+and again at the end of a sweep. Each task owns whole chunks (:func:`chaossim.sweep.groups.plan_tasks`) and
+writes its points with :func:`write_points`: each chunk read once, its points set, written back whole, metadata
+never touched; the ``done`` flags last. The stored variables of a point come from its record families
+(:mod:`chaossim.sweep.records`); its data from :mod:`chaossim.sweep.inputs`.
 
-Integrity (schema 3, docs/faults.md): every array, coordinates included, is stored with zarr's
+Integrity (schema 3 and 4, docs/faults.md): every array, coordinates included, is stored with zarr's
 ``crc32c`` checksum codec after compression, so damaged bytes fail to decode instead of reading back
 as other numbers; a point writes every one of its chunks, all-NaN ones too, so a chunk missing from a
 done point is detectable (:mod:`chaossim.sweep.verify`). The store records the arrays it must hold and a
@@ -46,20 +48,26 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from .._version import __version__
-from ..archs import lookup
-from ..build import build_model, load_data
-from ..config import log_steps, probe_steps
 from ..errors import ChaossimError, StoreError
-from ..metrics import index, index_names
-from ..rundir import CHAOS_NAMES
-from .lock import real_path
+from ..metrics import index_names
+from .inputs import data_keys, dataset_for  # noqa: F401 (re-exported: the data of a store's points)
+from .location import target, zarr_store
+from .records import (  # noqa: F401 (index_t_name, index_attrs re-exported)
+    FAMILIES,
+    LAYOUT_FREE,
+    STEP_UNIT,
+    TIME_UNIT,
+    LayoutContext,
+    index_attrs,
+    index_t_name,
+    param_dims,
+)
 from .schema import (
     ARRAYS_ATTR,
     MARKER,
@@ -119,67 +127,18 @@ def checksummed():
     return {"compressors": [ZstdCodec(), Crc32cCodec()]}
 
 
-def log_path(store) -> Path:
+def log_path(store):
     """Where a sweep appends the full tracebacks of failed points: ``PATH.zarr.log`` (beside the real path)."""
-    store = real_path(store)
-    return store.with_name(store.name + ".log")
+    t = target(store)
+    return Path(t.url + ".log") if t.local else t.sibling(".log")
 
 
-def runs_dir(store) -> Path:
-    """Where the per-point run directories (checkpoints) live: ``PATH.zarr.runs/`` (beside the store's real path,
-    symbolic links resolved, so every way of naming the store finds them)."""
-    store = real_path(store)
-    return store.with_name(store.name + ".runs")
-
-
-# ------------------------------------------------------------------------ data (cached per process)
-@lru_cache(maxsize=8)
-def _cached_data(data_toml: str, seed: int, stamp: tuple = ()):
-    from ..config import RunConfig
-
-    return load_data(RunConfig.from_toml(data_toml).replace(**{"model.seed": seed}))
-
-
-def _stamp(d) -> tuple:
-    """(size, mtime) of a user data file, so that a file replaced on disk is loaded again, not served from the
-    cache of a long-lived process (a worker, a notebook)."""
-    from ..data import _user_path
-
-    user = _user_path(d.name, d.data_dir or None)
-    if user is None:
-        return ()
-    path = user[1]
-    if not path.is_file() and d.data_dir and not path.is_absolute():
-        path = Path(d.data_dir).expanduser() / path
-    try:
-        st = path.stat()
-    except OSError:
-        return ()
-    return (str(path), st.st_size, st.st_mtime_ns)
-
-
-def dataset_for(config):
-    """The config's dataset, loaded once per process (workers run many points on the same data), and once
-    for all seeds when the seed does not change it (:func:`chaossim.data.seed_matters`): the points of an
-    ensemble on FashionMNIST share one copy. A user file changed on disk is loaded again."""
-    from ..config import RunConfig
-    from ..data import seed_matters
-
-    d = config.data
-    data_only = RunConfig(data=d)
-    seed = config.model.seed if seed_matters(d.name, d.n_train, d.n_test) else 0
-    return _cached_data(data_only.to_toml(), seed, _stamp(d))
-
-
-def data_keys(spec: SweepSpec, indices) -> dict[tuple, list[int]]:
-    """The points ``indices`` grouped by what decides their data: the grid values of ``data.*`` and of
-    ``model.seed`` (a point's config is built once per group, not once per point: stores of many points)."""
-    decide = [k for k, d in enumerate(spec.grid) if d.section == "data" or d.key == "model.seed"]
-    groups: dict[tuple, list[int]] = {}
-    for i in indices:
-        mi = spec.multi_index(int(i))
-        groups.setdefault(tuple(spec.grid[k].values[mi[k]] for k in decide), []).append(int(i))
-    return groups
+def runs_dir(store):
+    """Where the per-point run directories (checkpoints) live: ``PATH.zarr.runs/`` beside the store (beside its
+    real path, symbolic links resolved, so every way of naming the store finds them; on an object store a
+    :class:`chaossim.sweep.location.Target` beside it)."""
+    t = target(store)
+    return Path(t.url + ".runs") if t.local else t.sibling(".runs")
 
 
 # ------------------------------------------------------------------------ layout planning
@@ -193,166 +152,42 @@ class Layout:
     data_samples: np.ndarray | None = None
     data_dims: tuple = ()
     attrs: dict = field(default_factory=dict)
-
-
-def index_t_name(name: str) -> str:
-    """The store variable of index ``name`` along generation time t after training (``E2_t``)."""
-    return f"{name}_t"
-
-
-def index_attrs(name: str) -> dict:
-    """The attributes of an index's store variables, from the index registry (:func:`chaossim.metrics.indices`)."""
-    ix = index(name)
-    if ix is None:
-        return {}
-    return {"label": ix.label, "log_scale": int(ix.log_scale), "lower_is_better": int(ix.lower_is_better)}
-
-
-def t_age_of(config) -> list[int]:
-    """The training steps at which indices are logged (:func:`chaossim.config.log_steps`, as train logs them)."""
-    return log_steps(config)
-
-
-def t_age_chaos_of(config) -> list[int]:
-    """The training steps with a chaos probe (:func:`chaossim.config.probe_steps`)."""
-    return probe_steps(config)
-
-
-def param_dims(model) -> dict[str, tuple[str, ...]]:
-    """Dimension names of each parameter, from its architecture's layers (:mod:`chaossim.archs`)."""
-    layer_dims = lookup(model.arch).layer_dims()
-    out = {name: tuple(layer_dims.get(a, a) for a in axes) for name, axes in model.param_layers().items()}
-    for name, arr in model.params.items():
-        dims = out.get(name)
-        if dims is None or len(dims) != arr.ndim:
-            dims = tuple(f"{name}_dim{i}" for i in range(arr.ndim))
-        if len(set(dims)) != len(dims):  # e.g. J (feature, feature): the second one is the input side
-            dims = (dims[0],) + tuple(d + "_in" if d in dims[: i + 1] else d for i, d in enumerate(dims[1:]))
-        out[name] = dims
-    return {name: out[name] for name in model.params}
-
-
-def _what(name: str) -> str:
-    ix = index(name)
-    better = "lower" if ix is None or ix.lower_is_better else "higher"
-    return f"index {name} ({ix.description if ix else name}; {better} is better)"
+    padded: list = field(default_factory=list)  # variables padded with NaN along some dimension
+    chunks: tuple = ()  # the chunk shape along the grid dimensions (:func:`grid_chunks`)
 
 
 def plan_layout(spec: SweepSpec) -> Layout:
-    """Load each dataset once and build each distinct model once to learn every shape of the store."""
-    configs = spec.configs()
+    """Every shape of the store, from one config per distinct layout setting (:data:`LAYOUT_FREE` settings at
+    their first value, :meth:`SweepSpec.representatives`): each dataset loaded once, each model shape built
+    once, each record family (:data:`chaossim.sweep.records.FAMILIES`) asked for its variables."""
+    reps = sorted(set(spec.representatives(LAYOUT_FREE).values()))
+    configs = [spec.config(i) for i in reps]
     rec = spec.record
     lay = Layout()
-    # datasets
-    data_by_name, n_visible = {}, {}
-    for cfg in configs:
-        key = cfg.data
-        if key not in data_by_name:
-            data_by_name[key] = dataset_for(cfg)
-        n_visible[cfg] = data_by_name[key].n_features
-    n_feature = max(d.n_features for d in data_by_name.values())
-    lay.sizes["feature"] = n_feature
-    # parameters: one model per distinct shape signature
-    params: dict[str, dict] = {}  # name -> {"dims": set of dim tuples, "shapes": [...], "dtype"}
-    built = {}
-    for cfg in configs:
-        sig = (cfg.model.arch, cfg.model.n_hidden, cfg.model.n_hidden2, n_visible[cfg])
-        if sig not in built:
-            m = build_model(cfg.replace(**{"backend.name": "numpy"}), n_visible[cfg])
-            built[sig] = (param_dims(m), {k: tuple(v.shape) for k, v in m.params.items()})
-        dims, shapes = built[sig]
-        for name, d in dims.items():
-            entry = params.setdefault(name, {"dims": set(), "shapes": []})
-            entry["dims"].add(d)
-            entry["shapes"].append(shapes[name])
-    float_dtype = "float64" if any(c.backend.dtype == "float64" for c in configs) else "float32"
-    grid = spec.dims
-    param_vars: dict[str, tuple[str, ...]] = {}  # name -> its non-grid dimensions in the store
-    for name, entry in params.items():
-        ndim = len(entry["shapes"][0])
-        # one naming across architectures, or positional names when they disagree (e.g. A of two archs)
-        pdims: tuple[str, ...] = (
-            next(iter(entry["dims"])) if len(entry["dims"]) == 1 else tuple(f"{name}_dim{i}" for i in range(ndim))
-        )
-        for i, dim in enumerate(pdims):  # the largest size of each dimension over the grid
-            lay.sizes[dim] = max(max(s[i] for s in entry["shapes"]), lay.sizes.get(dim, 0))
-        param_vars[name] = pdims
-    padded = []
-    for name, pdims in param_vars.items():
-        full = tuple(lay.sizes[dim] for dim in pdims)
-        if any(s != full for s in params[name]["shapes"]):
-            padded.append(f"param_{name}")
-        lay.variables[f"param_{name}"] = (
-            grid + pdims,
-            float_dtype,
-            math.nan,
-            {"description": f"trained parameter {name} at the end of training"},
-        )
+    data_by_name: dict = {}
+    ctx = LayoutContext(spec, spec.dims, configs)
+    for j, cfg in enumerate(configs):
+        if cfg.data not in data_by_name:
+            data_by_name[cfg.data] = dataset_for(cfg)
+        ctx.n_visible[j] = data_by_name[cfg.data].n_features
+    ctx.datasets = data_by_name
+    ctx.float_dtype = "float64" if any(c.backend.dtype == "float64" for c in configs) else "float32"
+    lay.sizes["feature"] = max(d.n_features for d in data_by_name.values())
+    for family in FAMILIES:
+        family.layout(lay, ctx)
     for d in list(lay.sizes):
         lay.coords.setdefault(d, np.arange(lay.sizes[d]))
-    # training curves
-    t_age = sorted({s for c in configs for s in t_age_of(c)})
-    lay.coords["t_age"] = np.asarray(t_age, dtype=np.int64)
-    stored = index_names()
-    for n in stored:
-        lay.variables[n] = (
-            grid + ("t_age",),
-            "float64",
-            math.nan,
-            {"description": f"{_what(n)} at T* = T on held-out data along training", **index_attrs(n)},
-        )
-    t_chaos = sorted({s for c in configs for s in t_age_chaos_of(c)})
-    if t_chaos:
-        lay.coords["t_age_chaos"] = np.asarray(t_chaos, dtype=np.int64)
-        for n in CHAOS_NAMES:
-            lay.variables[n] = (
-                grid + ("t_age_chaos",),
-                "float64",
-                math.nan,
-                {"description": f"{n} of the free dynamics along training"},
-            )
-    # after training
-    lay.coords["t"] = np.asarray(rec.times, dtype=np.float64)
-    for n in stored:
-        lay.variables[index_t_name(n)] = (
-            grid + ("t",),
-            "float64",
-            math.nan,
-            {
-                "description": f"{_what(n)} at generation time t after training, one set of random starts "
-                "followed in time",
-                **index_attrs(n),
-            },
-        )
-    if rec.n_samples:
-        lay.coords["sample"] = np.arange(rec.n_samples)
-        lay.variables["samples"] = (
-            grid + ("sample", "feature"),
-            float_dtype,
-            math.nan,
-            {"description": "generated samples phi(v(T)) after training"},
-        )
-    traj_times = rec.trajectory_times(spec.base.dynamics.dt)
-    if traj_times:
-        lay.coords["traj_sample"] = np.arange(rec.n_trajectories)
-        lay.coords["traj_time"] = np.asarray(traj_times, dtype=np.float64)
-        lay.variables["trajectory"] = (
-            grid + ("traj_sample", "traj_time", "feature"),
-            float_dtype,
-            math.nan,
-            {
-                "description": "phi(v(t)) of free runs from random starts after training, "
-                f"every {rec.trajectory_every} Euler steps"
-            },
-        )
-    from .diversity import add_layout as add_diversity_layout
-
-    add_diversity_layout(lay, spec, grid)
+    grid = spec.dims
     for name, (dtype, fill, desc) in POINT_VARIABLES.items():
-        lay.variables[name] = (grid, dtype, fill, {"description": desc})
-    lay.variables[DONE_VARIABLE] = (grid, "bool", False, {"description": "the point is complete (written last)"})
+        lay.variables[name] = (grid, dtype, fill, {"long_name": _long_name(name), "description": desc})
+    lay.variables[DONE_VARIABLE] = (
+        grid, "bool", False, {"long_name": "point complete", "description": "the point is complete (written last)"}
+    )  # fmt: skip
+    if "wall_time" in lay.variables:
+        lay.variables["wall_time"][3]["units"] = "s"
     # data samples (eager)
     n_data = rec.n_data_samples
+    n_feature = lay.sizes["feature"]
     if n_data:
         lay.coords["data_sample"] = np.arange(n_data)
         datasets = list(data_by_name.values())
@@ -367,22 +202,110 @@ def plan_layout(spec: SweepSpec) -> Layout:
         else:
             lay.data_samples, lay.data_dims = arr[0], ("data_sample", "feature")
     image_shapes = {
-        c.data.name: (list(ds.image_shape) if ds.image_shape else None)
-        for c, ds in ((c, data_by_name[c.data]) for c in configs)
+        c.data.name: (list(data_by_name[c.data].image_shape) if data_by_name[c.data].image_shape else None)
+        for c in configs
     }
     if len({json.dumps(s) for s in image_shapes.values()}) == 1:
         lay.attrs["image_shape"] = next(iter(image_shapes.values())) or []
     else:
         lay.attrs["image_shapes"] = json.dumps(image_shapes)
-    if padded:
-        lay.attrs["padded_variables"] = padded
+    if lay.padded:
+        lay.attrs["padded_variables"] = list(lay.padded)
         lay.attrs["padding"] = (
             "sizes vary along the grid: these variables are padded with NaN to the largest "
             "size (e.g. a point with n_hidden=32 fills hidden[0:32])"
         )
-    lay.attrs["n_visible"] = json.dumps({c.data.name: n for c, n in n_visible.items()})
+    lay.attrs["n_visible"] = json.dumps({c.data.name: ctx.n_visible[j] for j, c in enumerate(configs)})
     lay.sizes.update({name: len(vals) for name, vals in lay.coords.items()})
+    lay.chunks = grid_chunks(spec, lay)
     return lay
+
+
+def _long_name(name: str) -> str:
+    return {
+        "status": "point status",
+        "error": "error of a failed point",
+        "device": "device the point ran on",
+        "backend": "array backend",
+        "wall_time": "wall time of the point's last run",
+        "steps_done": "training steps completed",
+        "completed_at": "time the point was written",
+        "run_id": "id of the task run that wrote the point",
+        "train_path": "training path",
+        "train_path_reason": "why that training path ran",
+        "group_size": "points trained together as one ensemble",
+        "data_fingerprint": "fingerprint of the point's data",
+        "versions": "package versions of the point's run",
+    }.get(name, name.replace("_", " "))
+
+
+COORD_ATTRS = {
+    "t_age": {"long_name": "training step", "units": STEP_UNIT},
+    "t_age_chaos": {"long_name": "training step of the chaos probe", "units": STEP_UNIT},
+    "t": {"long_name": "generation time after training", "units": TIME_UNIT},
+    "traj_time": {"long_name": "time along a free run", "units": TIME_UNIT},
+    "feature": {"long_name": "visible unit"},
+    "feature_in": {"long_name": "visible unit (input side)"},
+    "hidden": {"long_name": "hidden unit"},
+    "hidden2": {"long_name": "second hidden unit"},
+    "sample": {"long_name": "generated sample"},
+    "traj_sample": {"long_name": "free run"},
+    "data_sample": {"long_name": "held-out data point"},
+    "spread": {"long_name": "generation spread (1: independent starts)"},
+}
+"""CF attributes of the non-grid coordinates (xarray labels plots with ``long_name`` and ``units``)."""
+GRID_UNITS = {"dynamics.T": TIME_UNIT, "dynamics.dt": TIME_UNIT, "dynamics.tau": TIME_UNIT}
+
+
+def grid_coord_attrs(d) -> dict:
+    """CF attributes of a grid coordinate: ``long_name`` (the setting's full name), ``units`` for a time."""
+    names = {"model.g": "coupling gain g", "dynamics.T": "generation time T", "model.seed": "seed"}
+    out = {"setting": d.key, "long_name": names.get(d.key, d.key)}
+    if d.key in GRID_UNITS:
+        out["units"] = GRID_UNITS[d.key]
+    return out
+
+
+def coord_attrs(name: str) -> dict:
+    return dict(COORD_ATTRS.get(name, {"long_name": name.replace("_", " ")}))
+
+
+CHUNK_TARGET = 64
+"""Chunks along the grid a store aims at (the number of files grows with variables x chunks, not with points):
+a chunk holds ceil(points / CHUNK_TARGET) grid points, at most :data:`CHUNK_BYTES` of its largest variable."""
+CHUNK_BYTES = 32 * 2**20
+CHUNK_ORDER = ("model.seed", "model.g")
+"""Grid settings a chunk spans first: points that differ only in them are trained together as one ensemble,
+so a chunk of them is written by one task."""
+
+
+def grid_chunks(spec: SweepSpec, lay: Layout, points: int | None = None) -> tuple[int, ...]:
+    """The chunk shape along the grid dimensions: about ``points`` grid points per chunk (default
+    ceil(points / :data:`CHUNK_TARGET`), at most :data:`CHUNK_BYTES` of the largest variable of a point),
+    spanning first the dimensions of :data:`CHUNK_ORDER`, then the others from the last one. Each task writes
+    whole chunks (:func:`chaossim.sweep.groups.plan_tasks`)."""
+    ng = len(spec.dims)
+    if points is None:
+        per_point = max(
+            [
+                math.prod(lay.sizes[d] for d in dims[ng:]) * np.dtype(dt).itemsize
+                for dims, dt, _, _ in lay.variables.values()
+            ]
+            or [8]
+        )
+        points = max(1, min(math.ceil(spec.n_points / CHUNK_TARGET), CHUNK_BYTES // max(1, per_point)))
+    order = [k for key in CHUNK_ORDER for k, d in enumerate(spec.grid) if d.key == key]
+    order += [k for k in reversed(range(ng)) if k not in order]
+    chunk = [1] * ng
+    have = 1
+    for k in order:
+        size = spec.shape[k]
+        if have * size <= points:
+            chunk[k], have = size, have * size
+        else:
+            chunk[k] = max(1, points // have)
+            break
+    return tuple(chunk)
 
 
 # ------------------------------------------------------------------------ creating and opening
@@ -408,26 +331,32 @@ def _versions() -> dict:
     }
 
 
-def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: str = "numpy") -> None:
-    """Lay the store out once (full shape, chunk 1 along the grid), atomically via a renamed temp folder."""
+def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: str = "numpy", *, chunks=None) -> None:
+    """Lay the store out once (full shape; chunks of several grid points, :func:`grid_chunks`, or ``chunks``
+    along the grid), atomically via a renamed temp folder. Nothing but metadata and coordinates is written:
+    every variable reads as its fill value until a point writes it."""
     import dask.array as da
     import xarray as xr
     import zarr
 
-    path = Path(path)
+    where = target(path)
+    path = where.path if where.local else Path(where.name)
     layout = layout or plan_layout(spec)
     grid_shape = spec.shape
+    gchunks = tuple(chunks) if chunks is not None else (layout.chunks or (1,) * len(grid_shape))
     data_vars, encoding = {}, {}
     for name, (dims, dtype, fill, attrs) in layout.variables.items():
         rest = tuple(layout.sizes[d] for d in dims[len(grid_shape) :])
-        arr = da.full(grid_shape + rest, fill, dtype=dtype, chunks=(1,) * len(grid_shape) + rest)
+        arr = da.full(grid_shape + rest, fill, dtype=dtype, chunks=gchunks + rest)
         data_vars[name] = xr.Variable(dims, arr, attrs=attrs)
         encoding[name] = checksummed()
         if np.dtype(dtype).kind != "f":
             encoding[name]["fill_value"] = fill
     if layout.data_samples is not None:
         data_vars["data_samples"] = xr.Variable(
-            layout.data_dims, layout.data_samples, attrs={"description": "held-out data points (for plots)"}
+            layout.data_dims,
+            layout.data_samples,
+            attrs={"long_name": "held-out data point", "description": "held-out data points (for plots)"},
         )
         encoding["data_samples"] = checksummed()
     coords: dict[str, xr.Variable | tuple[str, np.ndarray]] = {}
@@ -435,9 +364,9 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
         vals = np.asarray(d.values)
         if vals.dtype.kind == "U":
             vals = vals.astype(f"<U{max(8, vals.dtype.itemsize // 4)}")
-        coords[d.name] = xr.Variable((d.name,), vals, attrs={"setting": d.key})
+        coords[d.name] = xr.Variable((d.name,), vals, attrs=grid_coord_attrs(d))
     for name, vals in layout.coords.items():
-        coords[name] = (name, np.asarray(vals))
+        coords[name] = xr.Variable((name,), np.asarray(vals), attrs=coord_attrs(name))
     ds = xr.Dataset(data_vars, coords=coords)
     encoding.update({name: checksummed() for name in coords})
     ds.attrs.update(
@@ -454,11 +383,26 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
             "backend": backend,
             "dtype": spec.base.backend.dtype,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "runs_dir": str(runs_dir(path).name),
+            "runs_dir": where.name + ".runs",
             "index_names": list(index_names()),
+            "time_units": TIME_UNIT,
+            "grid_chunks": list(gchunks),
             **layout.attrs,
         }
     )
+    if not where.local:  # laid out in the cache folder, then uploaded: the root zarr.json last
+        import tempfile
+
+        from .location import cache_dir
+
+        with tempfile.TemporaryDirectory(prefix="layout-", dir=_made(cache_dir())) as scratch:
+            tmp = Path(scratch) / where.name
+            with quiet_zarr():
+                ds.to_zarr(tmp, compute=False, mode="w", consolidated=False, encoding=encoding, zarr_format=3)
+                record_schema(tmp)
+                zarr.consolidate_metadata(str(tmp))
+            upload_folder(tmp, where)
+        return
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -469,12 +413,33 @@ def create_store(path, spec: SweepSpec, layout: Layout | None = None, backend: s
     os.replace(tmp, path)
 
 
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def upload_folder(folder: Path, where, names=None) -> None:
+    """Copy a store laid out in a local folder to an object store, every object whole; the root ``zarr.json``
+    (what makes it a store) last, so a store there has its full layout or does not exist."""
+    files = {
+        p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".zgroup"
+    }
+    if names is not None:
+        files = {k: v for k, v in files.items() if k in names}
+    fs = where.fs()
+    first = {f"{where.key}/{k}": p.read_bytes() for k, p in files.items() if k != "zarr.json"}
+    if first:
+        fs.pipe(first)
+    if "zarr.json" in files:
+        fs.pipe_file(f"{where.key}/zarr.json", files["zarr.json"].read_bytes())
+
+
 def consolidate(path) -> None:
     """Consolidate the store's metadata (from the client, while no task writes)."""
     import zarr
 
     with quiet_zarr():
-        zarr.consolidate_metadata(str(path))
+        zarr.consolidate_metadata(zarr_store(path))
 
 
 def check_zarr_folder(path: Path) -> None:
@@ -496,16 +461,18 @@ def open_sweep(path, *, check: bool = True, chunks=None):
     """
     import xarray as xr
 
-    path = Path(path)
-    if not path.exists():
+    where = target(path)
+    path = Path(path) if where.local else where
+    if not (where.exists() if where.local else where.child("zarr.json").exists()):
         raise StoreError(
             f"sweep store {path} does not exist; run `chaossim sweep SWEEP.toml --store {shlex.quote(str(path))}` "
             "first."
         )
-    check_zarr_folder(path)
+    if where.local:
+        check_zarr_folder(Path(path))
     try:
         with quiet_zarr():
-            ds = xr.open_zarr(path, consolidated=None, chunks=chunks)
+            ds = xr.open_zarr(zarr_store(where, read_only=True), consolidated=None, chunks=chunks)
     except Exception as exc:  # zarr/xarray raise many types for broken metadata
         raise StoreError(
             f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}). If it is a broken "
@@ -591,16 +558,25 @@ def with_default_settings(canonical: dict) -> dict:
     return canonical
 
 
+OLDER_SCHEMAS = {
+    1: "checksums",
+    2: "a schema record",
+    3: "chunks of several points: one file per point and variable",
+}
+"""What a store of an older schema lacks (said when it is refused for resuming)."""
+
+
 def open_or_create(path, spec: SweepSpec, backend: str = "numpy"):
     """Open ``path`` if it holds this spec's sweep (resume), or lay it out; returns the opened Dataset."""
-    path = Path(path)
-    if path.exists():
+    where = target(path)
+    path = where.path if where.local else where
+    if where.exists() if where.local else where.child("zarr.json").exists():
         ds = open_sweep(path, check=False)
         version = schema_version(ds.attrs, path)
         if version != SCHEMA_VERSION:
             raise StoreError(
                 f"{path} was written by an older chaossim (sweep schema {version}, without "
-                f"{'checksums' if version < 2 else 'a schema record'}); it can be read but not continued. Give a "
+                f"{OLDER_SCHEMAS.get(version, 'what this one writes')}); it can be read but not continued. Give a "
                 f"new --store (move {path.name}.runs along to reuse its checkpoints) or finish it with the chaossim "
                 "version that made it."
             )
@@ -610,99 +586,154 @@ def open_or_create(path, spec: SweepSpec, backend: str = "numpy"):
     return open_sweep(path)
 
 
+def grid_chunks_of(path) -> tuple[int, ...]:
+    """The chunk shape of a store along its grid dimensions (1 per point in stores of schema 3 and older)."""
+    root = open_arrays(path, "r")
+    arr = root[DONE_VARIABLE]
+    return tuple(int(c) for c in arr.chunks)
+
+
+def open_arrays(path, mode: Literal["r", "r+"] = "r+"):
+    """The store's zarr group (``mode`` "r" or "r+"), its arrays written with every chunk kept (all-NaN
+    ones too: a done point has all its chunks)."""
+    import zarr
+
+    with quiet_zarr():
+        return zarr.open_group(zarr_store(path, read_only=mode == "r"), mode=mode, use_consolidated=False)
+
+
+def _array(root, name: str):
+    arr = root[name]
+    return arr.with_config({"write_empty_chunks": True})
+
+
 def done_mask(path) -> np.ndarray:
-    """The ``done`` flags, grid-shaped (read freshly from the chunks)."""
-    ds = open_sweep(path, check=False)
-    var = ds[DONE_VARIABLE]
+    """The ``done`` flags, grid-shaped (read freshly from the chunks; a chunk that cannot be read: not done)."""
+    arr = open_arrays(path, "r")[DONE_VARIABLE]
     try:
-        return np.asarray(var.values, dtype=bool)
-    except Exception:  # a chunk torn by a writer killed mid-write: that point is not done
-        flags = np.zeros(var.shape, dtype=bool)
-        for idx in np.ndindex(var.shape):
+        with quiet_zarr():
+            return np.asarray(arr[...], dtype=bool)
+    except Exception:  # a chunk torn by a writer killed mid-write: its points are not done
+        flags = np.zeros(arr.shape, dtype=bool)
+        for coords in np.ndindex(*arr.cdata_shape):
+            sl = tuple(slice(c * n, min((c + 1) * n, s)) for c, n, s in zip(coords, arr.chunks, arr.shape))
             try:
-                flags[idx] = bool(var[idx].values)
+                with quiet_zarr():
+                    flags[sl] = np.asarray(arr[sl], dtype=bool)
             except Exception:
-                flags[idx] = False
+                pass
         return flags
 
 
-# ------------------------------------------------------------------------ writing one point
+# ------------------------------------------------------------------------ writing points
 def region_of(spec: SweepSpec, index: int) -> dict:
     return {d: slice(i, i + 1) for d, i in zip(spec.dims, spec.multi_index(index))}
 
 
-def write_point(path, spec: SweepSpec, index: int, values: dict, *, template=None, fence=None) -> None:
-    """Write point ``index``'s variables into its own region (``values``: name -> array without grid
-    axes, NaN-padded here to the store's sizes), then ``done`` (if given) LAST, in a second write.
-    ``fence``: called before each write (:mod:`chaossim.sweep.lock`); it raises when the task's lease is gone."""
-    import xarray as xr
+def _converted(arr, value) -> np.ndarray:
+    """``value`` as one point's block of ``arr`` (no grid axes): text cut to the width, floats NaN-padded."""
+    dtype = arr.dtype
+    out = np.asarray(value)
+    if dtype.kind == "U":
+        return np.asarray(str(value)[: dtype.itemsize // 4], dtype=dtype)
+    if dtype.kind == "f":
+        return out.astype(dtype, copy=False)
+    return out.astype(dtype)
 
-    ds = template if template is not None else open_sweep(path, check=False)
+
+def _write(root, spec: SweepSpec, points: dict, names, fence=None) -> None:
+    """Write ``points`` (flat index -> {name: value without grid axes}) into the arrays ``names``: for each array,
+    each chunk the points touch is read once, the points set, and written back whole. Each task owns the whole
+    chunks of its points (:func:`chaossim.sweep.groups.plan_tasks`), so no other process writes them meanwhile."""
     ng = len(spec.dims)
-    region = region_of(spec, index)
-    first: dict[str, xr.Variable] = {}
-    last: dict[str, xr.Variable] = {}
-    for name, value in values.items():
-        if name not in ds.variables:
+    pos = {i: spec.multi_index(i) for i in points}
+    for name in names:
+        if name not in root:
             continue
-        var = ds[name]
-        target = var.shape[ng:]
-        arr = np.asarray(value)
-        if var.dtype.kind == "U":
-            width = var.dtype.itemsize // 4
-            arr = np.asarray(str(value)[:width], dtype=var.dtype)
-        elif var.dtype.kind == "f":
-            arr = _pad(arr.astype(var.dtype, copy=False), target)
-        else:
-            arr = arr.astype(var.dtype)
-        (last if name == DONE_VARIABLE else first)[name] = xr.Variable(var.dims, arr.reshape((1,) * ng + target))
-    with quiet_zarr():  # every chunk is written, all-NaN ones too: a done point has all its chunks on disk
-        if first:
-            if fence is not None:
-                fence()
-            xr.Dataset(first).to_zarr(path, region=region, mode="r+", consolidated=False, write_empty_chunks=True)
-        if last:
-            if fence is not None:
-                fence()
-            xr.Dataset(last).to_zarr(path, region=region, mode="r+", consolidated=False, write_empty_chunks=True)
+        if fence is not None:
+            fence()
+        arr = _array(root, name)
+        rest = tuple(arr.shape[ng:])
+        gchunks = tuple(arr.chunks[:ng])
+        by_chunk: dict[tuple, list[int]] = {}
+        for i in points:
+            if name in points[i]:
+                by_chunk.setdefault(tuple(p // c for p, c in zip(pos[i], gchunks)), []).append(i)
+        for chunk, members in by_chunk.items():
+            lo = tuple(c * n for c, n in zip(chunk, gchunks))
+            sl = tuple(slice(a, min(a + n, s)) for a, n, s in zip(lo, gchunks, arr.shape[:ng]))
+            shape = tuple(x.stop - x.start for x in sl) + rest
+            if math.prod(shape[:ng]) == len(members):
+                block = np.empty(shape, dtype=arr.dtype)
+            else:
+                try:
+                    with quiet_zarr():
+                        block = np.asarray(arr[sl])
+                except Exception:  # a damaged chunk: its points were reset and are all this task's
+                    block = np.full(shape, arr.fill_value, dtype=arr.dtype)
+            for i in members:
+                at = tuple(p - a for p, a in zip(pos[i], lo))
+                value = _converted(arr, points[i][name])
+                if arr.dtype.kind == "f":
+                    value = _pad(value, rest)
+                block[at] = value
+            with quiet_zarr():
+                arr[sl] = block
+
+
+def write_points(path, spec: SweepSpec, points: dict, *, template=None, fence=None) -> None:
+    """Write the variables of several points (``points``: flat index -> {name: array without grid axes},
+    NaN-padded here to the store's sizes), then their ``done`` flags (where given) LAST, in a second pass.
+    ``fence``: called before each array's write (:mod:`chaossim.sweep.lock`); it raises when the task's lease
+    is gone. ``template``: the store's group (:func:`open_arrays`), to save opening it again."""
+    if not points:
+        return
+    root = template if template is not None else open_arrays(path)
+    names = sorted({n for v in points.values() for n in v if n != DONE_VARIABLE})
+    _write(root, spec, points, names, fence)
+    if any(DONE_VARIABLE in v for v in points.values()):
+        _write(root, spec, points, [DONE_VARIABLE], fence)
+
+
+def write_point(path, spec: SweepSpec, index: int, values: dict, *, template=None, fence=None) -> None:
+    """Write point ``index``'s variables, then ``done`` (if given) LAST (:func:`write_points`)."""
+    write_points(path, spec, {int(index): values}, template=template, fence=fence)
 
 
 def fill_values(template, spec: SweepSpec) -> dict:
     """name -> the fill value of every variable of a point (NaN, False, 0, '' or 'pending')."""
     ng = len(spec.dims)
     out: dict[str, Any] = {}
-    for name, var in template.data_vars.items():
-        if tuple(var.dims[:ng]) != tuple(spec.dims):
+    for name, arr in template.arrays():
+        dims = tuple(arr.metadata.dimension_names or ())
+        if dims[:ng] != tuple(spec.dims):
             continue
         if name == DONE_VARIABLE:
             out[name] = False
         elif name in POINT_VARIABLES:
             out[name] = POINT_VARIABLES[name][1]
         else:
-            out[name] = np.full(var.shape[ng:], math.nan)
+            out[name] = np.full(arr.shape[ng:], math.nan)
     return out
 
 
-def reset_point(path, spec: SweepSpec, index: int) -> None:
-    """Make point ``index`` pending again (before re-running a damaged point): ``done`` is cleared FIRST,
-    then every variable is overwritten with its fill value (damaged chunks are replaced, not read)."""
-    import xarray as xr
+def reset_points(path, spec: SweepSpec, indices) -> None:
+    """Make the points ``indices`` pending again (before re-running damaged points): their ``done`` flags are
+    cleared FIRST, then every variable is overwritten with its fill value (damaged chunks are replaced, not
+    read: the points of a damaged chunk are all reset)."""
+    indices = [int(i) for i in indices]
+    if not indices:
+        return
+    root = open_arrays(path)
+    fills = fill_values(root, spec)
+    _write(root, spec, {i: {DONE_VARIABLE: False} for i in indices}, [DONE_VARIABLE])
+    rest = {k: v for k, v in fills.items() if k != DONE_VARIABLE}
+    _write(root, spec, {i: rest for i in indices}, sorted(rest))
 
-    template = open_sweep(path, check=False)
-    region = region_of(spec, index)
-    fills = fill_values(template, spec)
-    ng = len(spec.dims)
-    done = {DONE_VARIABLE: xr.Variable(template[DONE_VARIABLE].dims, np.zeros((1,) * ng, dtype=bool))}
-    rest = {}
-    for name, value in fills.items():
-        if name == DONE_VARIABLE:
-            continue
-        var = template[name]
-        arr = np.asarray(value, dtype=var.dtype)
-        rest[name] = xr.Variable(var.dims, np.broadcast_to(arr, (1,) * ng + var.shape[ng:]).copy())
-    with quiet_zarr():
-        xr.Dataset(done).to_zarr(path, region=region, mode="r+", consolidated=False)
-        xr.Dataset(rest).to_zarr(path, region=region, mode="r+", consolidated=False)
+
+def reset_point(path, spec: SweepSpec, index: int) -> None:
+    """Make point ``index`` pending again (:func:`reset_points`)."""
+    reset_points(path, spec, [index])
 
 
 def _pad(arr: np.ndarray, target: tuple) -> np.ndarray:

@@ -23,7 +23,7 @@ re-run the damaged points (:func:`chaossim.sweep.cluster.run_sweep`).
 
 from __future__ import annotations
 
-import os
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StoreError
-from .schema import CHECKSUM_ATTR, RECORDED_SCHEMAS, MetadataProblem, check_metadata, read_json, schema_version
+from .schema import CHECKSUM_ATTR, RECORDED_SCHEMAS, MetadataProblem, check_metadata, schema_version
 from .store import DONE_VARIABLE, check_zarr_folder, quiet_zarr, runs_dir
 
 CHECKSUM_CODEC = "crc32c"
@@ -114,16 +114,6 @@ class VerifyReport:
         return out
 
 
-def _chunk_files(var_dir: Path) -> set[str]:
-    """Keys ("c/0/1/0") of the chunk files of one array (zarr's half-written .partial files excluded)."""
-    root = var_dir / "c"
-    keys: set[str] = set()
-    for dirpath, _, files in os.walk(root):
-        rel = Path(dirpath).relative_to(var_dir).as_posix()
-        keys.update(f"{rel}/{f}" for f in files if not f.endswith(".partial"))
-    return keys
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc).split("\n")[0][:160]
     if "checksum" in text.lower():
@@ -136,14 +126,21 @@ def verify_store(path, variables=None) -> VerifyReport:
     ``status``) and report damaged and missing ones. Raises StoreError when the store cannot be opened."""
     import zarr
 
-    path = Path(path)
-    if not path.is_dir():
+    from .location import Files, target, zarr_store
+
+    where = target(path)
+    path = where.path if where.local else where
+    if where.local and not where.path.is_dir():
         raise StoreError(f"sweep store {path} does not exist (or is not a folder).")
-    check_zarr_folder(path)
+    files = Files(where)  # every file, listed once
+    if where.local:
+        check_zarr_folder(where.path)
+    elif not files.has("zarr.json"):
+        raise StoreError(f"sweep store {path} does not exist (no zarr.json there).")
     try:
-        root_meta = read_json(path / "zarr.json")
+        root_meta = files.read_json("zarr.json")
         with quiet_zarr():
-            root = zarr.open_group(str(path), mode="r", use_consolidated=False)
+            root = zarr.open_group(zarr_store(where, read_only=True), mode="r", use_consolidated=False)
     except Exception as exc:
         raise StoreError(
             f"{path} is not a readable zarr store ({type(exc).__name__}: {exc}); its metadata is "
@@ -157,9 +154,9 @@ def verify_store(path, variables=None) -> VerifyReport:
     report = VerifyReport(store=path, grid_dims=grid_dims)
     recorded: dict = {}
     if version in RECORDED_SCHEMAS or CHECKSUM_ATTR in attrs:  # a recorded store claiming an older schema too
-        report.metadata, report.attributes, recorded = check_metadata(path, root_meta)
+        report.metadata, report.attributes, recorded = check_metadata(where, root_meta, files)
     broken = {p.variable for p in report.metadata if p.where != "consolidated"}
-    names = sorted(p.name for p in path.iterdir() if (p / "zarr.json").is_file() and p.name not in broken)
+    names = [n for n in files.arrays() if n not in broken]
     arrays: dict[str, Any] = {}  # name -> zarr.Array
     for name in names:
         try:
@@ -194,23 +191,23 @@ def verify_store(path, variables=None) -> VerifyReport:
             continue
         if not any(c.to_dict().get("name") == CHECKSUM_CODEC for c in _codecs(arr)):
             report.unchecked.append(name)
-        files = _chunk_files(path / name)
+        files_of = files.chunk_keys(name)
         if is_point:
             expected.append(name)
-        report.n_chunks += len(files)
-        bad = _read_chunks(arr, files, keep=name in kept, out=values, name=name)
+        report.n_chunks += len(files_of)
+        bad = _read_chunks(arr, files_of, keep=name in kept, out=values, name=name)
         for coords, problem in bad:
             key = arr.metadata.encode_chunk_key(coords)
             if is_point:
-                point = int(np.ravel_multi_index(coords[:ng], report.grid_shape))
-                report.problems.setdefault(point, []).append(ChunkProblem(name, key, problem))
+                for point in _points_of(coords[:ng], arr.chunks[:ng], report.grid_shape):
+                    report.problems.setdefault(point, []).append(ChunkProblem(name, key, problem))
             else:
                 report.store_wide.append(ChunkProblem(name, key, problem))
         if is_point:
             for coords in np.ndindex(*arr.cdata_shape):
-                if arr.metadata.encode_chunk_key(coords) in files:
-                    point = int(np.ravel_multi_index(coords[:ng], report.grid_shape))
-                    present.setdefault(point, set()).add((name, coords[ng:]))
+                if arr.metadata.encode_chunk_key(coords) in files_of:
+                    for point in _points_of(coords[:ng], arr.chunks[:ng], report.grid_shape):
+                        present.setdefault(point, set()).add((name, coords[ng:]))
     # which points say they are done
     claimed = np.zeros(n, dtype=bool)
     if DONE_VARIABLE in values:
@@ -224,9 +221,10 @@ def verify_store(path, variables=None) -> VerifyReport:
         have = present.get(point, set())
         for name in expected:
             arr = arrays[name]
+            cidx = tuple(i // c for i, c in zip(idx, arr.chunks[:ng]))
             for rest in np.ndindex(*arr.cdata_shape[ng:]):
                 if (name, rest) not in have:
-                    key = arr.metadata.encode_chunk_key(idx + rest)
+                    key = arr.metadata.encode_chunk_key(cidx + rest)
                     report.problems.setdefault(point, []).append(ChunkProblem(name, key, "missing"))
     report.labels = _labels(arrays, grid_dims, report.grid_shape)
     if version in RECORDED_SCHEMAS:
@@ -269,6 +267,12 @@ def _check_inputs(report: VerifyReport, attrs: dict, values: dict) -> None:
         for j in np.flatnonzero(done):
             if str(vers[j]):
                 report.versions.setdefault(str(vers[j]), []).append(int(j))
+
+
+def _points_of(chunk: tuple, chunks: tuple, shape: tuple) -> list[int]:
+    """The flat indices of the grid points in the chunk at ``chunk`` (chunk coordinates along the grid)."""
+    ranges = [range(c * n, min((c + 1) * n, s)) for c, n, s in zip(chunk, chunks, shape)]
+    return [int(np.ravel_multi_index(p, shape)) for p in itertools.product(*ranges)] if shape else [0]
 
 
 def _spec_of(attrs: dict):
@@ -366,17 +370,22 @@ def _fmt(v) -> str:
 
 
 def checkpoint_state(store, spec, index: int) -> str:
-    """How a re-run of point ``index`` will start: from its intact checkpoint, or from scratch."""
-    from ..io import load_npz
+    """How a re-run of point ``index`` will start: from its intact checkpoint (in its run directory, or in the
+    one file a finished point is kept in, :mod:`chaossim.sweep.mirror`), or from scratch."""
+    import io
 
-    run = runs_dir(store) / spec.point_key(index)
-    ck = run / "checkpoint.npz"
-    if not ck.is_file():
+    from .mirror import checkpoint_bytes, checkpoints
+
+    runs = runs_dir(store)
+    key = spec.point_key(index)
+    kept = checkpoints(runs).get(key)
+    if kept is None:
         return "no checkpoint: it will be trained from scratch"
-    if not (run / "config.toml").is_file():
+    if kept == "dir" and not (runs / key / "config.toml").is_file():
         return "its checkpoint has no config.toml: it will be set aside and the point trained from scratch"
     try:
-        step = int(load_npz(ck)["step"])
+        with np.load(io.BytesIO(checkpoint_bytes(runs, key, kept)), allow_pickle=False) as z:
+            step = int(z["step"])
     except Exception:
         return "its checkpoint is damaged too: it will be set aside and the point trained from scratch"
     return f"checkpoint intact at step {step}: training continues from there"

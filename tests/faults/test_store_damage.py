@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 from chaossim.sweep.cluster import run_sweep
+from chaossim.sweep.mirror import packed
 from chaossim.sweep.spec import parse_spec
 from chaossim.sweep.store import RUN_VARIABLES, TIMING_VARIABLES, open_sweep, runs_dir
 
@@ -98,7 +99,7 @@ def test_case6_one_verify_and_one_sweep_repair_three_kinds_of_damage(reference, 
     flip_byte(store / "E2" / "c" / "0" / "0" / "0")                          # point 0: a flipped byte
     (store / "samples" / "c" / "0" / "1" / "0" / "0").unlink()               # point 1: a deleted chunk
     (store / "param_A" / "c" / "1" / "1" / "0" / "0").write_bytes(b"\x28\xb5\x2f\xfd" + bytes(range(200)))  # 3
-    ck = runs_dir(store) / spec.point_key(3) / "checkpoint.npz"
+    ck = packed(runs_dir(store), spec.point_key(3)).path                     # a done point's run directory: one file
     ck.write_bytes(ck.read_bytes()[:100])                                    # and point 3's checkpoint too
     res = chaossim("sweep-verify", store)
     assert res.returncode == 1

@@ -12,7 +12,7 @@ import tomli_w
 
 from chaossim.cli.app import main
 from chaossim.config import tomllib
-from chaossim.sweep import store as store_module
+from chaossim.sweep import inputs
 from chaossim.sweep.spec import load_spec, parse_spec
 
 from ..test_data import make_idx_pair
@@ -30,9 +30,9 @@ def idx_data(tmp_path, monkeypatch):
         make_idx_pair(root / name, n_train=10000, n_test=300, shape=(28, 28), seed=seed)
     monkeypatch.setenv("CHAOSSIM_DATA", str(root))
     monkeypatch.setenv("CHAOSSIM_CACHE", "0")
-    store_module._cached_data.cache_clear()
+    inputs.cache_clear()
     yield root
-    store_module._cached_data.cache_clear()
+    inputs.cache_clear()
 
 
 def test_the_shipped_specs_are_all_here():

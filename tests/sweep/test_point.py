@@ -49,6 +49,12 @@ def test_a_damaged_checkpoint_of_a_member_is_set_aside(tmp_path):
     store = tmp_path / "s.zarr"
     create_store(store, spec)
     run_point(spec, 1, store)
+    from chaossim.sweep.mirror import packed, unpack
+
+    zipped = packed(runs_dir(store), spec.point_key(1)).path  # a finished point keeps its run directory in one file
+    assert zipped.is_file() and not (runs_dir(store) / spec.point_key(1)).exists()
+    unpack(zipped.read_bytes(), runs_dir(store) / spec.point_key(1))  # as a re-run of that point unpacks it
+    zipped.unlink()
     ck = runs_dir(store) / spec.point_key(1) / "checkpoint.npz"
     ck.write_bytes(b"PK\x03\x04 damaged")
     summaries = run_group(spec, [0, 1], store)

@@ -85,7 +85,7 @@ def test_swapped_dimension_names_in_consolidated_metadata_are_caught(tiny_store,
 
 # ----------------------------------------------------------------------------------- row 8: schema version
 @pytest.mark.parametrize("value, says", [("2", "sweep schema version '2' (str)"),
-                                         (4, "sweep schema version 4 (int)"),
+                                         (5, "sweep schema version 5 (int)"),
                                          (2, "do not match their checksum")], ids=["string", "unknown", "older"])
 def test_the_schema_version_is_checked_by_type_and_value(tiny_store, capsys, value, says):
     """Today sweep-verify crashes with a TypeError on "2" and says intact on a number it does not know."""

@@ -59,7 +59,7 @@ def test_schema_opens_with_plain_xarray(tiny_store):
         assert type(ds[name].encoding["compressors"][-1]).__name__ == "Crc32cCodec", name
     assert all(c == 1 for c in ds.E2.encoding["chunks"][:2])
     a = ds.attrs
-    assert a["chaossim_sweep"] == 3 and a["name"] == "tiny" and "[grid]" in a["spec_toml"]
+    assert a["chaossim_sweep"] == 4 and a["name"] == "tiny" and "[grid]" in a["spec_toml"]
     assert set(a["versions"]) >= {"chaossim", "numpy", "dask", "xarray", "zarr"}
     assert a["backend"] == "numpy" and a["dtype"] == "float32" and a["created"]
     assert a["image_shape"] == [8, 8] and a["grid_dims"] == ["g", "T"]
