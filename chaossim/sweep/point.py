@@ -85,8 +85,10 @@ def record_point(spec: SweepSpec, config, data, result) -> dict:
         frames = to_numpy(model.generate(rec.n_trajectories, list(traj_times)))  # (time, sample, feature)
         out["trajectory"] = np.ascontiguousarray(np.transpose(frames, (1, 0, 2)))
     from .diversity import record as record_diversity
+    from .ftle import record as record_ftle
 
     out.update(record_diversity(spec, config, model))
+    out.update(record_ftle(spec, config, model, result.run_dir))
     for k, v in model.params.to_numpy().items():
         out[f"param_{k}"] = v
     out["steps_done"] = int(result.step)

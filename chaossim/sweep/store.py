@@ -24,6 +24,7 @@ Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
 ``trajectory (G, traj_sample, traj_time, feature)``  phi(v(t)) of ``record.n_trajectories`` runs
 ``div_distance, div_pr, div_distinct (G, spread)``  diversity of free runs at t = T (``record.spreads``)
 ``div_*_t (G, spread, t)``; ``div_distinct_long (G, spread)``  the same along t; distinct states at t_long
+``ftle, ftle_sd (G, t_age_ftle)``; ``lyap_asym* (G, twin)``; ``growth``  finite-time records (:mod:`.ftle`)
 ``data_samples ([dataset,] data_sample, feature)``   held-out data points, for plots
 ``done (G)`` bool, written last; ``status (G)`` "pending"/"done"/"failed"; ``error (G)``; ``device (G)``;
 ``backend (G)``; ``wall_time (G)`` seconds; ``steps_done (G)``; ``completed_at (G)``; ``run_id (G)``;
@@ -304,8 +305,10 @@ def plan_layout(spec: SweepSpec) -> Layout:
             },
         )
     from .diversity import add_layout as add_diversity_layout
+    from .ftle import add_layout as add_ftle_layout
 
     add_diversity_layout(lay, spec, grid)
+    add_ftle_layout(lay, spec, grid)
     for name, (dtype, fill, desc) in POINT_VARIABLES.items():
         lay.variables[name] = (grid, dtype, fill, {"description": desc})
     lay.variables[DONE_VARIABLE] = (grid, "bool", False, {"description": "the point is complete (written last)"})
