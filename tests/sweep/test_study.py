@@ -16,13 +16,20 @@ RECORD = """spreads = [0.01, 1.0]
 n_diversity = 4
 t_long = 30.0
 n_long = 5
+ftle_starts = 3
+asymptotic_burn = 20.0
+asymptotic_window = 40.0
+asymptotic_replicas = 2
+growth_spreads = [0.01]
+growth_at = [1.0, 6.0]
+n_growth = 3
 """
 
 
 def study_spec():
     text = tiny_text(g="[1.0, 3.0]", T="[10.0]", extra_grid="seed = [0, 1]\ninit_spread = [0.01, 1.0]", steps=10,
                      backend='dtype = "float64"') + RECORD
-    text = text.replace("[training]\n", "[training]\nchaos_every = 5\n")
+    text = text.replace("[training]\n", "[training]\nchaos_every = 5\nsnapshot_every = 5\n")
     return parse_spec(text, default_name="study")
 
 
