@@ -77,9 +77,7 @@ def add_parsers(subparsers) -> None:
         default=32,
         help="starts of the finite-time Lyapunov exponent over [0, T], trained and untrained (default 32; 0: none)",
     )
-    p.add_argument(
-        "--t-burn", type=float, help="burn-in of the asymptotic exponent (default 50 tau; a multiple of dt)"
-    )
+    p.add_argument("--t-burn", type=float, help="burn-in of the asymptotic exponent (default 50 tau; a multiple of dt)")
     p.add_argument(
         "--t-window",
         type=float,

@@ -18,8 +18,8 @@ from chaossim.errors import ConfigError
 
 def hand_energy(m, v, h):
     """E(v, h) of the symmetric restricted network, written from docs/model.md:
-    -phi(v) K phi(h) / sqrt(Nv Nh) + sum_i [G(v_i) - b_i phi(v_i)] / sqrt(Nv) + sum_a [G(h_a) - c_a phi(h_a)] / sqrt(Nh),
-    K = W + A, G(x) = x tanh x - ln cosh x."""
+    -phi(v) K phi(h) / sqrt(Nv Nh) + sum_i [G(v_i) - b_i phi(v_i)] / sqrt(Nv)
+    + sum_a [G(h_a) - c_a phi(h_a)] / sqrt(Nh),   K = W + A, G(x) = x tanh x - ln cosh x."""
     p = {k: np.asarray(to_numpy(x), dtype=np.float64) for k, x in m.params.items()}
     nv, nh = m.sizes["v"], m.sizes["h"]
 

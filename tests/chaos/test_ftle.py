@@ -22,7 +22,9 @@ from chaossim.errors import ConfigError
 from chaossim.models import Network
 
 # phi(x) = x: the network is the linear system tau dx/dt = (M - 1) x with M = J / sqrt(N)
-LINEAR = register_nonlinearity(Nonlinearity("identity_ftle_test", phi=lambda xp, x: x * 1, dphi=lambda xp, x: x * 0 + 1))
+LINEAR = register_nonlinearity(
+    Nonlinearity("identity_ftle_test", phi=lambda xp, x: x * 1, dphi=lambda xp, x: x * 0 + 1)
+)
 
 
 def linear_network(blocks, dt, tau, seed=0):

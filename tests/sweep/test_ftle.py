@@ -113,7 +113,8 @@ def test_no_records_asked_none_made():
     ("ftle_starts = 1", "ftle_starts"), ("ftle_starts = -2", "ftle_starts"), ("asymptotic_replicas = 1", "replicas"),
     ("asymptotic_window = 0.0", "asymptotic_window"), ("asymptotic_burn = -1.0", "asymptotic_burn"),
     ("growth_spreads = [0.0]", "growth_spreads"), ("growth_spreads = [0.1, 0.1]", "growth_spreads"),
-    ("growth_spreads = 0.1", "growth_spreads"), ("growth_at = [2.0, 1.0]", "growth_at"), ("growth_at = []", "growth_at"),
+    ("growth_spreads = 0.1", "growth_spreads"), ("growth_at = [2.0, 1.0]", "growth_at"),
+    ("growth_at = []", "growth_at"),
     ("n_growth = 1", "n_growth"), ("ftle_starts = 4\nasymptotic_window = 30.0", "even number of tau"),
     ("ftle_starts = 4\nasymptotic_burn = 0.5", "multiple of dt"),
 ])

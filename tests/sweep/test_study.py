@@ -8,7 +8,7 @@ import pytest
 from chaossim.errors import ConfigError
 from chaossim.sweep.spec import parse_spec
 from chaossim.sweep.store import open_sweep, with_default_settings
-from chaossim.sweep.study import final_table, markdown_tables, write_report
+from chaossim.sweep.study import exponent_markdown, exponent_table, final_table, markdown_tables, write_report
 
 from .conftest import max_difference, run_groups_in_process, run_in_process, tiny_text
 
@@ -96,11 +96,17 @@ def test_report_writes_tables_numbers_and_figures(study_store, tmp_path):
     _, store = study_store
     written = {p.name for p in write_report(store, tmp_path / "out")}
     assert {"tables.md", "numbers.json", "indices_vs_g.png", "control_vs_normal.png", "diversity_vs_lambda.png",
-            "lambda_along_training.png"} <= written
+            "lambda_along_training.png", "ftle_along_training.png", "exponents.png", "detectability.png",
+            "growth.png"} <= written
     numbers = json.loads((tmp_path / "out" / "numbers.json").read_text())
     assert numbers["points_done"] == 8
-    assert set(numbers["E2"]) == {"0.01", "1"}
-    assert numbers["distance_ratio"]["1"]["1"]["3"] == pytest.approx(1.0)
+    assert set(numbers["E2"]) == {"0.01", "1"} and set(numbers["E2"]["1"]) == {"1", "3"}
+    assert numbers["distance_ratio"]["1"]["1"]["3"]["10"] == pytest.approx(1.0)
+    ds = open_sweep(store)
+    want = ds["lyap_asym"].sel(init_spread=1.0, g=3.0, T=10.0, twin="untrained").mean("seed")
+    assert numbers["lyap_asym"]["1"]["untrained"]["3"]["10"] == pytest.approx(float(want), rel=1e-12)
+    text = (tmp_path / "out" / "tables.md").read_text()
+    assert "**Lyapunov exponents at T = 10**" in text and "**Detectability**" in text
 
 
 @pytest.mark.parametrize("line, what", [("spreads = [0.0]", "spreads"), ("spreads = [1.5]", "spreads"),
@@ -124,3 +130,24 @@ def test_a_spec_stored_before_the_new_keys_reads_as_their_defaults():
         del old["record"][key]
     del old["base"]["dynamics"]["init_spread"]
     assert with_default_settings(old) == json.loads(json.dumps(spec.canonical()))
+
+
+def test_exponent_table_against_numpy(study_store):
+    """Trained: the finite-time exponent at the last step; untrained: at step 0; mean and sd over the seeds."""
+    _, store = study_store
+    ds = open_sweep(store)
+    tab = exponent_table(ds)
+    ftle = ds["ftle"].values  # (g, T, seed, init_spread, t_age_ftle)
+    axis = list(ds["ftle"].dims).index("seed")
+    for twin, k in (("trained", -1), ("untrained", 0)):
+        got = tab.sel(twin=twin).transpose("init_spread", "g", "T")
+        want = np.moveaxis(ftle[..., k], -1, 0)  # init_spread first
+        np.testing.assert_allclose(got["ftle_mean"].values, want.mean(axis=axis + 1), rtol=1e-12)
+        np.testing.assert_allclose(got["ftle_sd"].values, want.std(axis=axis + 1, ddof=1), rtol=1e-12)
+        conv = np.moveaxis(ds["lyap_asym_converged"].sel(twin=twin).values, -1, 0).sum(axis=axis + 1)
+        np.testing.assert_array_equal(got["converged"].values, conv)
+    text = exponent_markdown(ds)
+    assert text.count("| - | 1 |") == 1 and "FTLE untrained" in text
+    row = [line for line in text.splitlines() if line.startswith("| - | 3 |")][0]
+    mean = float(tab.sel(init_spread=1.0, g=3.0, T=10.0, twin="untrained")["ftle_mean"])
+    assert f"{mean:+.3g}" in row
