@@ -217,7 +217,7 @@ def plot_diversity_vs_lambda(points: Any) -> Figure:
     left.set_yscale("log")
     left.set_xlabel("lambda_max at the end of training (1/time)")
     left.set_ylabel(f"pairwise distance at T:\nspread {small:g} / spread {max(spreads):g}")
-    left.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(0.0, -0.18), frameon=False)
+    left.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(0.0, -0.18), frameon=False)
     if "div_distinct_long" in points:
         dl = points["div_distinct_long"]
         red = [d for d in ("seed", "T") if d in dl.dims]
@@ -344,7 +344,7 @@ def plot_exponents(points: Any) -> Figure:
     ax.axvline(0, color="grey", lw=0.5)
     ax.set_xlabel("asymptotic exponent (1/time)")
     ax.set_ylabel("finite-time exponent over [0, T] (1/time)")
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2, frameon=False)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2, frameon=False)
     ax.set_title("FTLE vs asymptotic (filled: trained, open: untrained; size: T)", fontsize=9)
     return fig
 

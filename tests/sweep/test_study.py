@@ -151,3 +151,23 @@ def test_exponent_table_against_numpy(study_store):
     row = [line for line in text.splitlines() if line.startswith("| - | 3 |")][0]
     mean = float(tab.sel(init_spread=1.0, g=3.0, T=10.0, twin="untrained")["ftle_mean"])
     assert f"{mean:+.3g}" in row
+
+
+@pytest.mark.parametrize("name", ["indices_vs_g", "diversity_vs_lambda", "lambda_along_training", "detectability"])
+def test_study_legends_sit_outside_the_panels_and_are_readable(study_store, name):
+    """No legend covers a panel (the old diversity figure hid its curve under it) and none is tiny."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from chaossim.sweep.study import study_figures
+
+    _, store = study_store
+    fig = study_figures(store)[name]
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert legends
+    for leg in legends:
+        box = leg.get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), f"{name}: a legend covers a panel"
+        assert min(t.get_fontsize() for t in leg.get_texts()) >= 7
