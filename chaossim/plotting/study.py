@@ -16,6 +16,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from ..metrics import index_names
 from .figure import host, new_figure
@@ -198,26 +199,45 @@ def plot_diversity_vs_lambda(points: Any) -> Figure:
     cmap = matplotlib.colormaps["plasma"]
     arches = _arches(points)
     markers = "os^v"
+    trainings = host(ratio[CONTROL].values)
     for k, arch in enumerate(arches):
-        for m, eps in enumerate(host(ratio[CONTROL].values)):
+        for m, eps in enumerate(trainings):
             for i, g in enumerate(gs):
                 x = host(_at(lam, arch, **{CONTROL: eps, "g": g}).values, float).ravel()
                 y = host(_at(ratio, arch, **{CONTROL: eps, "g": g}).values, float).ravel()
+                color = cmap(i / max(1, len(gs) - 1) * 0.9)
                 left.scatter(
                     x,
                     y,
                     s=14,
-                    color=cmap(i / max(1, len(gs) - 1) * 0.9),
                     marker=markers[(k if arch is not None else m) % 4],
-                    facecolors="none" if (arch is not None and float(eps) != 1.0) else None,
+                    color=color if (arch is None or float(eps) == 1.0) else "none",
+                    edgecolors=color,
                     alpha=0.8,
-                    label=f"{_arch_label(arch)}g={g:g}, trained {_label(float(eps))}",
                 )
+    # a compact legend of proxies: colour is g, marker the architecture (or the training spread), fill the training
+    proxy: list = [
+        Line2D([], [], ls="", marker="o", color=cmap(i / max(1, len(gs) - 1) * 0.9), label=f"g={g:g}")
+        for i, g in enumerate(gs)
+    ]
+    if arches != [None]:
+        proxy += [
+            Line2D([], [], ls="", marker=markers[k % 4], color="grey", label=str(arch)) for k, arch in enumerate(arches)
+        ]
+        proxy += [
+            Line2D([], [], ls="", marker="o", color="grey", label="filled: trained with independent starts"),
+            Line2D([], [], ls="", marker="o", mfc="none", color="grey", label="open: trained from a common start"),
+        ]
+    else:
+        proxy += [
+            Line2D([], [], ls="", marker=markers[m % 4], color="grey", label=f"trained {_label(float(eps))}")
+            for m, eps in enumerate(trainings)
+        ]
     left.axvline(0, color="grey", lw=0.8)
     left.set_yscale("log")
     left.set_xlabel("lambda_max at the end of training (1/time)")
     left.set_ylabel(f"pairwise distance at T:\nspread {small:g} / spread {max(spreads):g}")
-    left.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(0.0, -0.18), frameon=False)
+    left.legend(handles=proxy, fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     if "div_distinct_long" in points:
         dl = points["div_distinct_long"]
         red = [d for d in ("seed", "T") if d in dl.dims]
@@ -240,7 +260,7 @@ def plot_diversity_vs_lambda(points: Any) -> Figure:
                     )
         right.set_xlabel("g")
         right.set_ylabel("distinct states at t_long (of n_long runs)")
-        right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.18), frameon=False)
+        right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     fig.suptitle("diversity from nearly equal starts vs chaos", fontsize=9)
     return fig
 
@@ -370,7 +390,7 @@ def plot_detectability(points: Any) -> Figure:
     fig = new_figure(5.0 * len(spreads), 5.0)
     axes = fig.subplots(1, len(spreads), squeeze=False, sharex=True)[0]
     for ax, eps in zip(axes, spreads):
-        xs = []
+        xs, ys = [], []
         for k, arch in enumerate(_arches(points)):
             for i, g in enumerate(gs):
                 for j, t in enumerate(ts):
@@ -378,6 +398,7 @@ def plot_detectability(points: Any) -> Figure:
                         x = t * host(_at(ftle, arch, g=g, T=t, twin=twin).values, float).ravel()
                         y = np.log(host(_at(grow, arch, g=g, T=t, twin=twin, growth_spread=eps).values, float).ravel())
                         xs.append(x)
+                        ys.append(y)
                         color = cmap(i / max(1, len(gs) - 1) * 0.9)
                         ax.scatter(
                             x,
@@ -399,6 +420,10 @@ def plot_detectability(points: Any) -> Figure:
         ax.plot(span, span, ":", color="grey", lw=0.8, label="ln d(T)/d(0) = lambda T")
         ax.axhline(np.log(1 / eps), color="black", lw=1.0, label="ln(1/eps): d(T) = O(1)")
         ax.axvline(np.log(1 / eps), color="black", lw=0.6, linestyle="--")
+        ally = np.concatenate(ys)
+        ally = ally[np.isfinite(ally)]
+        if ally.size:  # the measured range (the diagonal may reach far below: d(t) stops at round-off)
+            ax.set_ylim(min(ally.min(), -1.0) - 1.0, max(ally.max(), np.log(1 / eps)) + 1.5)
         ax.set_xlabel("lambda_FTLE T")
         ax.set_title(f"perturbation eps = {eps:g}")
     axes[0].set_ylabel("ln d(T)/d(0), measured")
