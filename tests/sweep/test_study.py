@@ -171,3 +171,41 @@ def test_study_legends_sit_outside_the_panels_and_are_readable(study_store, name
         for ax in fig.axes:
             assert not box.overlaps(ax.get_window_extent(renderer)), f"{name}: a legend covers a panel"
         assert min(t.get_fontsize() for t in leg.get_texts()) >= 7
+
+
+def _page_rows(text: str, first: str, ncells: int) -> list[list[str]]:
+    """The table rows of a docs page that start with ``| first |`` and have ``ncells`` cells (minus signs
+    normalised)."""
+    rows = []
+    for line in text.replace("\u2212", "-").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith(f"| {first} |") and len(cells) == ncells:
+            rows.append(cells)
+    return rows
+
+
+def test_the_study_page_quotes_its_stored_numbers():
+    """docs/chaos_study.md quotes the exponents at T = 50 and the detectability table of the numbers.json that
+    `python -m chaossim.sweep.study` wrote beside it: a page left behind by a new study run fails here."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = (docs / "chaos_study.md").read_text(encoding="utf-8")
+    numbers = json.loads((docs / "chaos_study" / "numbers.json").read_text(encoding="utf-8"))
+    arch = {"random": "restricted", "symmetric": "restricted-symmetric"}
+    rows = [r for a in arch for r in _page_rows(text, a, 6)]
+    assert len(rows) == 6, "the exponent table at T = 50 (random and symmetric couplings, 3 g each)"
+    for couplings, g, *cells in rows:
+        want = [numbers[key][arch[couplings]]["1"][twin][g]["50"] for key, twin in
+                (("ftle", "untrained"), ("ftle", "trained"), ("lyap_asym", "untrained"), ("lyap_asym", "trained"))]
+        got = [float(c.split("±")[0]) for c in cells]
+        np.testing.assert_allclose(got, want, atol=5.1e-5, err_msg=f"{couplings}, g = {g}")
+    rows = [r for a in arch for r in _page_rows(text, a, 7)]
+    assert len(rows) == 18, "the detectability table (2 couplings x 3 g x 3 T)"
+    for couplings, g, t, lt_untrained, lt_trained, small, large in rows:
+        a = arch[couplings]
+        got = [float(v.strip("*")) for v in [lt_untrained, lt_trained, *small.split(", "), *large.split(", ")]]
+        want = [numbers["ftle_T"][a]["1"][twin][g][t] for twin in ("untrained", "trained")]
+        want += [numbers["ln_growth_T"][a]["1"][twin][eps][g][t] for eps in ("0.001", "0.1")
+                 for twin in ("untrained", "trained")]
+        np.testing.assert_allclose(got, want, atol=5.1e-3, err_msg=f"{couplings}, g = {g}, T = {t}")
