@@ -83,7 +83,11 @@ class Target:
         return bool(self.fs().exists(self.key))
 
     def read_bytes(self) -> bytes:
-        return self.path.read_bytes() if self.local else self.fs().cat_file(self.key)
+        if self.local:
+            return self.path.read_bytes()
+        fs = self.fs()
+        fs.invalidate_cache(self.key)  # s3fs sizes the object from a cached listing of its folder, if any
+        return fs.cat_file(self.key)
 
     def write_bytes(self, data: bytes) -> None:
         """Write the whole object at once (one PUT on an object store; atomic via a renamed temporary file on
@@ -106,12 +110,23 @@ class Target:
         """Every object (file) under this prefix, as paths relative to it."""
         fs = self.fs()
         root = self.key.rstrip("/")
-        fs.invalidate_cache(root)  # a listing is always fresh: other processes write there
+        _forget(fs, root)  # a listing is always fresh: other processes write there
         try:
             found = fs.find(root)
         except FileNotFoundError:
             return []
         return [p[len(root) + 1 :] for p in found if p.startswith(root + "/")]
+
+
+def _forget(fs, root: str) -> None:
+    """Drop what ``fs`` has cached of the listings of ``root``, its parents and everything under it: s3fs's
+    ``invalidate_cache`` leaves the sub-folders, and its ``find`` does not refresh those already cached, so an
+    object another process wrote there after an earlier listing would stay unseen (and unreadable)."""
+    fs.invalidate_cache(root)
+    cache = getattr(fs, "dircache", None)
+    if cache is not None:
+        for key in [k for k in cache if k.startswith(root + "/")]:
+            cache.pop(key, None)
 
 
 _FILESYSTEMS: dict = {}

@@ -65,6 +65,25 @@ def test_the_lease_is_a_conditional_object(s3):
     ObjectLock(f"{url}/s.zarr").acquire().release()
 
 
+def test_listings_and_reads_see_what_another_process_wrote_since(s3):
+    """A listing of a run folder, then another process (here another s3fs instance) adds a checkpoint to one of
+    its sub-folders: the next listing shows it and it can be read. s3fs kept the sub-folder's earlier listing,
+    and sized the object from it: the object stayed unseen and unreadable for good (the kill-and-resume test
+    below read no checkpoint for 120 s)."""
+    import s3fs
+
+    from chaossim.sweep.location import target
+
+    url, env = s3
+    runs = target(f"{url}/s.zarr.runs")
+    runs.child("p0/meta.json").write_bytes(b"{}")
+    assert runs.listing() == ["p0/meta.json"]
+    other = s3fs.S3FileSystem(skip_instance_cache=True, endpoint_url=env["AWS_ENDPOINT_URL"])
+    other.pipe_file(runs.key + "/p0/checkpoint.npz", b"step 50")
+    assert sorted(runs.listing()) == ["p0/checkpoint.npz", "p0/meta.json"]
+    assert runs.child("p0/checkpoint.npz").read_bytes() == b"step 50"
+
+
 @pytest.mark.slow
 def test_a_sweep_on_s3_runs_verifies_and_reads_back_equal_to_a_local_one(s3, tmp_path):
     """`chaossim sweep --store s3://...` with 2 local workers, then sweep-verify and sweep-report, and xarray:
@@ -135,14 +154,16 @@ def test_a_point_killed_mid_training_resumes_from_the_object_store(s3, tmp_path)
         f"spec = parse_spec({tiny_text(g='[1.0]', T='[10.0]', steps=400)!r}, 'tiny')\n"
         f"run_point(spec, 0, {store!r})\n"
     )
-    # the first worker waits in its fence (called before each write) once its working copy's meta.json names a
-    # checkpoint at step >= 50, which the previous fence call published: 400 tiny steps took 2 s, faster than
-    # the listings below could catch a checkpoint on its way
+    # the first worker waits in its fence (the lease check, called before each write, and before the run mirror
+    # publishes what was written since its last call) once its working copy's meta.json names the checkpoint at
+    # step 75 (checkpoint_every = 25): the call before writing that checkpoint published the one at step 50, the
+    # call that waits publishes nothing more. 400 tiny steps took 2 s, faster than the listings below could
+    # catch a checkpoint on its way
     paused = code.replace(f"run_point(spec, 0, {store!r})", (
         "import json, time; from chaossim.sweep.mirror import RunMirror; from chaossim.sweep.store import runs_dir\n"
         f"meta = RunMirror(runs_dir({store!r}), spec.point_key(0)).dir / 'meta.json'\n"
         "def fence():\n"
-        "    if meta.is_file() and json.loads(meta.read_text()).get('step', 0) >= 50:\n"
+        "    if meta.is_file() and json.loads(meta.read_text()).get('step', 0) >= 75:\n"
         "        time.sleep(600)\n"
         f"run_point(spec, 0, {store!r}, None, fence)"
     ))
@@ -161,9 +182,11 @@ def test_a_point_killed_mid_training_resumes_from_the_object_store(s3, tmp_path)
             if step >= 50:
                 break
         time.sleep(0.2)
+    alive = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert 50 <= step < 400, step
+    assert 50 <= step < 400, (step, "first worker running" if alive else f"first worker ended: {proc.returncode}",
+                               sorted(runs.listing()))
     run_env["XDG_CACHE_HOME"] = str(tmp_path / "cache-b")  # another worker: nothing of the first one's cache
     done = subprocess.run([sys.executable, "-c", code], env=run_env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
