@@ -1,7 +1,8 @@
 """chaossim: generative modeling with internal high-dimensional chaotic activity.
 
 Models (docs/model.md; paper Eqs. (2), (4)-(5), (8)-(10)): :class:`Unrestricted`, :class:`Restricted`, :class:`Deep`,
-trained together as an :class:`Ensemble`; the baseline :class:`RBM`. Training: :func:`train` with a
+the symmetric control :class:`RestrictedSymmetric`, trained together as an :class:`Ensemble`; the baseline
+:class:`RBM`. Training: :func:`train` with a
 :class:`RunConfig`. Indices: :mod:`chaossim.metrics`. Chaos diagnostics and DMFT: :mod:`chaossim.chaos`.
 SVD view of learning: :mod:`chaossim.analysis`. Figures (from arrays, returned as matplotlib Figures):
 :mod:`chaossim.plotting`. Sweeps (Dask, zarr): :mod:`chaossim.sweep`.
@@ -14,7 +15,7 @@ from .data import Dataset, available_datasets, load_dataset
 from .ensemble import Ensemble
 from .errors import ChaossimError, ConfigError, DataError, DivergenceError, StoreError
 from .metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
-from .models import Deep, Restricted, Unrestricted
+from .models import Deep, Restricted, RestrictedSymmetric, Unrestricted
 from .rbm import RBM
 from .rundir import load_run
 from .training import train
@@ -29,6 +30,7 @@ __all__ = [
     "DivergenceError",
     "Ensemble",
     "Restricted",
+    "RestrictedSymmetric",
     "RunConfig",
     "StoreError",
     "Unrestricted",

@@ -9,8 +9,9 @@ and its display name. Everything else is derived from it: the model's parameters
 (:mod:`chaossim.config`), the model a config builds (:mod:`chaossim.build`), the cost and grouping of sweep
 points, the store's dimension names, labels of figures, the doctor's checks and the command line's help.
 
-The registry holds the built-in :data:`UNRESTRICTED`, :data:`RESTRICTED`, :data:`DEEP` and the :data:`RBM`
-baseline under their names, and any other by import path: ``model.arch = "my_arch:Chain4"`` imports the
+The registry holds the built-in :data:`UNRESTRICTED`, :data:`RESTRICTED`, :data:`DEEP`, the :data:`RBM`
+baseline and the symmetric control :data:`RESTRICTED_SYMMETRIC` under their names, and any other by import
+path: ``model.arch = "my_arch:Chain4"`` imports the
 module ``my_arch`` (from the current folder when it is not importable otherwise) and takes its ``Chain4``: an
 :class:`Architecture`, or a model class with an ``architecture`` attribute (a
 :class:`~chaossim.models.network.Network` subclass). Naming it by import path lets every process of a sweep
@@ -33,6 +34,7 @@ __all__ = [
     "DEEP",
     "RBM",
     "RESTRICTED",
+    "RESTRICTED_SYMMETRIC",
     "UNRESTRICTED",
     "Architecture",
     "Coupling",
@@ -66,7 +68,9 @@ class Layer:
 class Coupling:
     """Input of layer ``post`` from layer ``pre`` through the matrix ``fixed + trained`` (N_post x N_pre;
     ``trained^T`` if ``transpose``: the reverse direction of a trained matrix shared by both). ``fixed`` is
-    drawn N(0, gain g) from the model's seed (docs/model.md "Notation")."""
+    drawn N(0, gain g) from the model's seed (docs/model.md "Notation"), or, when ``tied`` names the fixed
+    matrix of the reverse coupling, set to that matrix transposed (symmetric couplings, docs/model.md
+    "Symmetric couplings: the non-chaotic control")."""
 
     post: str
     pre: str
@@ -74,6 +78,7 @@ class Coupling:
     trained: str
     transpose: bool = False
     gain: float = 1.0
+    tied: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,16 @@ class Architecture:
                 raise ConfigError(
                     f"{what}: coupling {c.fixed} ({c.pre} -> {c.post}) cannot use {t.name} ({t.a} x {t.b})"
                     f"{' transposed' if c.transpose else ''}; set transpose={not c.transpose}."
+                )
+        fixed = {c.fixed: c for c in self.couplings}
+        for c in self.couplings:
+            if not c.tied:
+                continue
+            other = fixed.get(c.tied)
+            if other is None or other.tied or (other.post, other.pre) != (c.pre, c.post):
+                raise ConfigError(
+                    f"{what}: coupling {c.fixed} ({c.pre} -> {c.post}) is tied to {c.tied!r}, which must be the drawn "
+                    f"fixed matrix of a coupling {c.post} -> {c.pre} (the reverse direction)."
                 )
         params = [c.fixed for c in self.couplings] + [t.name for t in self.trained] + [x.bias for x in self.layers]
         if len(set(params)) != len(params):
@@ -219,6 +234,18 @@ RESTRICTED = Architecture(
 )
 """Visible and hidden layers, no intra-layer links (paper eqs. 4-5)."""
 
+RESTRICTED_SYMMETRIC = Architecture(
+    name="restricted-symmetric",
+    display="Restricted, symmetric",
+    layers=RESTRICTED.layers,
+    couplings=(Coupling("v", "h", "W", "A"), Coupling("h", "v", "Wt", "A", transpose=True, tied="W")),
+    trained=RESTRICTED.trained,
+    model="chaossim.models.architectures:RestrictedSymmetric",
+)
+"""The restricted network with symmetric couplings, W-tilde = W^T (A shared as in :data:`RESTRICTED`): the
+non-chaotic control of docs/chaos_study.md. Its dynamics descends an energy function
+(:func:`chaossim.chaos.energy.energy`; docs/model.md "Symmetric couplings: the non-chaotic control")."""
+
 DEEP = Architecture(
     name="deep",
     display="Deep",
@@ -251,7 +278,7 @@ RBM = Architecture(
 ``benchmarks/rbm_lr.py`` (a grid of k at a fixed budget on digits and FashionMNIST, E(2) and E(AAI); too large a
 k collapses the RBM onto one image, E(AAI) staying at its initial 0.25; benchmarks/README.md has the table)."""
 
-_REGISTRY: dict[str, Architecture] = {a.name: a for a in (UNRESTRICTED, RESTRICTED, DEEP, RBM)}
+_REGISTRY: dict[str, Architecture] = {a.name: a for a in (UNRESTRICTED, RESTRICTED, DEEP, RBM, RESTRICTED_SYMMETRIC)}
 
 
 def names() -> tuple[str, ...]:

@@ -36,6 +36,11 @@ SWEEP_TRAJECTORY = 43  # a sweep point's stored trajectories
 SWEEP_DIVERSITY = 44  # derive_seed(seed, SWEEP_DIVERSITY, j): a sweep point's diversity runs of record.spreads[j]
 SWEEP_DIVERSITY_LONG = 45  # derive_seed(seed, SWEEP_DIVERSITY_LONG, j): its runs to record.t_long
 DIVERSITY_RUNS = 47  # chaos.diversity: the starts of diversity_along / state_spread, from the seed they are given
+FTLE_STARTS = 48  # chaos.ftle: the starts and directions of finite_time_exponent, from the seed it is given
+SWEEP_FTLE = 49  # derive_seed(seed, SWEEP_FTLE): a sweep point's finite-time exponents (the same starts at every step)
+SWEEP_ASYMPTOTIC = 50  # derive_seed(seed, SWEEP_ASYMPTOTIC): a sweep point's asymptotic exponents
+SWEEP_GROWTH = 51  # derive_seed(seed, SWEEP_GROWTH, j): a sweep point's d(t)/d(0) for record.growth_spreads[j]
+ANALYSIS_FTLE = 52  # chaossim analyze: its finite-time and asymptotic exponents
 
 DEVICE_STREAMS: dict[str, int] = {
     name: value for name, value in globals().items() if name.isupper() and isinstance(value, int)

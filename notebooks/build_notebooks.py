@@ -218,6 +218,15 @@ study_plots.plot_indices_vs_g(final)'''),
     new_code_cell('''Markdown(study.diversity_markdown(ds))'''),
     new_markdown_cell("## lambda_max along training"),
     new_code_cell('''study_plots.plot_lambda_along_training(study.chaos_table(ds))'''),
+    new_markdown_cell("## Chaos where the samples are made\n\n"
+                      "The finite-time exponent over the generation window [0, T] and the asymptotic exponent, "
+                      "of the trained models and of their untrained twins, random against symmetric couplings; "
+                      "then the detectability line: a perturbation of size eps of a shared start reaches O(1) "
+                      "by t = T only where lambda T >= ln(1/eps)."),
+    new_code_cell('''Markdown(study.exponent_markdown(ds) + "\\n" + study.detectability_markdown(ds))'''),
+    new_code_cell('''points = study.point_table(ds)
+display(study_plots.plot_ftle_along_training(study.ftle_table(ds)))
+study_plots.plot_detectability(points)'''),
 ]
 
 

@@ -164,3 +164,41 @@ def test_coupling_gain_scales_the_fixed_variance():
                         name="gained-test")
     j = to_numpy(Network(300, arch=arch, g=0.5, seed=1, dtype="float64").params["J"])
     assert abs(j.var() - 2.0) < 5 * 2.0 * math.sqrt(2 / j.size)  # variance gain * g = 2
+
+
+@pytest.mark.parametrize("couplings, match", [
+    ((Coupling("v", "h", "W", "A"), Coupling("h", "v", "Wt", "A", transpose=True, tied="Q")), "tied to 'Q'"),
+    ((Coupling("v", "h", "W", "A", tied="Wt"), Coupling("h", "v", "Wt", "A", transpose=True, tied="W")), "tied to"),
+])
+def test_bad_ties_are_refused_in_one_line(couplings, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        Architecture(display="bad", layers=(Layer("v", "b"), Layer("h", "c", "n", "n_hidden")), couplings=couplings,
+                     trained=(Trained("A", "v", "h"),))
+    assert "\n" not in str(err.value)
+
+
+def test_the_symmetric_control_as_an_ensemble_on_the_fused_schedule_and_from_a_config(rng):
+    """restricted-symmetric: a grid value like any architecture; its members, fused steps and configs keep
+    Wt = W^T and train as the engine does."""
+    sym = lookup("restricted-symmetric")
+    assert sym is archs.RESTRICTED_SYMMETRIC and "restricted-symmetric" in archs.names()
+    ens = Ensemble("restricted-symmetric", (5, 4), [1.0, 4.0], [0, 1], dtype="float64")
+    singles = [sym.model_class()(5, 4, g=g, seed=s, dtype="float64") for g, s in ((1.0, 0), (4.0, 1))]
+    batch = np.tanh(rng.normal(size=(6, 5)))
+    ens.train_step(batch, T=4.0, k=0.1)
+    for r, m in enumerate(singles):
+        m.train_step(batch, T=4.0, k=0.1)
+        for k in m.params:
+            np.testing.assert_array_equal(to_numpy(ens.params[k][r]), to_numpy(m.params[k]))
+        np.testing.assert_array_equal(to_numpy(ens.params["Wt"][r]), to_numpy(ens.params["W"][r]).T)
+    a, b = (sym.model_class()(5, 4, seed=3, dtype="float64") for _ in range(2))
+    init = {"free": {n: rng.normal(size=(6, s)) for n, s in a.sizes.items()}, "clamped": {"h": rng.normal(size=(6, 4))}}
+    a.train_step(batch, T=4.0, k=0.1, init=init)
+    ScheduledTrainer(b, HostOps(np.float64, streams=2)).train_step(batch, T=4.0, k=0.1, init=init)
+    for k in a.params:
+        np.testing.assert_allclose(to_numpy(b.params[k]), to_numpy(a.params[k]), atol=1e-12)
+    cfg = RunConfig().replace(**{"model.arch": "restricted-symmetric", "model.n_hidden": 4, "model.g": 4.0})
+    m = build_model(cfg, 6)
+    assert type(m).__name__ == "RestrictedSymmetric" and m.g == 4.0 and cfg.resolved().training.k == 0.01
+    np.testing.assert_array_equal(to_numpy(m.params["Wt"]), to_numpy(m.params["W"]).T)
+    assert param_dims(m)["Wt"] == ("hidden", "feature")

@@ -61,3 +61,30 @@ def test_analyze_defaults_and_refusals(tiny_trained_run):
         analyze_run(tiny_trained_run, [10.5], n=4)
     with pytest.raises(ConfigError, match="n \\(free runs\\)"):
         analyze_run(tiny_trained_run, n=1)
+
+
+def test_analyze_gives_the_exponents_of_the_run_and_its_untrained_twin(tiny_trained_run, tmp_path, capsys):
+    from chaossim import streams
+    from chaossim.backend import derive_seed
+    from chaossim.chaos.ftle import asymptotic_exponent, finite_time_exponent, untrained_twin
+
+    out = tmp_path / "an"
+    args = ["analyze", str(tiny_trained_run), "--t-long", "10", "-n", "4", "--seed", "2", "--ftle-starts", "5",
+            "--t-burn", "20", "--t-window", "40", "--out", str(out)]
+    assert main(args) == 0
+    assert "asymptotic" in capsys.readouterr().out
+    ex = json.loads((out / "analysis.json").read_text())["exponents"]
+    assert ex["ftle_starts"] == 5 and ex["t_burn"] == 20.0 and ex["t_window"] == 40.0
+    config, model, _ = load_run(tiny_trained_run)
+    seed = derive_seed(2, streams.ANALYSIS_FTLE)
+    for name, m in (("trained", model), ("untrained", untrained_twin(model))):
+        f = finite_time_exponent(m, config.dynamics.T, n_starts=5, seed=seed)
+        a = asymptotic_exponent(m, t_burn=20.0, t_window=40.0, seed=seed)
+        assert ex[name]["ftle"] == pytest.approx(f.value, rel=1e-12) and ex[name]["ftle_sd"] == pytest.approx(f.sd)
+        assert ex[name]["asymptotic"] == pytest.approx(a.value, rel=1e-12)
+        assert ex[name]["converged"] == a.converged
+    assert "FTLE" in (out / "analysis.txt").read_text()
+    assert "exponents" not in analyze_run(tiny_trained_run, [10.0], n=4, ftle_starts=0)
+    for kw, match in ((dict(ftle_starts=1), "ftle_starts"), (dict(t_window=30.0), "even number")):
+        with pytest.raises(ConfigError, match=match):
+            analyze_run(tiny_trained_run, [10.0], n=4, **kw)

@@ -22,6 +22,9 @@ def cmd_analyze(args) -> int:
         dist_tol=args.dist_tol,
         speed_tol=args.speed_tol,
         backend=args.backend,
+        ftle_starts=args.ftle_starts,
+        t_burn=args.t_burn,
+        t_window=args.t_window,
     )
     from ..plotting import save_figure
     from ..run_plots import long_time_figure
@@ -41,7 +44,9 @@ def add_parsers(subparsers) -> None:
         help="long-time states of a trained run: fixed points, distinct states, mode collapse",
         description="Follow N free runs of a trained run from random starts to long times t (default T, 10 T and "
         "50 T) and report at each t how many distinct states they are in and how many are fixed points "
-        "(mode collapse: many runs, few fixed states). Writes analysis.json, analysis.txt, "
+        "(mode collapse: many runs, few fixed states); and the Lyapunov exponents of the trained model and its "
+        "untrained twin: finite-time over [0, T] from random starts, asymptotic with a convergence check "
+        "(docs/chaos_study.md). Writes analysis.json, analysis.txt, "
         "long_time_states.npz and the figure long_time.png/.pdf into --out.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  chaossim analyze runs/r1 --t-long 50 500 5000 -n 200 --out figures/",
@@ -67,6 +72,18 @@ def add_parsers(subparsers) -> None:
         type=float,
         default=1e-4,
         help="a state is a fixed point when its speed x tau < SPEED_TOL (default 1e-4)",
+    )
+    p.add_argument(
+        "--ftle-starts",
+        type=int,
+        default=32,
+        help="starts of the finite-time Lyapunov exponent over [0, T], trained and untrained (default 32; 0: none)",
+    )
+    p.add_argument("--t-burn", type=float, help="burn-in of the asymptotic exponent (default 50 tau; a multiple of dt)")
+    p.add_argument(
+        "--t-window",
+        type=float,
+        help="window of the asymptotic exponent, checked against its first half (default 400 tau; even in tau)",
     )
     p.add_argument("--backend", choices=["numpy", "cupy", "auto"], help="array backend (default: the run's)")
     p.add_argument("--out", default="figures", help="output folder (default ./figures)")

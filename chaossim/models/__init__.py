@@ -3,7 +3,7 @@ model contract (:class:`chaossim.models.protocol.Model`). Architectures are desc
 (docs/extending.md: adding one)."""
 
 from ..archs import Architecture, Coupling, Layer, Trained
-from .architectures import Deep, Restricted, Unrestricted
+from .architectures import Deep, Restricted, RestrictedSymmetric, Unrestricted
 from .network import Engine, ModelBase, Network, Params
 from .protocol import Model, SingleModel, Trainer
 
@@ -18,6 +18,7 @@ __all__ = [
     "Network",
     "Params",
     "Restricted",
+    "RestrictedSymmetric",
     "SingleModel",
     "Trainer",
     "Trained",

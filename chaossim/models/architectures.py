@@ -1,5 +1,6 @@
 """The three architectures of docs/model.md ("The three architectures"): the engine with the tables of
-:data:`chaossim.archs.UNRESTRICTED`, :data:`~chaossim.archs.RESTRICTED` and :data:`~chaossim.archs.DEEP`."""
+:data:`chaossim.archs.UNRESTRICTED`, :data:`~chaossim.archs.RESTRICTED` and :data:`~chaossim.archs.DEEP`; and the
+restricted network's symmetric control :data:`~chaossim.archs.RESTRICTED_SYMMETRIC`."""
 
 from __future__ import annotations
 
@@ -45,3 +46,19 @@ class Deep(Network):
     """
 
     architecture = archs.DEEP
+
+
+class RestrictedSymmetric(Network):
+    """The restricted network with symmetric couplings (docs/model.md "Symmetric couplings: the non-chaotic
+    control"), ``RestrictedSymmetric(n_visible, n_hidden, g=..., ...)``: the equations of :class:`Restricted` with
+    W-tilde = W^T,
+
+    tau dv_i/dt = -v_i + (1/sqrt(Nh)) sum_a (W_ia + A_ia) phi(h_a) + b_i
+    tau dh_a/dt = -h_a + (1/sqrt(Nv)) sum_i (W_ia + A_ia) phi(v_i) + c_a,
+
+    trained by the same rule. ``params`` as :class:`Restricted`; ``Wt`` is W^T (the same seed draws the same
+    ``W`` as :class:`Restricted`). The dynamics descends the energy :func:`chaossim.chaos.energy.energy` and
+    cannot be chaotic at any g.
+    """
+
+    architecture = archs.RESTRICTED_SYMMETRIC

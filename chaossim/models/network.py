@@ -708,13 +708,18 @@ class Network(Engine):
 
     # ------------------------------------------------------------------ parameters
     def _initial_params(self) -> dict:
-        """Fixed couplings N(0, gain g) drawn on the host from the seed (same network on every backend);
-        trained matrices and biases start at zero (docs/model.md "Notation")."""
+        """Fixed couplings N(0, gain g) drawn on the host from the seed (same network on every backend), a tied one
+        the transpose of its partner; trained matrices and biases start at zero (docs/model.md "Notation")."""
         arrays = {}
         for i, c in enumerate(self.couplings):
+            if c.tied:
+                continue
             shape = (self.sizes[c.post], self.sizes[c.pre])
             std = math.sqrt(self.g) if c.gain == 1.0 else math.sqrt(c.gain * self.g)
             arrays[c.fixed] = self.bk.asarray(host_normal(self.seed, streams.network_init(i), shape, std))
+        for c in self.couplings:  # symmetric couplings: the reverse direction's fixed matrix, transposed
+            if c.tied:
+                arrays[c.fixed] = self.xp.ascontiguousarray(arrays[c.tied].T)
         for t in self.trained:
             arrays[t.name] = self.bk.zeros((self.sizes[t.a], self.sizes[t.b]))
         for layer in self.layers:

@@ -222,6 +222,26 @@ class Diversity:
         return record(spec, config, result.model)
 
 
+class Ftle:
+    """Finite-time and asymptotic exponents, trained and untrained, and perturbation growth
+    (:mod:`chaossim.sweep.ftle`)."""
+
+    def layout(self, lay, ctx: LayoutContext) -> None:
+        from .ftle import add_layout
+
+        add_layout(lay, ctx.spec, ctx.grid, ctx.configs)
+
+    def record(self, spec, config, data, result) -> dict:
+        from .ftle import record
+
+        return record(spec, config, result.model, result.run_dir)
+
+    def place(self, values: dict, coords: dict) -> None:
+        if "_t_age_ftle" in values and "t_age_ftle" in coords:
+            for n in ("ftle", "ftle_sd"):
+                values[n] = on_axis(values[n], values["_t_age_ftle"], coords["t_age_ftle"])
+
+
 class Parameters:
     """The final trained parameters ``param_<name> (G, <param dims>)``, NaN-padded to the largest size."""
 
@@ -264,7 +284,7 @@ class Parameters:
         return {f"param_{k}": v for k, v in result.model.params.to_numpy().items()}
 
 
-FAMILIES: list = [Indices(), Chaos(), Generated(), Diversity(), Parameters()]
+FAMILIES: list = [Indices(), Chaos(), Generated(), Diversity(), Ftle(), Parameters()]
 """The record families of a sweep store, in the order their variables are laid out and recorded."""
 
 

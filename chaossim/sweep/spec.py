@@ -59,8 +59,25 @@ RECORD_DEFAULTS: dict[str, Any] = {
     "t_long": 1000.0,
     "n_long": 64,
     "distinct_tol": 0.05,
+    "ftle_starts": 0,
+    "asymptotic_burn": 500.0,
+    "asymptotic_window": 4000.0,
+    "asymptotic_replicas": 8,
+    "growth_spreads": (),
+    "growth_at": (0.25, 0.5, 1.0, 2.0, 4.0, 6.0),
+    "n_growth": 16,
 }
-ADDED_RECORD_KEYS = ("spreads", "n_diversity", "t_long", "n_long", "distinct_tol")
+FTLE_RECORD_KEYS = (
+    "ftle_starts",
+    "asymptotic_burn",
+    "asymptotic_window",
+    "asymptotic_replicas",
+    "growth_spreads",
+    "growth_at",
+    "n_growth",
+)
+"""[record] keys of the finite-time exponent records (:mod:`chaossim.sweep.ftle`)."""
+ADDED_RECORD_KEYS = ("spreads", "n_diversity", "t_long", "n_long", "distinct_tol") + FTLE_RECORD_KEYS
 """[record] keys added after stores were made (a stored spec without them ran with their defaults)."""
 
 
@@ -79,6 +96,13 @@ class RecordSpec:
     t_long: float = 1000.0  # the long time at which distinct states are counted
     n_long: int = 64  # free runs per spread for the count at t_long
     distinct_tol: float = 0.05  # two states are the same when their rms difference per unit is below this
+    ftle_starts: int = 0  # starts of the finite-time exponent over [0, T] along training (0: none; sweep.ftle)
+    asymptotic_burn: float = 500.0  # burn-in of the asymptotic exponent (with ftle_starts)
+    asymptotic_window: float = 4000.0  # its window (an even number of tau)
+    asymptotic_replicas: int = 8
+    growth_spreads: tuple[float, ...] = ()  # perturbation sizes of d(t)/d(0), trained and untrained
+    growth_at: tuple[float, ...] = RECORD_DEFAULTS["growth_at"]  # its times in units of the point's T
+    n_growth: int = 16  # runs per perturbation size
 
     def __post_init__(self):
         if not self.times:
@@ -116,6 +140,31 @@ class RecordSpec:
             raise ConfigError(f"[record] t_long must be a time > 0, got {self.t_long!r}.")
         if not (math.isfinite(self.distinct_tol) and self.distinct_tol > 0):
             raise ConfigError(f"[record] distinct_tol must be > 0, got {self.distinct_tol!r}.")
+        self._check_ftle_keys()
+
+    def _check_ftle_keys(self) -> None:
+        """The keys of the finite-time records (:mod:`chaossim.sweep.ftle`)."""
+        for name, low in (("ftle_starts", 0), ("asymptotic_replicas", 2), ("n_growth", 2)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < low:
+                raise ConfigError(f"[record] {name} must be an integer >= {low}, got {v!r}.")
+        if self.ftle_starts == 1:
+            raise ConfigError("[record] ftle_starts must be 0 (none) or >= 2 (their spread is stored), got 1.")
+        for name in ("asymptotic_burn", "asymptotic_window"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0) or (name == "asymptotic_window" and v == 0):
+                raise ConfigError(f"[record] {name} must be a time > 0 (>= 0 for the burn-in), got {v!r}.")
+        for e in self.growth_spreads:
+            check_spread(e, "[record] growth_spreads")
+        if len(set(self.growth_spreads)) != len(self.growth_spreads):
+            raise ConfigError(
+                f"[record] growth_spreads must be distinct numbers in (0, 1], got {list(self.growth_spreads)}."
+            )
+        at = list(self.growth_at)
+        if not at or any(not (math.isfinite(f) and f > 0) for f in at) or at != sorted(set(at)):
+            raise ConfigError(
+                f"[record] growth_at must list increasing multiples of T > 0 (e.g. [0.5, 1, 2, 6]), got {at}."
+            )
 
     def trajectory_times(self, dt: float) -> tuple[float, ...]:
         """Recorded times k * trajectory_every * dt up to trajectory_t_max (dt: the spec's fixed dt)."""
@@ -388,11 +437,12 @@ def _parse_record(table: dict) -> RecordSpec:
             if not isinstance(kw["times"], list):
                 raise ConfigError("[record] times must be a list of numbers, e.g. times = [0, 10, 100].")
             kw["times"] = tuple(float(t) for t in kw["times"])
-        if "spreads" in kw:
-            if not isinstance(kw["spreads"], list):
-                raise ConfigError("[record] spreads must be a list of numbers in (0, 1], e.g. spreads = [1e-3, 1.0].")
-            kw["spreads"] = tuple(float(e) for e in kw["spreads"])
-        for key in ("trajectory_t_max", "t_long", "distinct_tol"):
+        for key, example in (("spreads", "[1e-3, 1.0]"), ("growth_spreads", "[1e-3, 0.1]"), ("growth_at", "[1, 6]")):
+            if key in kw:
+                if not isinstance(kw[key], list):
+                    raise ConfigError(f"[record] {key} must be a list of numbers, e.g. {key} = {example}.")
+                kw[key] = tuple(float(e) for e in kw[key])
+        for key in ("trajectory_t_max", "t_long", "distinct_tol", "asymptotic_burn", "asymptotic_window"):
             if key in kw:
                 kw[key] = float(kw[key])
     except (TypeError, ValueError):
@@ -436,6 +486,24 @@ def _validate_points(spec: SweepSpec) -> None:
                 f"grid point {i} ({spec.point_label(i)}): a recorded time is not a multiple of its "
                 f"dt = {cfg.dynamics.dt} ({exc}); change [record] times / trajectory_every."
             ) from None
+        if spec.record.ftle_starts:
+            try:
+                _check_asymptotic(spec.record, cfg.dynamics.dt, cfg.dynamics.tau)
+            except ConfigError as exc:
+                raise ConfigError(f"grid point {i} ({spec.point_label(i)}): {exc}") from None
+
+
+def _check_asymptotic(rec: RecordSpec, dt: float, tau: float) -> None:
+    """The asymptotic exponent's burn-in is a multiple of dt, its window an even number of renormalisation
+    intervals (tau rounded to dt; :func:`chaossim.chaos.ftle.asymptotic_exponent`)."""
+    steps_for(rec.asymptotic_burn, dt)
+    per = max(1, round(tau / dt))
+    n = steps_for(rec.asymptotic_window, dt)
+    if n % (2 * per):
+        raise ConfigError(
+            f"[record] asymptotic_window = {rec.asymptotic_window} must be an even number of tau = {per * dt} "
+            f"(the renormalisation interval), e.g. {2 * per * dt * max(1, round(n / (2 * per)))}."
+        )
 
 
 def with_backend(spec: SweepSpec, backend: str | None) -> SweepSpec:

@@ -28,6 +28,7 @@ Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
 ``trajectory (G, traj_sample, traj_time, feature)``  phi(v(t)) of ``record.n_trajectories`` runs
 ``div_distance, div_pr, div_distinct (G, spread)``  diversity of free runs at t = T (``record.spreads``)
 ``div_*_t (G, spread, t)``; ``div_distinct_long (G, spread)``  the same along t; distinct states at t_long
+``ftle, ftle_sd (G, t_age_ftle)``; ``lyap_asym* (G, twin)``; ``growth``  finite-time records (:mod:`.ftle`)
 ``data_samples ([dataset,] data_sample, feature)``   held-out data points, for plots
 ``done (G)`` bool, written last; ``status (G)`` "pending"/"done"/"failed"; ``error (G)``; ``device (G)``;
 ``backend (G)``; ``wall_time (G)`` seconds; ``steps_done (G)``; ``completed_at (G)``; ``run_id (G)``;
@@ -252,6 +253,10 @@ COORD_ATTRS = {
     "traj_sample": {"long_name": "free run"},
     "data_sample": {"long_name": "held-out data point"},
     "spread": {"long_name": "generation spread (1: independent starts)"},
+    "t_age_ftle": {"long_name": "training step of the finite-time exponent", "units": STEP_UNIT},
+    "twin": {"long_name": "trained model or its untrained twin"},
+    "growth_spread": {"long_name": "size of the initial perturbation"},
+    "growth_at": {"long_name": "time of d(t)/d(0) in units of T"},
 }
 """CF attributes of the non-grid coordinates (xarray labels plots with ``long_name`` and ``units``)."""
 GRID_UNITS = {"dynamics.T": TIME_UNIT, "dynamics.dt": TIME_UNIT, "dynamics.tau": TIME_UNIT}
