@@ -9,7 +9,7 @@ Rows (float32 unless marked; TF32 rows on the GPU only):
   engine        chaossim's model.train_step (operators formed once per run, in-place Euler updates)
   fast fp32/tf32  chaossim.kernels.fast_trainer: fused kernels + direct cuBLAS + one CUDA graph per step (GPU)
   fused (host)  the same fused schedule on its NumPy executor HostOps (CPU): the GPU path's reference, which is
-                why chaossim.training.train keeps the engine on NumPy
+                why chaossim.runs.training.train keeps the engine on NumPy
   ensemble R    chaossim.ensemble.Ensemble.train_step: R models (different g and seed) with batched matmuls,
                 and on the GPU the fast trainer on the ensemble (strided-batched GEMMs)
   torch eager / torch graph (fp32, tf32)   the same step in PyTorch, only if torch is importable

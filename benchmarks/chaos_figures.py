@@ -88,7 +88,7 @@ def part_a(out: str, n: int, quick: bool, sizes: tuple[int, ...]) -> dict:
 
 def part_b(out: str, steps: int) -> dict:
     from chaossim.config import RunConfig
-    from chaossim.training import train
+    from chaossim.runs.training import train
 
     every = max(steps // 20, 1)
     cfg = RunConfig().replace(**{"model.arch": "restricted", "model.n_hidden": 200, "model.g": 1.5,

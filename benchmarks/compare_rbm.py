@@ -19,7 +19,7 @@ from pathlib import Path
 from chaossim.archs import RBM
 from chaossim.config import RunConfig
 from chaossim.plotting import plot_training_curves, save_figure
-from chaossim.training import load_data, train
+from chaossim.runs.training import load_data, train
 
 
 def main(argv=None) -> int:

@@ -31,14 +31,14 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chaossim.build import build_model  # noqa: E402
 from chaossim.chaos.probe import N_REPLICAS, T_BURN, T_MEASURE  # noqa: E402
 from chaossim.config import log_steps, probe_steps  # noqa: E402
 from chaossim.evaluation import indices_at  # noqa: E402
+from chaossim.runs.build import build_model  # noqa: E402
+from chaossim.runs.train_path import choose_trainer  # noqa: E402
 from chaossim.sweep.ftle import ftle_steps, growth_times  # noqa: E402
 from chaossim.sweep.spec import load_spec  # noqa: E402
 from chaossim.sweep.store import dataset_for  # noqa: E402
-from chaossim.train_path import choose_trainer  # noqa: E402
 
 
 def _sync(bk) -> None:

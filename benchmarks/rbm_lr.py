@@ -22,7 +22,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from chaossim.config import RunConfig
-from chaossim.training import load_data, train
+from chaossim.runs.training import load_data, train
 
 
 def main(argv=None) -> int:

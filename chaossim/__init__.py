@@ -17,8 +17,8 @@ from .errors import ChaossimError, ConfigError, DataError, DivergenceError, Stor
 from .metrics import aai_error, reconstruction_error, second_moment_error, spectrum_error
 from .models import Deep, Restricted, RestrictedSymmetric, Unrestricted
 from .rbm import RBM
-from .rundir import load_run
-from .training import train
+from .runs.rundir import load_run
+from .runs.training import train
 
 __all__ = [
     "RBM",

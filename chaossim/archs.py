@@ -6,7 +6,7 @@ dimension), its couplings (a fixed random matrix N(0, gain g) plus a trained one
 trained one: symmetric between the two directions or not), its trained matrices, its default learning rate
 and its display name. Everything else is derived from it: the model's parameters and equations
 (:class:`chaossim.models.network.Network`), the settings a run config checks and fills
-(:mod:`chaossim.config`), the model a config builds (:mod:`chaossim.build`), the cost and grouping of sweep
+(:mod:`chaossim.config`), the model a config builds (:mod:`chaossim.runs.build`), the cost and grouping of sweep
 points, the store's dimension names, labels of figures, the doctor's checks and the command line's help.
 
 The registry holds the built-in :data:`UNRESTRICTED`, :data:`RESTRICTED`, :data:`DEEP`, the :data:`RBM`

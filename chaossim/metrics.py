@@ -2,7 +2,7 @@
 
 The registry (:class:`Index`, :func:`register_index`, :func:`indices`) holds, per index, its name, the function
 that computes it, its axis label, whether figures draw it on a log scale, a description and whether lower is
-better. Evaluation (:mod:`chaossim.evaluation`), a run's ``history.csv`` (:mod:`chaossim.rundir`), sweep stores
+better. Evaluation (:mod:`chaossim.evaluation`), a run's ``history.csv`` (:mod:`chaossim.runs.rundir`), sweep stores
 and the figures take the list of indices from it, so a registered index is computed, logged, stored and drawn
 (docs/extending.md).
 

@@ -110,7 +110,7 @@ class RBM(ModelBase):
 
     @classmethod
     def from_config(cls, arch, config, n_visible: int) -> RBM:
-        """The RBM a run config describes (:func:`chaossim.build.build_model`)."""
+        """The RBM a run config describes (:func:`chaossim.runs.build.build_model`)."""
         m, bk = config.model, config.backend
         if config.dynamics.init_spread != 1.0:
             raise ConfigError(

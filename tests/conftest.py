@@ -50,7 +50,7 @@ TINY_RUN = {"model.n_hidden": 16, "training.steps": 20, "training.batch_size": 5
 def tiny_trained_run(tmp_path_factory):
     """A tiny restricted model trained on digits (TINY_RUN); copy it before writing into it."""
     from chaossim.config import RunConfig
-    from chaossim.training import train
+    from chaossim.runs.training import train
 
     d = tmp_path_factory.mktemp("tiny") / "run"
     train(RunConfig().replace(**TINY_RUN), d, progress=False)

@@ -96,7 +96,7 @@ def test_singular_value_trajectories_from_snapshot_files(tmp_path, rng):
 def test_trainer_snapshots_are_readable(tmp_path):
     from chaossim.config import RunConfig
     from chaossim.data import Dataset
-    from chaossim.training import train
+    from chaossim.runs.training import train
 
     rng = np.random.default_rng(1)
     x = np.tanh(rng.standard_normal((60, 9))).astype(np.float32)
@@ -160,7 +160,7 @@ def test_fixed_points_reach_planted_patterns():
 
 
 def test_receptive_fields_equal_couplings_over_g(tiny_trained_run):
-    from chaossim.rundir import load_checkpoint
+    from chaossim.runs.rundir import load_checkpoint
 
     params = load_checkpoint(tiny_trained_run)["params"]
     g = 1.5

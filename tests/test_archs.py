@@ -14,14 +14,14 @@ import pytest
 from chaossim import archs
 from chaossim.archs import Architecture, Coupling, Layer, Trained, lookup
 from chaossim.backend import to_numpy
-from chaossim.build import build_model
 from chaossim.config import RunConfig, probe_steps
 from chaossim.ensemble import Ensemble
 from chaossim.errors import ConfigError
 from chaossim.kernels import HostOps, ScheduledTrainer
 from chaossim.models import Deep, Network, Restricted, Unrestricted
-from chaossim.progress import describe_size
 from chaossim.rbm import RBM
+from chaossim.runs.build import build_model
+from chaossim.runs.progress import describe_size
 from chaossim.sweep.groups import member_bytes, step_flops
 from chaossim.sweep.store import param_dims
 

@@ -57,7 +57,7 @@ def test_bad_configs_are_refused_clearly(text, match):
 
 
 def test_user_array_dataset_through_the_config(tmp_path):
-    from chaossim.build import load_data
+    from chaossim.runs.build import load_data
 
     x = np.random.default_rng(0).integers(0, 256, size=(50, 12)).astype(np.uint8)
     np.save(tmp_path / "mine.npy", x)

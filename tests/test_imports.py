@@ -134,8 +134,8 @@ def _reaches(graph: dict[str, set[str]], src: str, dst: str) -> bool:
 
 
 def test_the_resolver_sees_relative_and_package_imports():
-    top, _ = _imports("chaossim.training")
-    assert {"chaossim.rundir", "chaossim.build", "chaossim.streams"} <= top
+    top, _ = _imports("chaossim.runs.training")
+    assert {"chaossim.runs.rundir", "chaossim.runs.build", "chaossim.streams"} <= top
     assert "chaossim" not in top  # `from . import streams` imports a submodule, not the package's names
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _find_cycle({"a": {"b"}, "b": set()}) is None
@@ -187,9 +187,8 @@ LAYERS = [
     ["config", "data", "decoded_cache", "archs", "fingerprint"],
     ["models", "ensemble", "rbm", "kernels"],
     ["metrics", "evaluation", "chaos", "analysis", "summary"],
-    ["build", "rundir", "training", "ensemble_training", "train_path", "evaluate_run", "progress", "longtime"],
     ["plotting"],
-    ["run_plots"],
+    ["runs"],
     ["sweep"],
     ["cli", "doctor"],
     ["__main__"],

@@ -14,11 +14,11 @@ from chaossim.config import RunConfig
 from chaossim.errors import ConfigError
 from chaossim.metrics import Index, all_indices, index_names, register_index, unregister_index
 from chaossim.plotting import plot_phase_diagram, plot_training_curves
-from chaossim.rundir import load_checkpoint, read_history_csv
+from chaossim.runs.rundir import load_checkpoint, read_history_csv
+from chaossim.runs.training import train
 from chaossim.summary import stored_indices
 from chaossim.sweep.report import best_points_table
 from chaossim.sweep.store import open_sweep
-from chaossim.training import train
 
 from .sweep.conftest import run_in_process, tiny_spec
 

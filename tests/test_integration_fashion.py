@@ -5,7 +5,7 @@ import pytest
 
 from chaossim.config import RunConfig
 from chaossim.data import FASHION_MNIST_SYSTEM_DIR, load_dataset
-from chaossim.training import train
+from chaossim.runs.training import train
 
 pytestmark = [pytest.mark.dataset, pytest.mark.skipif(not Path(FASHION_MNIST_SYSTEM_DIR).is_dir(),
                                                       reason="needs Debian's dataset-fashion-mnist")]

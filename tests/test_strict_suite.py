@@ -9,8 +9,8 @@ Host synchronisations per training step, as asserted below:
   * ``ScheduledTrainer.train_step(check=False)`` (the fused fast step): 0;
   * ``model.train_step(check=False)`` (engine, single model or ensemble): 0;
   * ``model.train_step()`` (validating its batch): 1;
-  * the training loop (``chaossim.training.train``) between evaluations: 1, the divergence check;
-  * the ensemble loop (``chaossim.ensemble_training.train_ensemble``, what a grouped sweep task runs)
+  * the training loop (``chaossim.runs.training.train``) between evaluations: 1, the divergence check;
+  * the ensemble loop (``chaossim.runs.ensemble_training.train_ensemble``, what a grouped sweep task runs)
     between evaluations: 1 per ensemble step whatever the number of members (one finite flag per member,
     read together), on the engine and on the fused schedule alike.
 Uploads per loop step: 1 (the minibatch's row indices, drawn on the host; all members' at once).
@@ -152,7 +152,7 @@ def _config(**extra):
 
 @pytest.mark.parametrize("arch", ["unrestricted", "restricted", "deep"])
 def test_training_loop_syncs_per_step(arch, digits):
-    from chaossim.training import train
+    from chaossim.runs.training import train
 
     runs = {}
     for steps in (3, 7):
@@ -181,7 +181,7 @@ SYNCS_PER_ENSEMBLE_STEP = 1
 def test_ensemble_loop_syncs_per_step(arch, trainer):
     """Three members (two data splits) trained as one ensemble: engine (auto) or the fused schedule."""
     from chaossim.data import load_dataset
-    from chaossim.ensemble_training import train_ensemble
+    from chaossim.runs.ensemble_training import train_ensemble
 
     members = [(1.2, 0), (1.6, 1), (2.2, 0)]
     data = {s: load_dataset("digits", n_train=300, n_test=80, seed=s) for s in (0, 1)}
@@ -210,8 +210,8 @@ def test_ensemble_loop_syncs_per_step(arch, trainer):
 
 
 def test_training_loop_with_files_chaos_and_snapshots(digits, tmp_path):
-    from chaossim.rundir import load_run
-    from chaossim.training import train
+    from chaossim.runs.rundir import load_run
+    from chaossim.runs.training import train
 
     extra = {"training.steps": 4, "training.log_every": 2, "training.checkpoint_every": 2, "training.chaos_every": 2,
              "training.snapshot_every": 2}
@@ -230,7 +230,7 @@ def test_training_loop_with_files_chaos_and_snapshots(digits, tmp_path):
 
 
 def test_rbm_training_loop(digits):
-    from chaossim.training import train
+    from chaossim.runs.training import train
 
     cfg = _config(**{"model.arch": "rbm", "model.persistent": True, "dynamics.T": 3.0})
     with strict.record() as log:
@@ -267,7 +267,7 @@ def test_evaluation_and_metrics(digits):
 def test_evaluate_run(tiny_trained_run, tmp_path):
     import shutil
 
-    from chaossim.evaluate_run import evaluate_run
+    from chaossim.runs.evaluate_run import evaluate_run
 
     d = tmp_path / "run"
     shutil.copytree(tiny_trained_run, d)

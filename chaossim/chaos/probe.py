@@ -1,6 +1,6 @@
 """A cheap, fixed-budget chaos probe for use during training (``training.chaos_every``).
 
-Called by :func:`chaossim.training.train` as ``training_chaos_probe(model, seed=int)``; the values are
+Called by :func:`chaossim.runs.training.train` as ``training_chaos_probe(model, seed=int)``; the values are
 stored against the training step t_age, which shows how learning suppresses chaos (docs/model.md, "Chaos and
 the convention for g"). Budget, independent of the model size: ``N_REPLICAS`` free runs of the same network from
 N(0, 1) starts, burn-in ``T_BURN`` tau, measurement ``T_MEASURE`` tau, renormalisation every tau

@@ -1,4 +1,4 @@
-"""``chaossim analyze RUN``: the long-time states of a trained run (:mod:`chaossim.longtime`; docs/indices.md)."""
+"""``chaossim analyze RUN``: the long-time states of a trained run (:mod:`chaossim.runs.longtime`; docs/indices.md)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import shlex
 from pathlib import Path
 
-from ..longtime import analyze_run, format_table, write_analysis
+from ..runs.longtime import analyze_run, format_table, write_analysis
 
 
 def cmd_analyze(args) -> int:
     from ..fs import check_writable
-    from ..progress import summary
+    from ..runs.progress import summary
 
     check_writable(args.out, "the output folder", "give --out DIR in a writable place")
     res = analyze_run(
@@ -27,7 +27,7 @@ def cmd_analyze(args) -> int:
         t_window=args.t_window,
     )
     from ..plotting import save_figure
-    from ..run_plots import long_time_figure
+    from ..runs.plots import long_time_figure
 
     print(format_table(res))
     paths = write_analysis(res, args.out)

@@ -1,5 +1,5 @@
 """``chaossim sample``, ``chaossim evaluate`` and ``chaossim plot FIGURE``: generate from, evaluate and draw
-trained runs (:mod:`chaossim.evaluate_run`, :mod:`chaossim.plotting`; docs/indices.md)."""
+trained runs (:mod:`chaossim.runs.evaluate_run`, :mod:`chaossim.plotting`; docs/indices.md)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 import shlex
 from pathlib import Path
 
-from ..evaluate_run import evaluate_run, format_table
-from ..run_plots import PLOTS, figure_of_runs, generated_figure
+from ..runs.evaluate_run import evaluate_run, format_table
+from ..runs.plots import PLOTS, figure_of_runs, generated_figure
 
 
 def cmd_sample(args) -> int:
@@ -17,7 +17,7 @@ def cmd_sample(args) -> int:
     from ..backend import to_numpy
     from ..fs import check_writable
     from ..io import atomic_savez
-    from ..rundir import load_run
+    from ..runs.rundir import load_run
 
     config, model, ck = load_run(args.run, backend=args.backend)
     out = Path(args.out) if args.out else Path(args.run) / "generated.npz"
@@ -28,7 +28,7 @@ def cmd_sample(args) -> int:
     model.rng = model.bk.rng(args.seed)
     samples = to_numpy(model.generate(args.n, times, spread=args.spread))
     atomic_savez(out, {"t": np.asarray(times, dtype=float), "samples": samples})
-    from ..progress import index_changes, summary
+    from ..runs.progress import index_changes, summary
 
     print(
         summary(
@@ -46,9 +46,9 @@ def cmd_evaluate(args) -> int:
         args.run, times=args.times, n_eval=args.n_eval, seed=args.seed, backend=args.backend, out_dir=args.out
     )
     print(format_table(res))
-    from ..evaluate_run import EVALUATION_FILE, SAMPLES_FILE
-    from ..progress import index_changes, summary
-    from ..rundir import load_checkpoint
+    from ..runs.evaluate_run import EVALUATION_FILE, SAMPLES_FILE
+    from ..runs.progress import index_changes, summary
+    from ..runs.rundir import load_checkpoint
 
     where = Path(args.out or args.run)
     quoted = shlex.quote(str(where))

@@ -268,8 +268,8 @@ def cmd_sweep(args) -> int:
 
 
 def _summary(store: Path, figures) -> None:
-    """What the sweep wrote, how the indices changed from step 0, what to run next (chaossim.progress)."""
-    from ..progress import summary
+    """What the sweep wrote, how the indices changed from step 0, what to run next (chaossim.runs.progress)."""
+    from ..runs.progress import summary
     from ..sweep.report import change_lines
     from ..sweep.store import open_sweep, runs_dir
 

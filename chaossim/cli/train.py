@@ -42,7 +42,7 @@ def _resume_config(args, run_dir: Path):
     """The stored config of the run to resume, with the new training.steps; every other requested change
     is refused, listed (resume continues the run as it was trained)."""
     from ..errors import ConfigError
-    from ..rundir import config_differences, resume_config
+    from ..runs.rundir import config_differences, resume_config
 
     stored = resume_config(run_dir)
     given = _config_from_args(args, base=stored)
@@ -59,7 +59,7 @@ def _resume_config(args, run_dir: Path):
 
 
 def cmd_train(args) -> int:
-    from ..training import train
+    from ..runs.training import train
 
     if args.run is None and not (args.print_config and not args.resume):
         args._parser.error("the following arguments are required: --run (only --print-config works without it)")
@@ -76,7 +76,7 @@ def cmd_train(args) -> int:
         print(config.resolved().to_toml())
         return 0
     result = train(config, run_dir, resume=args.resume, progress=not args.no_progress)
-    from ..progress import index_changes, run_files, summary
+    from ..runs.progress import index_changes, run_files, summary
 
     quoted = shlex.quote(str(run_dir))
 

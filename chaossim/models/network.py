@@ -642,7 +642,7 @@ class Network(Engine):
 
     @classmethod
     def from_config(cls, arch: Architecture, config, n_visible: int) -> Network:
-        """The model a run config describes (:func:`chaossim.build.build_model`); couplings from ``model.seed``."""
+        """The model a run config describes (:func:`chaossim.runs.build.build_model`); couplings from ``model.seed``."""
         m, dyn, bk = config.model, config.dynamics, config.backend
         sizes: dict[str, Any] = arch.size_kwargs(m, n_visible)
         return cls(

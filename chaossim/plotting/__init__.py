@@ -4,8 +4,8 @@ dicts the loaders return) and return a :class:`matplotlib.figure.Figure`.
 No function here selects a matplotlib backend or touches pyplot: in a notebook the returned figure is
 displayed by the notebook's own backend; in a script, :func:`save_figure` writes it as PNG and PDF. Nothing is
 read from run directories or stores here; the command line does that (``chaossim plot``,
-``chaossim sweep-report``) and so can a notebook (:func:`chaossim.rundir.load_samples`,
-:func:`chaossim.rundir.load_evaluation`, :func:`chaossim.rundir.load_run`,
+``chaossim sweep-report``) and so can a notebook (:func:`chaossim.runs.rundir.load_samples`,
+:func:`chaossim.runs.rundir.load_evaluation`, :func:`chaossim.runs.rundir.load_run`,
 :func:`chaossim.sweep.open_sweep`).
 
 ================================  ================================  ==========================================

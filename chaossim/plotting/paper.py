@@ -1,8 +1,8 @@
 """The paper's figures (Figs. 2-5) from arrays: samples, snapshots, indices vs t, receptive fields, training.
 
 Each function takes arrays (NumPy or device arrays, converted here) or the dicts the loaders return
-(:func:`chaossim.rundir.load_samples`, :func:`chaossim.rundir.load_evaluation`, the ``history``
-of :func:`chaossim.rundir.load_checkpoint`; an xarray Dataset with the same variable names works too) and
+(:func:`chaossim.runs.rundir.load_samples`, :func:`chaossim.runs.rundir.load_evaluation`, the ``history``
+of :func:`chaossim.runs.rundir.load_checkpoint`; an xarray Dataset with the same variable names works too) and
 returns a :class:`~matplotlib.figure.Figure`; nothing is read from disk or saved here
 (``chaossim plot FIGURE RUN...`` loads the run directories and saves PNG + PDF).
 
@@ -247,8 +247,8 @@ def plot_indices_vs_time(results: Any, *, labels: Sequence[str] | None = None) -
     dashed vertical line at each run's T.
 
     ``results``: one mapping or a sequence of them (one curve each) with keys t, E2, Es, EAAI, ER and
-    optionally T, as returned by :func:`chaossim.evaluate_run.evaluate_run` and
-    :func:`chaossim.rundir.load_evaluation`. ``labels``: one per curve (default "run 1", ...).
+    optionally T, as returned by :func:`chaossim.runs.evaluate_run.evaluate_run` and
+    :func:`chaossim.runs.rundir.load_evaluation`. ``labels``: one per curve (default "run 1", ...).
     """
     curves = _one_or_many(results, _is_record)
     names = _labels(labels, len(curves), lambda i: f"run {i + 1}")

@@ -370,7 +370,7 @@ def resume_note(store, spec: SweepSpec, pending: list[int]) -> str:
     pending points that have a run directory, on a file system or an object store)."""
     import json
 
-    from ..rundir import read_meta
+    from ..runs.rundir import read_meta
 
     runs = runs_dir(store)
     if isinstance(runs, Path):

@@ -2,7 +2,7 @@
 
 Points whose run configs are equal up to ``model.g`` and ``model.seed`` (same architecture and sizes,
 dt, tau, T, data settings, training schedule, k, batch size, dtype, backend; see
-:func:`chaossim.ensemble_training.group_key`) can be trained as one :class:`~chaossim.ensemble.Ensemble`,
+:func:`chaossim.runs.ensemble_training.group_key`) can be trained as one :class:`~chaossim.ensemble.Ensemble`,
 in ONE Dask task (:func:`chaossim.sweep.point.run_group`). :func:`plan_groups` forms the groups:
 
 1. points are sorted into classes by that key (an RBM point is always alone; by default on NumPy, so is a
@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ..archs import lookup
-from ..ensemble_training import group_key
+from ..runs.ensemble_training import group_key
 from .spec import SweepSpec
 
 MAX_GROUP_SIZE = 128
@@ -77,7 +77,7 @@ def point_cost(config, n_visible: int) -> float:
 
 GROUP_FREE = ("model.g", "model.seed")
 """The settings in which the points of one class (one ensemble) may differ
-(:func:`chaossim.ensemble_training.group_key`)."""
+(:func:`chaossim.runs.ensemble_training.group_key`)."""
 
 
 def plan_groups(

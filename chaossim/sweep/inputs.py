@@ -55,7 +55,7 @@ def _stamp(d) -> tuple:
 
 
 def _load(config, seed: int):
-    from ..build import load_data
+    from ..runs.build import load_data
     from .location import is_url, local_copy
 
     d = config.data

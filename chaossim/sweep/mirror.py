@@ -2,7 +2,7 @@
 is done (docs/sweeps.md "Run directories", docs/faults.md).
 
 On a file system a point trains in ``PATH.zarr.runs/<point key>/`` itself (checkpoint, config.toml, meta.json,
-history.csv: :mod:`chaossim.rundir`). On an object store it trains in a working copy in the local cache folder
+history.csv: :mod:`chaossim.runs.rundir`). On an object store it trains in a working copy in the local cache folder
 (:func:`chaossim.sweep.location.cache_dir`), fetched from ``PATH.zarr.runs/<point key>/`` on the object store
 when the task starts (any worker, on any node, continues any point), and published there object by object: a
 :class:`RunMirror` is the training's fence (called before each write into the run directory), so each call
@@ -231,7 +231,7 @@ def checkpoint_bytes(runs, key: str, kept: str) -> bytes:
 
 
 def binding(runs, key: str, kept: str) -> dict:
-    """What point ``key``'s checkpoint records of its inputs (:func:`chaossim.rundir.checkpoint_binding`)."""
+    """What point ``key``'s checkpoint records of its inputs (:func:`chaossim.runs.rundir.checkpoint_binding`)."""
     import numpy as np
 
     try:

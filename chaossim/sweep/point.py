@@ -3,7 +3,7 @@
 Everything random comes from the point's config (``model.seed``) through :func:`derive_seed`, so a
 point run alone gives, on NumPy, the same numbers as inside a sweep, and a re-run after a crash
 continues from the point's checkpoint (``PATH.zarr.runs/<point key>/``, see
-:func:`chaossim.training.train`) to the same result.
+:func:`chaossim.runs.training.train`) to the same result.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .. import interrupts, streams
 from ..errors import ChaossimError, StoreError
 from ..fs import os_error_message
 from ..metrics import index_names
-from ..training import train
+from ..runs.training import train
 from . import live
 from .inputs import dataset_for
 from .location import target
@@ -49,7 +49,7 @@ def compute_point(
     """Train point ``index`` (resuming from ``run_dir``'s checkpoint if there is one) and compute what
     the store records. Returns name -> NumPy array (no grid axes, not padded) plus bookkeeping. ``fence``:
     checked before each write into ``run_dir``; ``on_step``: called after each step
-    (:func:`chaossim.training.train`)."""
+    (:func:`chaossim.runs.training.train`)."""
     config = spec.config(index, backend)
     data = dataset_for(config)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run raises DivergenceError instead
@@ -73,7 +73,7 @@ def versions_text(versions: dict | None = None) -> str:
 
 
 def record_point(spec: SweepSpec, config, data, result) -> dict:
-    """What the store records of a trained point (``result``: its :class:`chaossim.training.TrainResult`): every
+    """What the store records of a trained point (``result``: its :class:`chaossim.runs.training.TrainResult`): every
     record family's values (:data:`chaossim.sweep.records.FAMILIES`: the training curves, the indices along
     generation time, samples, trajectories, diversity, parameters, each from the point's own generator streams,
     so the same whether it was trained alone or in an ensemble) and the point's bookkeeping."""
@@ -139,13 +139,13 @@ def run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence
 
 def _run_group(spec: SweepSpec, indices, store, backend: str | None = None, fence=None, on_step=None) -> list[dict]:
     """Run the grid points ``indices`` (equal up to g and seed, see :func:`chaossim.sweep.groups.plan_groups`)
-    as ONE ensemble (:func:`chaossim.ensemble_training.train_ensemble`; one point: trained alone) and write each
+    as ONE ensemble (:func:`chaossim.runs.ensemble_training.train_ensemble`; one point: trained alone) and write each
     point's region of the store, exactly as a point trained alone writes it (plus ``group_size``), all of them
     at once, their ``done`` flags last. Each point keeps its own run directory, so it resumes from its own
     checkpoint whether the next run groups it or not. A point that fails for its own reasons (its run directory
     is refused, it diverges) is recorded failed and the others go on; a full or read-only disk fails every
     point not yet written. ``fence`` as in :func:`run_point`. Returns one summary per point."""
-    from ..ensemble_training import train_ensemble
+    from ..runs.ensemble_training import train_ensemble
 
     store = target(store)
     started = time.perf_counter()

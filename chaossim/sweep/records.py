@@ -7,7 +7,7 @@ A family is an object with
   (``ctx``: :class:`LayoutContext`, what the client knows of the grid: one config per distinct layout
   setting, the datasets, the float dtype);
 * ``record(spec, config, data, result)``: the values of one trained point (``result``: its
-  :class:`chaossim.training.TrainResult`), name -> NumPy array without grid axes, from the point's own random
+  :class:`chaossim.runs.training.TrainResult`), name -> NumPy array without grid axes, from the point's own random
   streams (the same whether it was trained alone or in an ensemble);
 * ``place(values, coords)``: put values logged on the point's own axes onto the store's (the union over the
   grid; default: nothing to do).
@@ -31,7 +31,7 @@ from ..archs import lookup
 from ..backend import derive_seed, to_numpy
 from ..config import log_steps, probe_steps
 from ..metrics import index, index_names
-from ..rundir import CHAOS_NAMES
+from ..runs.rundir import CHAOS_NAMES
 
 TIME_UNIT = "model time unit (tau = dynamics.tau, 10 by default)"
 """The ``units`` of every generation-time axis (t, T, traj_time, t_long): the model's own time, in which
@@ -246,7 +246,7 @@ class Parameters:
     """The final trained parameters ``param_<name> (G, <param dims>)``, NaN-padded to the largest size."""
 
     def layout(self, lay, ctx: LayoutContext) -> None:
-        from ..build import build_model
+        from ..runs.build import build_model
 
         params: dict[str, dict] = {}  # name -> {"dims": set of dim tuples, "shapes": [...]}
         built = {}

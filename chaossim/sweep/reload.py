@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..archs import lookup
-from ..build import build_model
 from ..errors import StoreError
+from ..runs.build import build_model
 from .spec import parse_spec
 from .store import open_sweep
 

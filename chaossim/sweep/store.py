@@ -32,7 +32,7 @@ Schema (``G`` = the grid dimensions, in the spec's order; see docs/sweeps.md):
 ``data_samples ([dataset,] data_sample, feature)``   held-out data points, for plots
 ``done (G)`` bool, written last; ``status (G)`` "pending"/"done"/"failed"; ``error (G)``; ``device (G)``;
 ``backend (G)``; ``wall_time (G)`` seconds; ``steps_done (G)``; ``completed_at (G)``; ``run_id (G)``;
-``train_path (G)``, ``train_path_reason (G)`` (:mod:`chaossim.train_path`); ``group_size (G)``;
+``train_path (G)``, ``train_path_reason (G)`` (:mod:`chaossim.runs.train_path`); ``group_size (G)``;
 ``data_fingerprint (G)`` (:mod:`chaossim.fingerprint`); ``versions (G)``
 =========================================  ===========================================================
 """

@@ -153,7 +153,7 @@ def test_probe_values_and_no_side_effects():
 def test_trainer_records_probe_without_changing_training():
     from chaossim.config import RunConfig
     from chaossim.data import Dataset
-    from chaossim.training import train
+    from chaossim.runs.training import train
 
     rng = np.random.default_rng(0)
     x = np.tanh(rng.standard_normal((120, 16)) + 0.5 * rng.choice([-1.0, 1.0], 16)).astype(np.float32)

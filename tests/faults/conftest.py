@@ -158,7 +158,7 @@ def copy_store(src, dst):
 
 
 def params_of(run_dir):
-    from chaossim.rundir import load_checkpoint
+    from chaossim.runs.rundir import load_checkpoint
 
     return load_checkpoint(run_dir)["params"]
 

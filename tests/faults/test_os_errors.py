@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from chaossim.rundir import load_checkpoint
+from chaossim.runs.rundir import load_checkpoint
 from chaossim.sweep.spec import parse_spec
 from chaossim.sweep.store import RUN_VARIABLES, create_store, open_sweep
 

@@ -12,8 +12,8 @@ import pytest
 
 from chaossim.config import RunConfig
 from chaossim.errors import ConfigError, DataError, StoreError
-from chaossim.rundir import load_checkpoint
-from chaossim.training import train
+from chaossim.runs.rundir import load_checkpoint
+from chaossim.runs.training import train
 
 from .conftest import RUN_SETTINGS, assert_same_params, chaossim, env, one_line_error, params_of, snapshot
 

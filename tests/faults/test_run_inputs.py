@@ -12,8 +12,8 @@ import pytest
 from chaossim.cli.app import main
 from chaossim.config import RunConfig
 from chaossim.errors import ChaossimWarning, StoreError
-from chaossim.rundir import load_checkpoint
-from chaossim.training import train
+from chaossim.runs.rundir import load_checkpoint
+from chaossim.runs.training import train
 
 from .conftest import snapshot
 
@@ -235,6 +235,6 @@ def test_evaluate_refuses_a_config_toml_cut_short(run, capsys):
     assert main(["evaluate", str(run), "--times", "10", "--n-eval", "50"]) == 1
     assert f"{cfg} lacks dynamics.T" in capsys.readouterr().err
     with pytest.raises(StoreError, match="lacks dynamics.T"):
-        from chaossim.rundir import load_run
+        from chaossim.runs.rundir import load_run
 
         load_run(run)

@@ -14,13 +14,13 @@ import pytest
 import chaossim as cs
 from chaossim import streams
 from chaossim.backend import derive_seed, to_numpy
-from chaossim.build import build_model
 from chaossim.chaos.diversity import state_spread
 from chaossim.chaos.dmft import dmft_lyapunov
 from chaossim.config import RunConfig
 from chaossim.ensemble import Ensemble
 from chaossim.errors import ConfigError, DataError
-from chaossim.training import STEP_STREAM
+from chaossim.runs.build import build_model
+from chaossim.runs.training import STEP_STREAM
 from chaossim.validation import check_spread
 
 NV, NH, M = 12, 7, 9
@@ -142,7 +142,7 @@ def test_ensemble_with_spread_equals_the_models_alone(rng):
 
 def test_fused_host_schedule_uses_the_spread(rng):
     from chaossim.config import BackendConfig
-    from chaossim.train_path import choose_trainer
+    from chaossim.runs.train_path import choose_trainer
 
     batch = _batch(rng).astype(np.float32)
     a = cs.Restricted(NV, NH, g=1.5, seed=6)

@@ -4,7 +4,7 @@ points grouped into ensembles (one task trains several points, chaossim.sweep.gr
 Real scheduler and worker processes on 127.0.0.1, no mocks. Results are compared, to the bit, with
 the same points run alone in this process (NumPy is deterministic for a given config and thread count,
 and on NumPy a point trained in an ensemble equals the point trained alone to the bit:
-tests/test_ensemble_training.py::test_on_numpy_a_member_is_its_run_alone_to_the_bit).
+tests/runs/test_ensemble_training.py::test_on_numpy_a_member_is_its_run_alone_to_the_bit).
 """
 import os
 import signal

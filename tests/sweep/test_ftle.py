@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from chaossim.backend import derive_seed
-from chaossim.build import build_model
 from chaossim.chaos.ftle import asymptotic_exponent, finite_time_exponent, perturbation_growth
 from chaossim.errors import ConfigError, StoreError
 from chaossim.io import load_npz
+from chaossim.runs.build import build_model
 from chaossim.streams import SWEEP_ASYMPTOTIC, SWEEP_FTLE, SWEEP_GROWTH
 from chaossim.sweep.ftle import growth_times, record
 from chaossim.sweep.spec import FTLE_RECORD_KEYS, parse_spec

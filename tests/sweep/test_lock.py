@@ -111,7 +111,7 @@ def test_a_task_whose_lease_is_released_writes_nothing_more(tmp_path):
     assert not th.is_alive() and "summary" not in out, out
     assert isinstance(out["exc"], FencedError), out
     assert snapshot(tmp_path) == before
-    from chaossim.rundir import load_checkpoint
+    from chaossim.runs.rundir import load_checkpoint
 
     assert load_checkpoint(run_dir)["step"] < 400
     ds = open_sweep(store)

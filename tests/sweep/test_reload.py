@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from chaossim.errors import StoreError
+from chaossim.runs.training import train
 from chaossim.sweep import point_model
-from chaossim.training import train
 
 
 def test_point_model_is_the_trained_model(tiny_store):

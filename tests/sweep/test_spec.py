@@ -142,9 +142,9 @@ def test_the_quickstart_evaluates_on_the_points_it_holds_out():
     """Issue 22: the quickstart asked for n_eval = 360 of 359 held-out digits and warned about itself."""
     import warnings
 
-    from chaossim.build import load_data
     from chaossim.errors import ChaossimWarning
-    from chaossim.training import train
+    from chaossim.runs.build import load_data
+    from chaossim.runs.training import train
 
     qs = load_spec(ROOT / "sweeps" / "quickstart.toml")
     cfg = qs.config(0)

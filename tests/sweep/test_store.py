@@ -70,7 +70,7 @@ def test_schema_opens_with_plain_xarray(tiny_store):
 
 def test_values_are_those_of_the_point_run_alone(tiny_store, tmp_path):
     """The stored point equals an independent in-memory run (no checkpoints) of the same config."""
-    from chaossim.training import train
+    from chaossim.runs.training import train
     spec, store = tiny_store
     ds = open_sweep(store)
     i = 3

@@ -4,8 +4,8 @@ import pytest
 
 from chaossim.config import RunConfig
 from chaossim.errors import DivergenceError, StoreError
-from chaossim.rundir import load_checkpoint, load_run
-from chaossim.training import batch_indices, train
+from chaossim.runs.rundir import load_checkpoint, load_run
+from chaossim.runs.training import batch_indices, train
 
 SMALL = {"model.n_hidden": 12, "training.steps": 12, "training.batch_size": 40, "training.log_every": 4,
          "training.checkpoint_every": 4, "training.n_eval": 60, "dynamics.T": 8.0, "training.k": 0.05}
@@ -41,7 +41,7 @@ def test_resume_is_bit_exact(arch, digits, tmp_path):
 def test_training_changes_trained_params_only(digits):
     cfg = RunConfig().replace(**SMALL)
     fresh = train(cfg.replace(**{"training.steps": 1}), progress=False, dataset=digits).model
-    from chaossim.build import build_model
+    from chaossim.runs.build import build_model
 
     untrained = build_model(cfg, 64)
     for name in ("W", "Wt"):

@@ -5,10 +5,10 @@ Reproducibility without saved generator state (docs/reproducibility.md): the min
 comes from ``derive_seed(seed, streams.TRAIN_BATCH, e)`` and the random initial states of step s from
 ``derive_seed(seed, streams.TRAIN_STEP, s)``, so resuming from a checkpoint at step s replays exactly the
 steps an uninterrupted run would have taken. The same holds for a run trained as a member of an
-ensemble (:mod:`chaossim.ensemble_training`), which writes exactly this run directory.
+ensemble (:mod:`chaossim.runs.ensemble_training`), which writes exactly this run directory.
 
-Who owns what: the model and data a config describes are built by :mod:`chaossim.build`; the run
-directory's files (checkpoint, history, meta.json) and their loaders live in :mod:`chaossim.rundir`;
+Who owns what: the model and data a config describes are built by :mod:`chaossim.runs.build`; the run
+directory's files (checkpoint, history, meta.json) and their loaders live in :mod:`chaossim.runs.rundir`;
 the steps at which indices and chaos probes are logged come from :func:`chaossim.config.log_steps` and
 :func:`chaossim.config.probe_steps`. This module is the loop.
 """
@@ -23,14 +23,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import interrupts, streams
-from .backend import derive_seed
+from .. import interrupts, streams
+from ..backend import derive_seed
+from ..config import RunConfig, log_steps, probe_steps
+from ..errors import ChaossimWarning, ConfigError, DivergenceError
+from ..evaluation import eval_seed, indices_at
+from ..io import atomic_savez
+from ..models.protocol import Model
+from ..validation import check_values
 from .build import build_model, load_data
-from .config import RunConfig, log_steps, probe_steps
-from .errors import ChaossimWarning, ConfigError, DivergenceError
-from .evaluation import eval_seed, indices_at
-from .io import atomic_savez
-from .models.protocol import Model
 from .rundir import (
     empty_chaos,
     empty_history,
@@ -40,7 +41,6 @@ from .rundir import (
     write_history_csv,
     write_meta,
 )
-from .validation import check_values
 
 __all__ = ["RunState", "TrainResult", "batch_indices", "train"]
 
@@ -54,7 +54,7 @@ class TrainResult:
     chaos: dict = field(default_factory=dict)
     run_dir: Path | None = None
     step: int = 0
-    train_path: str = "engine"  # which implementation ran the steps (chaossim.train_path)
+    train_path: str = "engine"  # which implementation ran the steps (chaossim.runs.train_path)
     train_path_reason: str = ""
 
 
@@ -123,7 +123,7 @@ def train(
     ``run_dir``: where the config, checkpoints and history go (None: in memory only).
     ``resume``: continue from ``run_dir``'s checkpoint; on NumPy the result equals, to the bit, that of
     an uninterrupted run. ``"auto"``: resume if ``run_dir`` holds a run, else start one. The run
-    directory is checked before anything is written into it (:mod:`chaossim.rundir`).
+    directory is checked before anything is written into it (:mod:`chaossim.runs.rundir`).
     ``dataset``: a :class:`chaossim.data.Dataset` to use instead of ``config.data``.
     ``stop_after``: stop (with a checkpoint) after this many steps in this call, for tests and time limits.
     ``fence``: a callable called before each write into ``run_dir``; it raises to forbid the write (a sweep
@@ -131,9 +131,9 @@ def train(
     ``on_step``: a callable given the number of steps done after each step (a sweep's live progress).
 
     The checkpoint records the settings and a fingerprint of the data (:mod:`chaossim.fingerprint`); a
-    resume on other settings or other data is refused (:func:`chaossim.rundir.check_binding`).
+    resume on other settings or other data is refused (:func:`chaossim.runs.rundir.check_binding`).
 
-    The training step runs on the path :func:`chaossim.train_path.choose_trainer` picks from ``[backend]``
+    The training step runs on the path :func:`chaossim.runs.train_path.choose_trainer` picks from ``[backend]``
     (the fused CUDA-graph step on CuPy, the engine on NumPy); ``meta.json`` and the result record which.
     """
     from .train_path import choose_trainer
@@ -185,7 +185,7 @@ def train(
 class RunState:
     """One run inside a training loop: its data on the device, model, run directory, history, chaos probes and
     last checkpoint, and everything done between two steps (evaluations, probes, snapshots, checkpoints,
-    meta.json). :func:`train` keeps one; the ensemble loop (:mod:`chaossim.ensemble_training`) keeps one per
+    meta.json). :func:`train` keeps one; the ensemble loop (:mod:`chaossim.runs.ensemble_training`) keeps one per
     member, so a member writes exactly what its run alone would."""
 
     def __init__(self, config: RunConfig, model, run_dir, data, train_x, test_x, fence=None):
@@ -246,7 +246,7 @@ class RunState:
         and move the data to the device (``train_dev``/``test_dev``: already there)."""
         self.meta = dict(meta)
         if self.run_dir is not None:
-            from .fingerprint import run_fingerprint
+            from ..fingerprint import run_fingerprint
             from .rundir import open_run
 
             self.binding = run_fingerprint(self.config, self.data)
@@ -277,7 +277,7 @@ class RunState:
     def _probe(self, step: int) -> None:
         """The chaos probe at ``step`` when the schedule has one (its own stream: model.rng is not touched)."""
         if step in self.probe_at:
-            from .chaos import training_chaos_probe
+            from ..chaos import training_chaos_probe
 
             seed = derive_seed(self.config.model.seed, streams.CHAOS_PROBE, step)
             self.chaos = _append(self.chaos, step, training_chaos_probe(self.model, seed=seed))

@@ -4,14 +4,14 @@ Runs that differ only in ``model.g`` and ``model.seed`` share every shape and ev
 schedule (docs/model.md "Training"; paper eqs. 3, 6, 11-15), so their training steps can be one ensemble
 step: on CuPy one strided-batched fused step for all of them (``chaossim.kernels``), on NumPy batched
 matmuls. :func:`train_ensemble` trains such runs and keeps, for each member, exactly the run its
-:func:`chaossim.training.train` alone would have:
+:func:`chaossim.runs.training.train` alone would have:
 
 * the same numbers: member r draws its minibatches from its own data split with its own seed
-  (:func:`chaossim.training.batch_indices`), its initial states from its own generator re-keyed from
+  (:func:`chaossim.runs.training.batch_indices`), its initial states from its own generator re-keyed from
   (seed, step), and its evaluations, chaos probes and post-training records from its own generator
   streams; on NumPy the ensemble step equals the single step to the bit;
 * the same files: one run directory per member with its config.toml, checkpoints, history.csv,
-  snapshots and meta.json (:class:`chaossim.training.RunState` writes them for both loops), so a
+  snapshots and meta.json (:class:`chaossim.runs.training.RunState` writes them for both loops), so a
   member's checkpoint can be continued alone and a single run's checkpoint can join an ensemble;
 * the same failures: a member whose run directory is refused, whose data do not fit, or that diverges
   gets the error its run alone would raise, returned in its place; the others go on.
@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from . import interrupts, streams
-from .archs import lookup
-from .backend import derive_seed, to_numpy
-from .config import RunConfig
-from .errors import ChaossimError, ConfigError, DivergenceError
+from .. import interrupts, streams
+from ..archs import lookup
+from ..backend import derive_seed, to_numpy
+from ..config import RunConfig
+from ..errors import ChaossimError, ConfigError, DivergenceError
 from .training import RunState, _check_finite, _progress, _stop_cleanly
 
 
@@ -61,8 +61,8 @@ def train_ensemble(
 
     ``run_dirs``: one run directory per member (or None: in memory); ``resume``, ``datasets`` (one
     :class:`chaossim.data.Dataset` per member, or None), ``stop_after``, ``fence`` and ``on_step`` (given the
-    ensemble's step) as in :func:`chaossim.training.train`.
-    Returns one entry per member, in order: its :class:`~chaossim.training.TrainResult`, or the
+    ensemble's step) as in :func:`chaossim.runs.training.train`.
+    Returns one entry per member, in order: its :class:`~chaossim.runs.training.TrainResult`, or the
     :class:`~chaossim.errors.ChaossimError` its run alone would have raised (a refused run directory,
     divergence...). Errors that concern the whole group (a full disk, an interruption) are raised, after
     every opened member's meta.json has recorded them.
@@ -76,7 +76,7 @@ def train_ensemble(
     if None in keys or len(keys) != 1:
         raise ConfigError(
             "the runs of an ensemble must differ in model.g and model.seed only, and not be RBMs; "
-            "train the others separately (chaossim.training.train)."
+            "train the others separately (chaossim.runs.training.train)."
         )
     n = len(configs)
     run_dirs = list(run_dirs) if run_dirs is not None else [None] * n
@@ -94,7 +94,7 @@ def train_ensemble(
             outcomes[i] = exc
     if not runs:
         return outcomes
-    from .ensemble import Ensemble
+    from ..ensemble import Ensemble
 
     path = choose_trainer(Ensemble.from_models([r.model for r in runs.values()]), configs[0].backend)
     group = _Group(runs, path, n, outcomes)
@@ -145,7 +145,7 @@ class _Group:
     # ------------------------------------------------------------------ membership
     def _restack(self, members: list[int]):
         """Stack the parameters of ``members`` into a new ensemble; each member's model then views its slice."""
-        from .ensemble import Ensemble
+        from ..ensemble import Ensemble
 
         self.active = members
         if not members:

@@ -1,4 +1,4 @@
-"""`chaossim plot generated`: the samples `chaossim sample` wrote, drawn as images (chaossim.run_plots)."""
+"""`chaossim plot generated`: the samples `chaossim sample` wrote, drawn as images (chaossim.runs.plots)."""
 import shutil
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from chaossim.cli import main
 from chaossim.errors import DataError, StoreError
 from chaossim.io import load_npz
-from chaossim.run_plots import generated_figure, load_generated
+from chaossim.runs.plots import generated_figure, load_generated
 
 
 @pytest.fixture(scope="module")

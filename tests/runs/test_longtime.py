@@ -1,4 +1,4 @@
-"""`chaossim analyze RUN`: the long-time states of a trained run (chaossim.longtime) are those of the Python API
+"""`chaossim analyze RUN`: the long-time states of a trained run (chaossim.runs.longtime) are those of the Python API
 (chaossim.analysis), and the distinct states counted here by brute force (single linkage over all pairs)."""
 import json
 import math
@@ -11,8 +11,8 @@ from chaossim.analysis import fixed_points
 from chaossim.cli import main
 from chaossim.errors import ConfigError
 from chaossim.io import load_npz
-from chaossim.longtime import analyze_run
-from chaossim.rundir import load_run
+from chaossim.runs.longtime import analyze_run
+from chaossim.runs.rundir import load_run
 
 
 def _clusters(points: np.ndarray, tol: float) -> list[int]:

@@ -27,15 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import streams
-from .archs import lookup
-from .backend import derive_seed, to_numpy
-from .errors import ConfigError, DataError
-from .evaluation import indices_vs_time
-from .io import atomic_savez, atomic_write_text
-from .metrics import index_names
+from .. import streams
+from ..archs import lookup
+from ..backend import derive_seed, to_numpy
+from ..errors import ConfigError, DataError
+from ..evaluation import indices_vs_time
+from ..io import atomic_savez, atomic_write_text
+from ..metrics import index_names
+from ..validation import check_seed
 from .rundir import EVALUATION_FILE, SAMPLES_FILE, load_samples
-from .validation import check_seed
 
 INDEX_STREAM, SAMPLE_STREAM, SNAPSHOT_STREAM = (
     streams.EVAL_RUN_INDICES,
@@ -120,9 +120,9 @@ def evaluate_run(
     """
     import warnings
 
+    from ..errors import ChaossimWarning
+    from ..fs import check_writable
     from .build import load_data
-    from .errors import ChaossimWarning
-    from .fs import check_writable
     from .rundir import load_run
 
     run_dir = Path(run_dir)

@@ -1,15 +1,15 @@
 """Models and data from a config: what a :class:`chaossim.config.RunConfig` describes, built.
 
-Used by the training loop (:mod:`chaossim.training`), run directories (:func:`chaossim.rundir.load_run`),
+Used by the training loop (:mod:`chaossim.runs.training`), run directories (:func:`chaossim.runs.rundir.load_run`),
 sweeps (``chaossim.sweep.store``, ``chaossim.sweep.reload``) and the command line. The architectures'
 equations are in docs/model.md; the seeds in docs/reproducibility.md.
 """
 
 from __future__ import annotations
 
-from .archs import lookup
-from .config import RunConfig
-from .models.protocol import Model
+from ..archs import lookup
+from ..config import RunConfig
+from ..models.protocol import Model
 
 __all__ = ["build_model", "load_data"]
 
@@ -23,7 +23,7 @@ def build_model(config: RunConfig, n_visible: int) -> Model:
 
 def load_data(config: RunConfig):
     """The :class:`chaossim.data.Dataset` of ``config.data`` (split and subsets drawn from ``model.seed``)."""
-    from .data import load_dataset
+    from ..data import load_dataset
 
     d = config.data
     return load_dataset(

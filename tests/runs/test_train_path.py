@@ -1,4 +1,4 @@
-"""Which implementation trains (chaossim.train_path), what meta.json and the result say about it, and the
+"""Which implementation trains (chaossim.runs.train_path), what meta.json and the result say about it, and the
 settings that choose it (backend.trainer, backend.tf32)."""
 import json
 
@@ -10,8 +10,8 @@ from chaossim.ensemble import Ensemble
 from chaossim.errors import ConfigError
 from chaossim.models import Restricted
 from chaossim.rbm import RBM
-from chaossim.train_path import choose_trainer
-from chaossim.training import train
+from chaossim.runs.train_path import choose_trainer
+from chaossim.runs.training import train
 
 SMALL = {"model.n_hidden": 12, "training.steps": 8, "training.batch_size": 40, "training.log_every": 4,
          "training.checkpoint_every": 4, "training.n_eval": 60, "dynamics.T": 8.0, "training.k": 0.05}
@@ -85,7 +85,7 @@ def test_a_run_can_switch_path_on_resume_only_with_its_config(tmp_path):
 def test_cupy_trains_with_the_fused_graph_step(ensemble, tmp_path):
     """On a GPU: train and train_ensemble take the fused CUDA-graph step; float64 against the engine on
     CuPy, and the recorded path."""
-    from chaossim.ensemble_training import train_ensemble
+    from chaossim.runs.ensemble_training import train_ensemble
 
     cfg = RunConfig().replace(**{**SMALL, "backend.name": "cupy", "backend.dtype": "float64"})
     cfgs = [cfg.replace(**{"model.g": g, "model.seed": s}) for g, s in ((1.0, 0), (2.0, 1))]

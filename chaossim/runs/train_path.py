@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .models.protocol import Trainer
+from ..errors import ConfigError
+from ..models.protocol import Trainer
 
 PATHS = ("fused-graph", "fused-eager", "fused-host", "engine")
 ENGINE_ON_HOST = (
@@ -78,8 +78,8 @@ def choose_trainer(model, backend) -> TrainPath:
     """The :class:`TrainPath` for ``model`` (a single model or an Ensemble) under ``backend`` (a
     :class:`chaossim.config.BackendConfig`: ``trainer`` and ``tf32``). Raises :class:`ConfigError` when
     ``backend.trainer = "fused"`` and the fused schedule cannot run."""
-    from .kernels import HostOps, PlainTrainer, ScheduledTrainer, fast_trainer
-    from .kernels.schedule import supports
+    from ..kernels import HostOps, PlainTrainer, ScheduledTrainer, fast_trainer
+    from ..kernels.schedule import supports
 
     want, tf32 = backend.trainer, bool(backend.tf32)
     no_tf32 = "; backend.tf32 has no effect on it" if tf32 else ""

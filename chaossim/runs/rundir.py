@@ -13,9 +13,9 @@ Layout::
     history.csv        indices vs t_age, for people
     snapshots/step_XXXXXXX.npz   all parameters at chosen steps (training.snapshot_every)
     evaluation.npz, evaluation.csv, evaluation.txt, samples.npz   written by ``chaossim evaluate``
-                       (:func:`chaossim.evaluate_run.evaluate_run`)
+                       (:func:`chaossim.runs.evaluate_run.evaluate_run`)
 
-Modes (``resume`` of :func:`chaossim.training.train`):
+Modes (``resume`` of :func:`chaossim.runs.training.train`):
 
 * ``False``: a new run; the directory must not hold one already.
 * ``True``: continue a run; the directory must exist and hold its ``config.toml``, complete (every setting
@@ -31,7 +31,7 @@ unknown, and continuing it under other ones would silently mix two runs.
 "diverged"), ``step`` (of the
 last checkpoint), the last logged indices, the process (host, pid), a list ``interruptions`` of
 earlier sessions that ended without finishing (killed, or stopped by a signal), and how the steps ran:
-``train_path`` ("fused-graph", "fused-eager", "fused-host" or "engine", see :mod:`chaossim.train_path`),
+``train_path`` ("fused-graph", "fused-eager", "fused-host" or "engine", see :mod:`chaossim.runs.train_path`),
 ``train_path_reason``, ``tf32`` and ``group_size`` (runs trained together in one Ensemble, 1 = alone).
 """
 
@@ -46,19 +46,19 @@ from typing import Any
 
 import numpy as np
 
-from . import interrupts
-from ._version import __version__
-from .archs import lookup
-from .backend import get_backend, to_numpy
+from .. import interrupts
+from .._version import __version__
+from ..archs import lookup
+from ..backend import get_backend, to_numpy
+from ..config import ADDED_SETTINGS, RunConfig, missing_settings, tomllib
+from ..errors import ConfigError, DataError, StoreError
+from ..fingerprint import data_fingerprint, data_shape, settings_differences
+from ..fs import check_writable, remove_orphan_temporaries
+from ..io import atomic_savez, atomic_write_json, atomic_write_text, load_npz
+from ..metrics import index_names
+from ..models.protocol import Model
+from ..process import describe, is_alive, this_process
 from .build import build_model
-from .config import ADDED_SETTINGS, RunConfig, missing_settings, tomllib
-from .errors import ConfigError, DataError, StoreError
-from .fingerprint import data_fingerprint, data_shape, settings_differences
-from .fs import check_writable, remove_orphan_temporaries
-from .io import atomic_savez, atomic_write_json, atomic_write_text, load_npz
-from .metrics import index_names
-from .models.protocol import Model
-from .process import describe, is_alive, this_process
 
 RUN_FILES = ("config.toml", "checkpoint.npz", "meta.json", "history.csv")
 META_FILE = "meta.json"

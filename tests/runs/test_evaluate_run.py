@@ -1,4 +1,4 @@
-"""Post-training evaluation of a run directory (chaossim.evaluate_run): indices vs generation time t
+"""Post-training evaluation of a run directory (chaossim.runs.evaluate_run): indices vs generation time t
 checked against a recomputation with chaossim.metrics, stored samples, atomic files, table, CLI."""
 import argparse
 import math
@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from chaossim.backend import derive_seed, to_numpy
-from chaossim.build import load_data
 from chaossim.cli.evaluate import add_parsers
 from chaossim.errors import ConfigError, StoreError
-from chaossim.evaluate_run import (
+from chaossim.metrics import aai_error, index_names, reconstruction_error, second_moment_error, spectrum_error
+from chaossim.plotting.paper import ZERO_OFFSET
+from chaossim.runs.build import load_data
+from chaossim.runs.evaluate_run import (
     BASE_TIMES,
     INDEX_STREAM,
     N_SNAP,
@@ -22,10 +24,8 @@ from chaossim.evaluate_run import (
     format_table,
     snapshot_times,
 )
-from chaossim.metrics import aai_error, index_names, reconstruction_error, second_moment_error, spectrum_error
-from chaossim.plotting.paper import ZERO_OFFSET
-from chaossim.run_plots import figure_of_runs
-from chaossim.rundir import load_evaluation, load_run, load_samples
+from chaossim.runs.plots import figure_of_runs
+from chaossim.runs.rundir import load_evaluation, load_run, load_samples
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +199,7 @@ def evaluated_run(tmp_path_factory, tiny_trained_run):
 def test_figures_of_runs_draw_the_stored_arrays(evaluated_run):
     """Each figure of `chaossim plot` shows what the run directory holds (the loaders' arrays)."""
     from chaossim.plotting import mosaic, to_grey
-    from chaossim.rundir import load_checkpoint
+    from chaossim.runs.rundir import load_checkpoint
 
     samples = load_samples(evaluated_run)
     fig = figure_of_runs("samples", [evaluated_run, evaluated_run], labels=["a", "b"])

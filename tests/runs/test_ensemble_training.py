@@ -1,6 +1,6 @@
-"""Runs trained together as one Ensemble (chaossim.ensemble_training) against the same runs trained alone.
+"""Runs trained together as one Ensemble (chaossim.runs.ensemble_training) against the same runs trained alone.
 
-The reference is :func:`chaossim.training.train` of each member on its own (the single-model engine and the
+The reference is :func:`chaossim.runs.training.train` of each member on its own (the single-model engine and the
 single loop): same parameters, indices, chaos probes and files, to 1e-12 in float64 (on NumPy the two are in
 fact equal to the bit, which the store tests of the sweep rely on only through the 1e-12 bound).
 """
@@ -14,11 +14,11 @@ import pytest
 
 from chaossim import interrupts
 from chaossim.config import RunConfig
-from chaossim.ensemble_training import group_key, train_ensemble
 from chaossim.errors import ConfigError, DivergenceError, StoreError
 from chaossim.io import atomic_savez
-from chaossim.rundir import load_checkpoint
-from chaossim.training import TrainResult, batch_indices, train
+from chaossim.runs.ensemble_training import group_key, train_ensemble
+from chaossim.runs.rundir import load_checkpoint
+from chaossim.runs.training import TrainResult, batch_indices, train
 
 BASE = {"model.n_hidden": 12, "model.n_hidden2": 6, "training.steps": 12, "training.batch_size": 40,
         "training.log_every": 4, "training.checkpoint_every": 4, "training.n_eval": 60, "dynamics.T": 8.0,

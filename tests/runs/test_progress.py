@@ -1,4 +1,4 @@
-"""A run tells what it does while it runs (chaossim.progress): history.csv grows by one line per logged step
+"""A run tells what it does while it runs (chaossim.runs.progress): history.csv grows by one line per logged step
 and meta.json carries the last indices, between checkpoints too; a resumed run's history.csv holds no rows
 logged after its checkpoint."""
 import json
@@ -12,8 +12,8 @@ import pytest
 
 from chaossim.config import RunConfig
 from chaossim.metrics import index_names
-from chaossim.rundir import load_checkpoint, read_history_csv
-from chaossim.training import RunState, train
+from chaossim.runs.rundir import load_checkpoint, read_history_csv
+from chaossim.runs.training import RunState, train
 
 LIVE = {"model.n_hidden": 16, "training.batch_size": 50, "training.n_eval": 100, "dynamics.T": 10.0,
         "training.log_every": 5, "training.checkpoint_every": 100, "training.steps": 30}
@@ -78,8 +78,8 @@ def test_a_reader_follows_a_run_in_another_process_and_resume_drops_rows_after_t
 
 # ------------------------------------------------------------------------------------- size, estimate, summary
 def test_size_line_counts_the_parameters_of_the_architecture():
-    from chaossim.build import build_model
-    from chaossim.progress import describe_size
+    from chaossim.runs.build import build_model
+    from chaossim.runs.progress import describe_size
 
     cfg = RunConfig().replace(**{"model.n_hidden": 16, "dynamics.T": 30.0, "dynamics.dt": 0.5})
     line = describe_size(cfg, build_model(cfg, 64), 1438, 359)
@@ -94,7 +94,7 @@ def test_size_line_counts_the_parameters_of_the_architecture():
 
 
 def test_duration_estimate_from_timed_steps_and_the_long_run_warning():
-    from chaossim.progress import DurationEstimate
+    from chaossim.runs.progress import DurationEstimate
 
     cfg = RunConfig().replace(**{"training.steps": 1000, "training.log_every": 100})
     now = [0.0]
@@ -121,7 +121,7 @@ def test_duration_estimate_from_timed_steps_and_the_long_run_warning():
 
 def test_tick_writes_the_estimate_of_a_clock_made_directly(capsys):
     """A DurationEstimate not made by start_clock has no progress bar (bar None): tick writes to stderr."""
-    from chaossim.progress import DurationEstimate, tick
+    from chaossim.runs.progress import DurationEstimate, tick
 
     cfg = RunConfig().replace(**{"training.steps": 1000, "training.log_every": 100})
     now = [0.0]

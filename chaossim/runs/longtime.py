@@ -19,7 +19,7 @@ Files written into ``--out``::
                          asymptotic_half, converged} with ftle_starts, t_burn and t_window
     analysis.txt         the same as a table
     long_time_states.npz states (k x Nv, one representative per distinct state at the last t), counts (k,)
-    long_time.png, .pdf  :func:`chaossim.run_plots.long_time_figure` (``chaossim analyze``)
+    long_time.png, .pdf  :func:`chaossim.runs.plots.long_time_figure` (``chaossim analyze``)
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .archs import lookup
-from .errors import ConfigError
+from ..archs import lookup
+from ..errors import ConfigError
 
 DEFAULT_FACTORS = (1.0, 10.0, 50.0)
 """Default long times in units of the run's T (50 T: the last snapshot of Fig. 3a)."""
@@ -54,7 +54,7 @@ def analyze_run(
     (default :data:`DEFAULT_FACTORS` x T). ``ftle_starts`` (0: no exponents), ``t_burn`` and ``t_window`` (defaults
     50 tau and 400 tau): the exponents of :func:`exponents`. Returns a dict of NumPy arrays and numbers (as written
     to ``analysis.json``), plus ``states``, ``counts`` and ``image_shape``."""
-    from .analysis import count_distinct, fixed_points
+    from ..analysis import count_distinct, fixed_points
     from .evaluate_run import _check_times, _image_shape_of_run, _on_grid
     from .rundir import load_run
 
@@ -112,9 +112,9 @@ def exponents(model, T: float, *, n_starts: int = 32, seed: int = 0, t_burn=None
     """The finite-time exponent over [0, T] and the asymptotic exponent (per unit of time) of ``model`` and of its
     untrained twin (:mod:`chaossim.chaos.ftle`), as plain numbers: ``{"trained": {...}, "untrained": {...},
     "ftle_starts", "t_burn", "t_window"}``."""
-    from . import streams
-    from .backend import derive_seed
-    from .chaos.ftle import asymptotic_exponent, finite_time_exponent, untrained_twin
+    from .. import streams
+    from ..backend import derive_seed
+    from ..chaos.ftle import asymptotic_exponent, finite_time_exponent, untrained_twin
 
     stream = derive_seed(int(seed), streams.ANALYSIS_FTLE)
     out: dict[str, Any] = {"ftle_starts": int(n_starts)}
@@ -176,8 +176,8 @@ def format_table(res: dict) -> str:
 
 def write_analysis(res: dict, out_dir) -> list[Path]:
     """analysis.json, analysis.txt and long_time_states.npz of ``res`` in ``out_dir`` (the figure:
-    :func:`chaossim.run_plots.long_time_figure`)."""
-    from .io import atomic_savez, atomic_write_json, atomic_write_text
+    :func:`chaossim.runs.plots.long_time_figure`)."""
+    from ..io import atomic_savez, atomic_write_json, atomic_write_text
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

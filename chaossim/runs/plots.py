@@ -1,6 +1,6 @@
 """Figures of run directories: what ``chaossim plot FIGURE RUN...`` and ``chaossim analyze`` draw.
 
-Loading happens here (the run directory's files, :mod:`chaossim.rundir` and :mod:`chaossim.evaluate_run`);
+Loading happens here (the run directory's files, :mod:`chaossim.runs.rundir` and :mod:`chaossim.runs.evaluate_run`);
 drawing is :mod:`chaossim.plotting`, which this module sits above (docs/architecture.md). :func:`figure_of_runs`
 draws the paper's figures (:data:`PLOTS`); :func:`generated_figure` the samples ``chaossim sample`` writes
 (``generated.npz``: the grid of :func:`~chaossim.plotting.plot_snapshots`, one column per generation time t,
@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from . import plotting
-from .archs import lookup
-from .config import RunConfig
-from .errors import ConfigError, DataError, StoreError
+from .. import plotting
+from ..archs import lookup
+from ..config import RunConfig
+from ..errors import ConfigError, DataError, StoreError
+from ..io import load_npz
 from .evaluate_run import _image_shape_of_run
-from .io import load_npz
 from .rundir import load_checkpoint, load_evaluation, load_history, load_samples
 
 GENERATED_FILE = "generated.npz"
@@ -184,7 +184,7 @@ PLOTS = {
 
 
 def long_time_figure(res: dict) -> Any:
-    """The long-time states of :func:`chaossim.longtime.analyze_run` (``res``) drawn
+    """The long-time states of :func:`chaossim.runs.longtime.analyze_run` (``res``) drawn
     (:func:`chaossim.plotting.plot_long_time_states`)."""
     return plotting.plot_long_time_states(
         res["t_long"],

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .archs import lookup
-from .metrics import index_names
+from ..archs import lookup
+from ..metrics import index_names
 from .rundir import HISTORY_FILE, history_columns, history_header, history_row
 
 
@@ -221,6 +221,6 @@ def tick(clock: DurationEstimate | None, done: int) -> None:
         if clock.warning:
             import warnings
 
-            from .errors import ChaossimWarning
+            from ..errors import ChaossimWarning
 
             warnings.warn(ChaossimWarning(clock.warning), stacklevel=3)
