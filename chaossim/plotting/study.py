@@ -15,6 +15,7 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -346,17 +347,7 @@ def plot_exponents(points: Any) -> Figure:
                 for twin in ("trained", "untrained"):
                     x = host(_at(asym, arch, g=g, T=t, twin=twin).values, float).ravel()
                     y = host(_at(ftle, arch, g=g, T=t, twin=twin).values, float).ravel()
-                    color = cmap(i / max(1, len(gs) - 1) * 0.9)
-                    ax.scatter(
-                        x,
-                        y,
-                        s=10 + 12 * j,
-                        marker="os^v"[k % 4],
-                        color=color if twin == "trained" else "none",
-                        edgecolors=color,
-                        alpha=0.8,
-                        label=f"{_arch_label(arch)}g={g:g}" if (j == 0 and twin == "trained") else None,
-                    )
+                    _point_markers(ax, x, y, cmap(i / max(1, len(gs) - 1) * 0.9), k, arch, g, j, twin)
     lims = np.array([ax.get_xlim(), ax.get_ylim()])
     lo, hi = lims[:, 0].min(), lims[:, 1].max()
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
@@ -367,6 +358,21 @@ def plot_exponents(points: Any) -> Figure:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2, frameon=False)
     ax.set_title("FTLE vs asymptotic (filled: trained, open: untrained; size: T)", fontsize=9)
     return fig
+
+
+def _point_markers(ax: Axes, x: Any, y: Any, color: Any, k: int, arch: Any, g: float, j: int, twin: str) -> None:
+    """One grid cell's markers in the exponent scatter plots: colour ``color`` (from g), marker the ``k``-th
+    architecture, size the ``j``-th T, filled when trained and open when untrained; labelled once per (arch, g)."""
+    ax.scatter(
+        x,
+        y,
+        s=10 + 12 * j,
+        marker="os^v"[k % 4],
+        color=color if twin == "trained" else "none",
+        edgecolors=color,
+        alpha=0.8,
+        label=f"{_arch_label(arch)}g={g:g}" if (j == 0 and twin == "trained") else None,
+    )
 
 
 def plot_detectability(points: Any) -> Figure:
@@ -399,17 +405,7 @@ def plot_detectability(points: Any) -> Figure:
                         y = np.log(host(_at(grow, arch, g=g, T=t, twin=twin, growth_spread=eps).values, float).ravel())
                         xs.append(x)
                         ys.append(y)
-                        color = cmap(i / max(1, len(gs) - 1) * 0.9)
-                        ax.scatter(
-                            x,
-                            y,
-                            s=10 + 12 * j,
-                            marker="os^v"[k % 4],
-                            color=color if twin == "trained" else "none",
-                            edgecolors=color,
-                            alpha=0.8,
-                            label=f"{_arch_label(arch)}g={g:g}" if (j == 0 and twin == "trained") else None,
-                        )
+                        _point_markers(ax, x, y, cmap(i / max(1, len(gs) - 1) * 0.9), k, arch, g, j, twin)
         allx = np.concatenate(xs)
         allx = allx[np.isfinite(allx)]
         span = (

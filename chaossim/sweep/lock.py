@@ -137,7 +137,33 @@ def age_text(seconds: float) -> str:
     return f"{s // 86400} days {s % 86400 // 3600} h"
 
 
-class StoreLock:
+class _Renewed:
+    """What the two leases share: a daemon thread that renews the lease (:meth:`refresh`) until :meth:`release`."""
+
+    _stop: threading.Event | None = None
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def keep_alive(self, every: float = LEASE_REFRESH_S) -> None:
+        """Renew the lease every ``every`` seconds until :meth:`release` (a daemon thread)."""
+        if self._stop is not None:
+            return
+        self._stop = stop = threading.Event()
+
+        def beat():
+            while not stop.wait(every):
+                self.refresh()
+
+        threading.Thread(target=beat, name="chaossim-lease", daemon=True).start()
+
+    def _stop_renewing(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+
+
+class StoreLock(_Renewed):
     """``with StoreLock(store) as lock:`` holds the store's lease (:class:`Lease` on a file system);
     ``lock.broke`` is the record of a stale lock it replaced (None if there was none); ``lock.fence()`` is
     what its tasks check before writing; :meth:`keep_alive` renews the lease in a background thread."""
@@ -172,18 +198,6 @@ class StoreLock:
             os.utime(self.path)
         except OSError:  # e.g. a full disk: the next renewal tries again
             pass
-
-    def keep_alive(self, every: float = LEASE_REFRESH_S) -> None:
-        """Renew the lease every ``every`` seconds until :meth:`release` (a daemon thread)."""
-        if self._stop is not None:
-            return
-        self._stop = stop = threading.Event()
-
-        def beat():
-            while not stop.wait(every):
-                self.refresh()
-
-        threading.Thread(target=beat, name="chaossim-lease", daemon=True).start()
 
     # ------------------------------------------------------------------ acquiring
     def acquire(self) -> StoreLock:
@@ -345,9 +359,7 @@ class StoreLock:
     # ------------------------------------------------------------------ releasing
     def release(self) -> None:
         """Stop renewing, and remove the lock if it is still ours: every fence of this lease then refuses."""
-        if self._stop is not None:
-            self._stop.set()
-            self._stop = None
+        self._stop_renewing()
         if self.record is None:
             return
         current = self._read(self.path)
@@ -437,7 +449,7 @@ class ObjectFence:
             )
 
 
-class ObjectLock:
+class ObjectLock(_Renewed):
     """The lease of a store on an S3-compatible object store: the object ``PATH.zarr.lock``, created with a
     conditional write (``If-None-Match: *``: it fails when the object exists, so one client wins) and renewed
     with another (``If-Match`` its ETag: it fails once another client replaced it). What the store must support:
@@ -514,21 +526,8 @@ class ObjectLock:
             if _precondition_failed(exc) or "NoSuchKey" in str(exc):
                 self.lost = "taken over by another client, or the lease object was removed"
 
-    def keep_alive(self, every: float = LEASE_REFRESH_S) -> None:
-        if self._stop is not None:
-            return
-        self._stop = stop = threading.Event()
-
-        def beat():
-            while not stop.wait(every):
-                self.refresh()
-
-        threading.Thread(target=beat, name="chaossim-lease", daemon=True).start()
-
     def release(self) -> None:
-        if self._stop is not None:
-            self._stop.set()
-            self._stop = None
+        self._stop_renewing()
         if self.record is None:
             return
         try:
