@@ -38,6 +38,21 @@ def _controls(tab: Any) -> list[float]:
     return [float(e) for e in host(tab[CONTROL].values)]
 
 
+def _shown_control(values: Any) -> float:
+    """The init_spread a figure shows when it has room for one: 1 (independent starts) when the sweep has it,
+    else its last value."""
+    values = [float(e) for e in host(values)]
+    return 1.0 if 1.0 in values else values[-1]
+
+
+def _at_shown_control(*arrays: Any) -> tuple:
+    """``arrays`` at :func:`_shown_control` of the first one's init_spread (unchanged without that dimension)."""
+    if CONTROL not in arrays[0].dims:
+        return arrays
+    eps = _shown_control(arrays[0][CONTROL].values)
+    return tuple(a.sel({CONTROL: eps}) for a in arrays)
+
+
 def _style(eps: float) -> dict:
     return {"linestyle": "-", "marker": "o"} if eps == 1.0 else {"linestyle": "--", "marker": "s"}
 
@@ -90,7 +105,7 @@ def plot_indices_vs_g(final: Any) -> Figure:
     colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(ts)))
     names = _indices(final)
     arches = _arches(final)
-    controls = _controls(final) if arches == [None] else [1.0 if 1.0 in _controls(final) else _controls(final)[-1]]
+    controls = _controls(final) if arches == [None] else [_shown_control(final[CONTROL].values)]
     fig = new_figure(4.0 * len(names), 4.2)
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     for ax, name in zip(axes, names):
@@ -245,9 +260,7 @@ def plot_diversity_vs_lambda(points: Any) -> Figure:
         dl = dl.mean(red)
         if CONTROL not in dl.dims:
             dl = dl.expand_dims({CONTROL: [1.0]})
-        controls = (
-            host(dl[CONTROL].values) if arches == [None] else [1.0 if 1.0 in dl[CONTROL].values else dl[CONTROL][-1]]
-        )
+        controls = host(dl[CONTROL].values) if arches == [None] else [_shown_control(dl[CONTROL].values)]
         for arch in arches:
             for eps in controls:
                 for s in spreads:
@@ -293,7 +306,7 @@ def _along_training(tab: Any, name: str, age_dim: str, ylabel: str, title: str) 
     axes = fig.subplots(1, len(ts), squeeze=False, sharey=True)[0]
     cmap = matplotlib.colormaps["plasma"]
     arches = _arches(tab)
-    controls = _controls(tab) if arches == [None] else [1.0 if 1.0 in _controls(tab) else _controls(tab)[-1]]
+    controls = _controls(tab) if arches == [None] else [_shown_control(tab[CONTROL].values)]
     for ax, t in zip(axes, ts):
         for arch in arches:
             for eps in controls:
@@ -335,10 +348,7 @@ def plot_exponents(points: Any) -> Figure:
     if "ftle" not in points:
         ax.text(0.5, 0.5, "no finite-time records in this store", ha="center", transform=ax.transAxes)
         return fig
-    ftle, asym = points["ftle"], points["lyap_asym"]
-    if CONTROL in ftle.dims:
-        eps = 1.0 if 1.0 in ftle[CONTROL].values else float(ftle[CONTROL][-1])
-        ftle, asym = ftle.sel({CONTROL: eps}), asym.sel({CONTROL: eps})
+    ftle, asym = _at_shown_control(points["ftle"], points["lyap_asym"])
     gs, ts = host(points["g"].values), host(points["T"].values)
     cmap = matplotlib.colormaps["plasma"]
     for k, arch in enumerate(_arches(points)):
@@ -386,10 +396,7 @@ def plot_detectability(points: Any) -> Figure:
         ax = fig.subplots()
         ax.text(0.5, 0.5, "no finite-time or growth records in this store", ha="center", transform=ax.transAxes)
         return fig
-    ftle, grow = points["ftle"], points["growth_T"]
-    if CONTROL in ftle.dims:
-        eps0 = 1.0 if 1.0 in ftle[CONTROL].values else float(ftle[CONTROL][-1])
-        ftle, grow = ftle.sel({CONTROL: eps0}), grow.sel({CONTROL: eps0})
+    ftle, grow = _at_shown_control(points["ftle"], points["growth_T"])
     spreads = [float(e) for e in host(grow["growth_spread"].values)]
     gs, ts = host(points["g"].values), host(points["T"].values)
     cmap = matplotlib.colormaps["plasma"]
@@ -439,8 +446,7 @@ def plot_growth(growth: Any) -> Figure:
         ax = fig.subplots()
         ax.text(0.5, 0.5, "no growth records in this store", ha="center", transform=ax.transAxes)
         return fig
-    if CONTROL in growth.dims:
-        growth = growth.sel({CONTROL: 1.0 if 1.0 in growth[CONTROL].values else growth[CONTROL][-1]})
+    (growth,) = _at_shown_control(growth)
     if "seed" in growth.dims:
         growth = np.exp(np.log(growth).mean("seed"))
     spreads, ts, gs = host(growth["growth_spread"].values), host(growth["T"].values), host(growth["g"].values)
