@@ -130,21 +130,22 @@ def record(spec, config, model, run_dir=None) -> dict:
     twin = untrained_twin(model)
     models = (model, twin)
     if rec.ftle_starts:
-        mine = ftle_steps(config)
-        ftle, sd = np.full(len(mine), math.nan), np.full(len(mine), math.nan)
-        last = mine[-1]
-        probe = untrained_twin(model)
-        for s in mine:
+        steps = ftle_steps(config)
+        probe = None  # the model at a parameter snapshot, built when the first one is needed
+        results = []
+        for s in steps:
             if s == 0:
                 m = twin
-            elif s == last:
+            elif s == steps[-1]:
                 m = model
             else:
+                probe = untrained_twin(model) if probe is None else probe
                 probe.set_params(**_snapshot_params(run_dir, s))
                 m = probe
-            r = finite_time_exponent(m, T, n_starts=rec.ftle_starts, seed=derive_seed(seed, SWEEP_FTLE))
-            ftle[mine.index(s)], sd[mine.index(s)] = r.value, r.sd
-        out["_t_age_ftle"], out["ftle"], out["ftle_sd"] = np.asarray(mine), ftle, sd
+            results.append(finite_time_exponent(m, T, n_starts=rec.ftle_starts, seed=derive_seed(seed, SWEEP_FTLE)))
+        out["_t_age_ftle"] = np.asarray(steps)
+        out["ftle"] = np.asarray([r.value for r in results], dtype=np.float64)
+        out["ftle_sd"] = np.asarray([r.sd for r in results], dtype=np.float64)
         asym = {name: np.full(len(TWIN), math.nan) for name in ASYMPTOTIC}
         for i, m in enumerate(models):
             a = asymptotic_exponent(

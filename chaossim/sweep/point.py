@@ -23,7 +23,7 @@ from . import live
 from .inputs import dataset_for
 from .location import target
 from .mirror import GroupFence, RunMirror
-from .records import place, record_families
+from .records import place, record_families, step_axes
 from .spec import SweepSpec
 from .store import (
     DONE_VARIABLE,
@@ -191,9 +191,7 @@ def _run_group(spec: SweepSpec, indices, store, backend: str | None = None, fenc
 def _tail(spec, store, template, indices, configs, datasets, runs, summaries, outcomes, started, backend, fence):
     """What run_point and run_group do once trained: record each point, write those recorded in one batch (their
     ``done`` flags last), fail the others, keep each finished run directory in one file (:meth:`RunMirror.pack`)."""
-    coords = {
-        name: np.asarray(template[name][...]) for name in ("t_age", "t_age_chaos", "t_age_ftle") if name in template
-    }
+    coords = {name: np.asarray(template[name][...]) for name in step_axes() if name in template}
     fills = fill_values(template, spec)  # once per group: listing the store's arrays costs 20 ms
     fills.pop(DONE_VARIABLE)
     values: dict[int, dict] = {}

@@ -9,8 +9,8 @@ A family is an object with
 * ``record(spec, config, data, result)``: the values of one trained point (``result``: its
   :class:`chaossim.runs.training.TrainResult`), name -> NumPy array without grid axes, from the point's own random
   streams (the same whether it was trained alone or in an ensemble);
-* ``place(values, coords)``: put values logged on the point's own axes onto the store's (the union over the
-  grid; default: nothing to do).
+* for a family logged at training steps, :class:`StepLogged` (its ``axis`` and the variables it ``placed``):
+  the values logged at the point's own steps are put on the store's step axis (the union over the grid).
 
 :data:`FAMILIES` lists them in the order they are laid out and recorded; a new family is one module with one
 such object and one line here. Adding a stored variable to a family touches that family's module and
@@ -102,9 +102,30 @@ def param_dims(model) -> dict[str, tuple[str, ...]]:
     return {name: out[name] for name in model.params}
 
 
-class Indices:
+class StepLogged:
+    """A family whose variables (:meth:`placed`) are logged at the point's own training steps (recorded as
+    ``_<axis>``) and stored on the store's step axis ``axis`` (the union over the grid), NaN elsewhere."""
+
+    axis: str
+
+    def placed(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def place(self, values: dict, coords: dict) -> None:
+        own = f"_{self.axis}"
+        if own in values and self.axis in coords:
+            for n in self.placed():
+                values[n] = on_axis(values[n], values[own], coords[self.axis])
+
+
+class Indices(StepLogged):
     """The four indices along training (``E2 ... (G, t_age)``) and along generation time after training
     (``E2_t ... (G, t)``, paper Fig. 3b)."""
+
+    axis = "t_age"
+
+    def placed(self) -> tuple[str, ...]:
+        return tuple(index_names())
 
     def layout(self, lay, ctx: LayoutContext) -> None:
         rec, grid = ctx.spec.record, ctx.grid
@@ -136,15 +157,15 @@ class Indices:
             out[index_t_name(n)] = np.asarray(vt[n], dtype=np.float64)
         return out
 
-    def place(self, values: dict, coords: dict) -> None:
-        if "_t_age" in values:
-            for n in index_names():
-                values[n] = on_axis(values[n], values["_t_age"], coords["t_age"])
 
-
-class Chaos:
+class Chaos(StepLogged):
     """The chaos probes along training (``lambda_max, activity_var (G, t_age_chaos)``; only with
     ``training.chaos_every > 0``)."""
+
+    axis = "t_age_chaos"
+
+    def placed(self) -> tuple[str, ...]:
+        return tuple(CHAOS_NAMES)
 
     def layout(self, lay, ctx: LayoutContext) -> None:
         t_chaos = sorted({s for c in ctx.configs for s in probe_steps(c)})
@@ -164,11 +185,6 @@ class Chaos:
         if not len(chaos.get("t_age", ())):
             return {}
         return {"_t_age_chaos": np.asarray(chaos["t_age"]), **{n: np.asarray(chaos[n], float) for n in CHAOS_NAMES}}
-
-    def place(self, values: dict, coords: dict) -> None:
-        if "_t_age_chaos" in values and "t_age_chaos" in coords:
-            for n in CHAOS_NAMES:
-                values[n] = on_axis(values[n], values["_t_age_chaos"], coords["t_age_chaos"])
 
 
 class Generated:
@@ -222,9 +238,14 @@ class Diversity:
         return record(spec, config, result.model)
 
 
-class Ftle:
+class Ftle(StepLogged):
     """Finite-time and asymptotic exponents, trained and untrained, and perturbation growth
     (:mod:`chaossim.sweep.ftle`)."""
+
+    axis = "t_age_ftle"
+
+    def placed(self) -> tuple[str, ...]:
+        return ("ftle", "ftle_sd")
 
     def layout(self, lay, ctx: LayoutContext) -> None:
         from .ftle import add_layout
@@ -235,11 +256,6 @@ class Ftle:
         from .ftle import record
 
         return record(spec, config, result.model, result.run_dir)
-
-    def place(self, values: dict, coords: dict) -> None:
-        if "_t_age_ftle" in values and "t_age_ftle" in coords:
-            for n in ("ftle", "ftle_sd"):
-                values[n] = on_axis(values[n], values["_t_age_ftle"], coords["t_age_ftle"])
 
 
 class Parameters:
@@ -297,11 +313,15 @@ def record_families(spec, config, data, result) -> dict:
     return out
 
 
+def step_axes() -> tuple[str, ...]:
+    """The store's training-step axes the families place values on (``t_age``, ``t_age_chaos``, ...)."""
+    return tuple(f.axis for f in FAMILIES if isinstance(f, StepLogged))
+
+
 def place(values: dict, coords: dict) -> dict:
     """``values`` with every family's step-logged variables on the store's axes (``coords``: the store's
-    coordinate values by name), the point's own axes dropped."""
+    coordinate values by name, :func:`step_axes`), the point's own axes dropped."""
     for family in FAMILIES:
-        placer = getattr(family, "place", None)
-        if placer is not None:
-            placer(values, coords)
+        if isinstance(family, StepLogged):
+            family.place(values, coords)
     return {k: v for k, v in values.items() if not k.startswith("_")}
