@@ -112,9 +112,7 @@ class RecordSpec:
         if len(set(self.times)) != len(self.times):
             raise ConfigError(f"[record] times has duplicates: {list(self.times)}; list each time once.")
         for name in ("n_samples", "n_trajectories", "n_data_samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 0:
-                raise ConfigError(f"[record] {name} must be an integer >= 0, got {v!r}.")
+            self._check_integer(name, 0)
         if (
             isinstance(self.trajectory_every, bool)
             or int(self.trajectory_every) != self.trajectory_every
@@ -133,21 +131,22 @@ class RecordSpec:
                 f"{list(self.spreads)}."
             )
         for name in ("n_diversity", "n_long"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 2:
-                raise ConfigError(f"[record] {name} must be an integer >= 2 (free runs compared), got {v!r}.")
+            self._check_integer(name, 2, " (free runs compared)")
         if not (math.isfinite(self.t_long) and self.t_long > 0):
             raise ConfigError(f"[record] t_long must be a time > 0, got {self.t_long!r}.")
         if not (math.isfinite(self.distinct_tol) and self.distinct_tol > 0):
             raise ConfigError(f"[record] distinct_tol must be > 0, got {self.distinct_tol!r}.")
         self._check_ftle_keys()
 
+    def _check_integer(self, name: str, low: int, note: str = "") -> None:
+        v = getattr(self, name)
+        if isinstance(v, bool) or int(v) != v or v < low:
+            raise ConfigError(f"[record] {name} must be an integer >= {low}{note}, got {v!r}.")
+
     def _check_ftle_keys(self) -> None:
         """The keys of the finite-time records (:mod:`chaossim.sweep.ftle`)."""
         for name, low in (("ftle_starts", 0), ("asymptotic_replicas", 2), ("n_growth", 2)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < low:
-                raise ConfigError(f"[record] {name} must be an integer >= {low}, got {v!r}.")
+            self._check_integer(name, low)
         if self.ftle_starts == 1:
             raise ConfigError("[record] ftle_starts must be 0 (none) or >= 2 (their spread is stored), got 1.")
         for name in ("asymptotic_burn", "asymptotic_window"):
